@@ -1,0 +1,666 @@
+import { BatchFailedError, ConfigError, IncompatibleGraphError, SluiceError } from '../errors.ts';
+import type { ObjectStore } from '../ports/object-store.ts';
+import type { Invoker } from '../ports/invoker.ts';
+import type { DeadLetter, Source } from '../ports/source.ts';
+import { decodeJson, encodeBlock, encodeJson, encodeJsonLines } from './codec.ts';
+import { type PersistedStreamDescription, Pipeline, type StreamingContext } from './context.ts';
+import type { DStream } from './dstream.ts';
+import { describeTask } from './executor.ts';
+import type { BatchGeneration } from './generation.ts';
+import { layout, parseTimeKey, timeKey } from './layout.ts';
+import { BatchPlan, type Stage, type Target } from './planner.ts';
+import { CountingObjectStore } from './counting-store.ts';
+import type { LineageRecord, TaskResult, TaskSpec } from './task.ts';
+
+/** meta/graph.json: what the store was written by. */
+export interface GraphMeta {
+  readonly fingerprint: string;
+  readonly zeroTimeMs: number;
+  readonly batchIntervalMs: number;
+  readonly partitions: number;
+  readonly persisted: readonly PersistedStreamDescription[];
+  readonly graph: unknown;
+  readonly createdAtMs: number;
+}
+
+/** batches/<t>/received.json: the write-ahead entry of a batch's input. */
+export interface ReceivedEntry {
+  readonly batchTimeMs: number;
+  readonly receivedAtMs: number;
+  readonly streams: Record<
+    string,
+    { records: number; blocks: number; deadLetters: number; deliveryIds?: string[]; position?: unknown; capped: boolean }
+  >;
+}
+
+export interface StageReport {
+  readonly id: number;
+  readonly kind: 'shuffle' | 'result';
+  readonly target: string;
+  readonly operators: readonly string[];
+  readonly tasks: number;
+  readonly attempts: number;
+  readonly retries: number;
+  readonly startedAtMs: number;
+  readonly durationMs: number;
+  readonly records: number;
+  readonly bytes: number;
+  readonly taskDurationsMs: readonly number[];
+}
+
+/** manifests/<t>.json: a committed batch. */
+export interface BatchManifest {
+  readonly batchTimeMs: number;
+  readonly fingerprint: string;
+  readonly status: 'committed';
+  /** When the batch was due (its end time, on the wall clock runner). */
+  readonly dueAtMs: number;
+  readonly startedAtMs: number;
+  readonly finishedAtMs: number;
+  readonly schedulingDelayMs: number;
+  readonly processingMs: number;
+  readonly totalDelayMs: number;
+  readonly recovered: boolean;
+  readonly input: { readonly records: number; readonly deadLetters: number; readonly capped: boolean };
+  readonly phases: Record<string, number>;
+  readonly stages: readonly StageReport[];
+  readonly outputs: readonly { name: string; kind: string; reason: string; partitions: number; records: number }[];
+  readonly tasks: {
+    readonly total: number;
+    readonly attempts: number;
+    readonly retries: number;
+    readonly speculative: number;
+    readonly recomputed: number;
+  };
+  readonly deadLettered: number;
+  readonly requests: { get: number; put: number; list: number; delete: number; bytesRead: number; bytesWritten: number };
+}
+
+export interface BatchSchedulerOptions {
+  readonly store: ObjectStore;
+  readonly invoker: Invoker;
+  /** Sources for `inputStream()`s, by input name (those built with a factory need none). */
+  readonly sources?: Readonly<Record<string, Source<unknown>>>;
+  /** `wall`: a batch starts once its interval has passed. `manual`: batches run back to back (tests, replay). */
+  readonly clock?: 'wall' | 'manual';
+  /** Zero time for a new store (default: now, aligned to the interval; 0 with the manual clock). */
+  readonly zeroTimeMs?: number;
+  readonly taskTimeoutMs?: number;
+  readonly maxTaskAttempts?: number;
+  readonly retryBackoffMs?: number;
+  /** Backpressure: never take more than this many records into one batch. */
+  readonly maxRecordsPerBatch?: number;
+  /** Adaptive backpressure: when a batch took longer than the interval, cap the next one. Default true. */
+  readonly backpressure?: boolean;
+  /** How long input blocks and write-ahead entries stay (for replay and recovery). Default 1 hour. */
+  readonly retainInputsMs?: number;
+  readonly onBatch?: (manifest: BatchManifest) => void;
+  readonly log?: (event: Record<string, unknown>) => void;
+}
+
+/**
+ * The driver: closes each interval into input blocks, plans the batch, runs its tasks through the
+ * invoker (retrying failures), runs output operations and commits the batch in a manifest. After
+ * a restart it resumes from the last committed batch, re-running any batch whose input was
+ * received but not committed. The same code runs in `sluice run` and inside the scheduler Lambda.
+ */
+export class BatchScheduler {
+  readonly ctx: StreamingContext;
+  readonly store: CountingObjectStore;
+  readonly invoker: Invoker;
+  private readonly options: BatchSchedulerOptions;
+  private pipelineValue: Pipeline | undefined;
+  private readonly sources = new Map<string, Source<unknown>>();
+  private nextTimeMs = 0;
+  private lastCommittedMs: number | undefined;
+  private pending: number[] = [];
+  private readonly seenDeliveries = new Map<string, number>();
+  private cap: number | undefined;
+  private started = false;
+  private stopping = false;
+
+  constructor(ctx: StreamingContext, options: BatchSchedulerOptions) {
+    this.ctx = ctx;
+    this.options = options;
+    this.store = new CountingObjectStore(options.store);
+    this.invoker = options.invoker;
+    const positive = (name: keyof BatchSchedulerOptions) => {
+      const v = options[name];
+      if (v !== undefined && (typeof v !== 'number' || !(v > 0))) {
+        throw new ConfigError(name, `must be a positive number, got ${String(v)}`);
+      }
+    };
+    for (const name of ['taskTimeoutMs', 'maxTaskAttempts', 'retryBackoffMs', 'maxRecordsPerBatch', 'retainInputsMs'] as const) {
+      positive(name);
+    }
+  }
+
+  get pipeline(): Pipeline {
+    if (!this.pipelineValue) throw new SluiceError('BatchScheduler.start() has not been called');
+    return this.pipelineValue;
+  }
+
+  /** The time of the next batch to run. */
+  get nextBatchTimeMs(): number {
+    return this.pending[0] ?? this.nextTimeMs;
+  }
+
+  get lastCommittedBatchMs(): number | undefined {
+    return this.lastCommittedMs;
+  }
+
+  /** Loads or creates meta/graph.json, checks the graph, finds where to resume, starts sources. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    const ctx = this.ctx;
+    if (!ctx.graph.isFrozen) ctx.graph.freeze();
+    const interval = ctx.batchIntervalMs;
+    const provisional = new Pipeline(ctx, 0);
+    let meta = await this.readJson<GraphMeta>(layout.graph());
+    if (!meta) {
+      const zero =
+        this.options.zeroTimeMs ?? (this.options.clock === 'manual' ? 0 : Math.floor(Date.now() / interval) * interval);
+      const fresh: GraphMeta = {
+        fingerprint: provisional.fingerprint,
+        zeroTimeMs: zero,
+        batchIntervalMs: interval,
+        partitions: ctx.defaultPartitions,
+        persisted: ctx.graph.persistedStreams(),
+        graph: ctx.graph.describe(),
+        createdAtMs: Date.now(),
+      };
+      if (!(await this.store.putIfAbsent(layout.graph(), encodeJson(fresh)))) {
+        meta = await this.readJson<GraphMeta>(layout.graph());
+      } else meta = fresh;
+    }
+    if (!meta) throw new SluiceError(`could not read ${layout.graph()} from ${this.store.describe()}`);
+    checkCompatible(meta, provisional.fingerprint, ctx);
+    this.pipelineValue = new Pipeline(ctx, meta.zeroTimeMs);
+
+    const manifests = await this.store.list(layout.manifestsPrefix());
+    const committed = manifests.map((k) => parseTimeKey(k.slice('manifests/'.length, -'.json'.length)));
+    this.lastCommittedMs = committed.length > 0 ? Math.max(...committed) : undefined;
+    const done = new Set(committed);
+    const received = (await this.store.list('batches/'))
+      .filter((k) => k.endsWith('/received.json'))
+      .map((k) => parseTimeKey(k.split('/')[1]!));
+    this.pending = received.filter((t) => !done.has(t) && t > (this.lastCommittedMs ?? -Infinity)).sort((a, b) => a - b);
+    const last = Math.max(this.lastCommittedMs ?? meta.zeroTimeMs, ...this.pending);
+    this.nextTimeMs = last + interval;
+    // remember recent delivery ids so redelivered messages are not counted twice
+    for (const t of received.filter((t) => t > last - 10 * 60_000)) {
+      const entry = await this.readJson<ReceivedEntry>(layout.received(t));
+      for (const s of Object.values(entry?.streams ?? {})) for (const id of s.deliveryIds ?? []) this.seenDeliveries.set(id, t);
+    }
+
+    for (const [, binding] of ctx.graph.inputs) {
+      const source = binding.factory ? binding.factory() : this.options.sources?.[binding.name];
+      if (!source) {
+        throw new ConfigError(
+          'source',
+          `input stream '${binding.name}' has no source: pass one (sluice run --source ...) or build it with ctx.sourceStream()`,
+        );
+      }
+      this.sources.set(binding.name, source);
+    }
+    for (const s of this.sources.values()) await s.start?.();
+    this.started = true;
+    this.log({
+      event: 'driver.start',
+      store: this.store.describe(),
+      invoker: this.invoker.describe(),
+      zeroTimeMs: meta.zeroTimeMs,
+      resumeAtMs: this.nextBatchTimeMs,
+      pending: this.pending.length,
+      fingerprint: this.pipeline.fingerprint,
+    });
+  }
+
+  /** True when every finite source is exhausted and no batch is pending. */
+  sourcesExhausted(): boolean {
+    if (this.pending.length > 0) return false;
+    const all = [...this.sources.values()];
+    return all.length > 0 && all.every((s) => s.exhausted?.() === true);
+  }
+
+  /**
+   * Runs batches until `numBatches` ran, `untilMs` (a batch time) passed, `signal` aborted, or
+   * every source is exhausted (`stopWhenExhausted`).
+   */
+  async run(options: { numBatches?: number; untilMs?: number; signal?: AbortSignal; stopWhenExhausted?: boolean } = {}) {
+    await this.start();
+    const manifests: BatchManifest[] = [];
+    while (!this.stopping && !options.signal?.aborted) {
+      if (options.numBatches !== undefined && manifests.length >= options.numBatches) break;
+      const t = this.nextBatchTimeMs;
+      if (options.untilMs !== undefined && t > options.untilMs) break;
+      if (options.stopWhenExhausted && this.sourcesExhausted()) break;
+      if (this.options.clock !== 'manual') await sleepUntil(t, options.signal);
+      if (options.signal?.aborted) break;
+      manifests.push(await this.runNextBatch());
+    }
+    return manifests;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const s of this.sources.values()) await s.stop?.();
+  }
+
+  /** Runs the next batch (a pending one first) and commits it. */
+  async runNextBatch(): Promise<BatchManifest> {
+    await this.start();
+    const t = this.nextBatchTimeMs;
+    const recovered = this.pending[0] === t;
+    const manifest = await this.runBatch(t, recovered);
+    if (recovered) this.pending.shift();
+    else this.nextTimeMs = t + this.ctx.batchIntervalMs;
+    return manifest;
+  }
+
+  private async runBatch(t: number, recovered: boolean): Promise<BatchManifest> {
+    const startedAtMs = Date.now();
+    const dueAtMs = this.options.clock === 'manual' ? startedAtMs : t;
+    const requestsBefore = this.store.snapshot();
+    const phases: Record<string, number> = {};
+    const phase = async <R>(name: string, fn: () => Promise<R>): Promise<R> => {
+      const s = Date.now();
+      try {
+        return await fn();
+      } finally {
+        phases[name] = (phases[name] ?? 0) + Date.now() - s;
+      }
+    };
+    const existing = await this.readJson<BatchManifest>(layout.manifest(t));
+    if (existing) {
+      this.lastCommittedMs = t;
+      return existing;
+    }
+
+    const received = await phase('receive', () => this.receive(t));
+    const gen = this.pipeline.generate(t);
+    const targets = this.targetsOf(gen);
+    const plan = new BatchPlan(t, targets);
+    const taskTotals = { total: 0, attempts: 0, retries: 0 };
+    const taskMetrics = { get: 0, put: 0, bytesRead: 0, bytesWritten: 0 };
+    const stageReports: StageReport[] = [];
+    const results = await phase('tasks', () =>
+      this.runStages(t, plan, (stage, stageResults, report) => {
+        stageReports.push(report);
+        taskTotals.total += stage.numTasks;
+        taskTotals.attempts += report.attempts;
+        taskTotals.retries += report.retries;
+        for (const r of stageResults) {
+          taskMetrics.get += r.metrics.readRequests;
+          taskMetrics.put += r.metrics.writeRequests;
+          taskMetrics.bytesRead += r.metrics.bytesRead;
+          taskMetrics.bytesWritten += r.metrics.bytesWritten;
+        }
+      }),
+    );
+
+    gen.materialized = plan.materializedNames();
+    gen.store = this.store;
+    await phase('outputs', () => this.runOutputs(t, gen, plan));
+
+    const outputs = plan.targets.map((target) => {
+      const stage = plan.stages.find((s) => s.target === target)!;
+      const lineages = results.get(stage) ?? [];
+      return {
+        name: target.name,
+        kind: target.kind,
+        reason: target.reason,
+        partitions: stage.numTasks,
+        records: lineages.reduce((n, l) => n + l.records, 0),
+      };
+    });
+    const finishedAtMs = Date.now();
+    const requests = this.store.since(requestsBefore);
+    const inputRecords = Object.values(received.streams).reduce((n, s) => n + s.records, 0);
+    const deadLetters = Object.values(received.streams).reduce((n, s) => n + s.deadLetters, 0);
+    const manifest: BatchManifest = {
+      batchTimeMs: t,
+      fingerprint: this.pipeline.fingerprint,
+      status: 'committed',
+      dueAtMs,
+      startedAtMs,
+      finishedAtMs,
+      schedulingDelayMs: Math.max(0, startedAtMs - dueAtMs),
+      processingMs: finishedAtMs - startedAtMs,
+      totalDelayMs: Math.max(0, finishedAtMs - dueAtMs),
+      recovered,
+      input: {
+        records: inputRecords,
+        deadLetters,
+        capped: Object.values(received.streams).some((s) => s.capped),
+      },
+      phases,
+      stages: stageReports.sort((a, b) => a.id - b.id),
+      outputs,
+      tasks: { ...taskTotals, speculative: 0, recomputed: 0 },
+      deadLettered: deadLetters,
+      requests: {
+        get: requests.get + taskMetrics.get,
+        put: requests.put + taskMetrics.put + 1,
+        list: requests.list,
+        delete: requests.delete,
+        bytesRead: requests.bytesRead + taskMetrics.bytesRead,
+        bytesWritten: requests.bytesWritten + taskMetrics.bytesWritten,
+      },
+    };
+    await phase('commit', async () => {
+      await this.store.putIfAbsent(layout.manifest(t), encodeJson(manifest));
+    });
+    this.lastCommittedMs = t;
+    this.adjustCap(manifest);
+    this.pipeline.forget(t - 4 * this.ctx.batchIntervalMs);
+    await this.cleanUp(t);
+    this.options.onBatch?.(manifest);
+    return manifest;
+  }
+
+  /** Receives the interval's records from every source, writes blocks and the write-ahead entry, then acks. */
+  private async receive(t: number): Promise<ReceivedEntry> {
+    const prior = await this.readJson<ReceivedEntry>(layout.received(t));
+    if (prior) return prior; // re-running a batch whose input is already durable
+    const streams: Record<string, ReceivedEntry['streams'][string]> = {};
+    const acks: (() => Promise<void>)[] = [];
+    await Promise.all(
+      [...this.ctx.graph.inputs.values()].map(async (binding) => {
+        const source = this.sources.get(binding.name)!;
+        const batch = await source.receive({
+          batchTimeMs: t,
+          intervalMs: this.ctx.batchIntervalMs,
+          maxRecords: this.cap ?? this.options.maxRecordsPerBatch,
+          seen: (id) => this.seenDeliveries.has(id),
+        });
+        const n = binding.partitions;
+        const records = batch.records;
+        const puts: Promise<void>[] = [];
+        for (let p = 0; p < n; p++) {
+          const from = Math.floor((p * records.length) / n);
+          const to = Math.floor(((p + 1) * records.length) / n);
+          puts.push(this.store.put(layout.inputBlock(t, binding.name, p), encodeBlock(records.slice(from, to))));
+        }
+        if (batch.deadLetters.length > 0) {
+          puts.push(this.store.put(layout.deadLetter(t, binding.name), deadLetterLines(batch.deadLetters, t)));
+        }
+        await Promise.all(puts);
+        const cap = this.cap ?? this.options.maxRecordsPerBatch;
+        streams[binding.name] = {
+          records: records.length,
+          blocks: n,
+          deadLetters: batch.deadLetters.length,
+          ...(batch.deliveryIds ? { deliveryIds: batch.deliveryIds } : {}),
+          ...(batch.position !== undefined ? { position: batch.position } : {}),
+          capped: cap !== undefined && records.length >= cap,
+        };
+        if (source.ack && batch.ackToken !== undefined) acks.push(() => source.ack!(batch.ackToken));
+      }),
+    );
+    const entry: ReceivedEntry = { batchTimeMs: t, receivedAtMs: Date.now(), streams };
+    await this.store.putIfAbsent(layout.received(t), encodeJson(entry));
+    for (const s of Object.values(streams)) for (const id of s.deliveryIds ?? []) this.seenDeliveries.set(id, t);
+    await Promise.all(acks.map((ack) => ack()));
+    return entry;
+  }
+
+  private targetsOf(gen: BatchGeneration): Target[] {
+    const t = gen.batchTimeMs;
+    const targets: Target[] = [];
+    const outputsByStream = new Map<DStream<unknown>, string[]>();
+    for (const op of this.ctx.graph.outputs) {
+      const list = outputsByStream.get(op.stream) ?? [];
+      list.push(op.kind);
+      outputsByStream.set(op.stream, list);
+    }
+    for (const stream of this.pipeline.targetStreams()) {
+      const rdd = gen.rddOf(stream, t);
+      if (!rdd) continue;
+      const kinds = outputsByStream.get(stream) ?? [];
+      if (stream.persisted || kinds.includes('foreach')) {
+        const reason = stream.persisted ? (stream.kind.includes('State') || stream.kind === 'mapWithState' ? 'state' : 'window') : 'output';
+        targets.push({ rdd, name: stream.storageName, kind: 'rdd', reason });
+      }
+    }
+    for (const op of this.ctx.graph.outputs) {
+      if (op.kind !== 'save') continue;
+      const rdd = gen.rddOf(op.stream, t);
+      if (!rdd) continue;
+      const save = op.save!;
+      const dir = `${save.prefix}-${t}${save.suffix ? `.${save.suffix}` : ''}`;
+      targets.push({ rdd, name: dir, kind: 'file', format: save.format, reason: 'save' });
+    }
+    return targets;
+  }
+
+  /** Runs every stage once its parents are done, tasks in parallel up to the invoker's concurrency. */
+  private async runStages(
+    t: number,
+    plan: BatchPlan,
+    onStage: (stage: Stage, results: TaskResult[], report: StageReport) => void,
+  ): Promise<Map<Stage, LineageRecord[]>> {
+    const lineages = new Map<Stage, LineageRecord[]>();
+    const shuffleOutputs = new Map<string, LineageRecord[]>();
+    const running = new Map<Stage, Promise<void>>();
+    const limiter = new Limiter(this.invoker.concurrency);
+    const graph = {
+      batchIntervalMs: this.ctx.batchIntervalMs,
+      zeroTimeMs: this.pipeline.zeroTimeMs,
+      defaultPartitions: this.ctx.defaultPartitions,
+      fingerprint: this.pipeline.fingerprint,
+    };
+    const runStage = (stage: Stage): Promise<void> => {
+      let p = running.get(stage);
+      if (p) return p;
+      p = (async () => {
+        await Promise.all(stage.parents.map(runStage));
+        const startedAtMs = Date.now();
+        let attempts = 0;
+        const durations: number[] = [];
+        const results = await Promise.all(
+          Array.from({ length: stage.numTasks }, (_, partition) => {
+            const { output, commitKey, name } = plan.outputOf(stage, partition);
+            const base: Omit<TaskSpec, 'attempt'> = {
+              graph,
+              batchTimeMs: t,
+              stageId: stage.id,
+              partition,
+              rddId: stage.rdd.id,
+              name,
+              operators: stage.operators,
+              inputs: plan.inputsOf(stage, partition, (id) => shuffleOutputs.get(id) ?? []),
+              output,
+              commitKey,
+            };
+            return limiter.run(async () => {
+              const s = Date.now();
+              const { result, attemptsUsed } = await this.runTaskWithRetries(base);
+              attempts += attemptsUsed;
+              durations.push(Date.now() - s);
+              return result;
+            });
+          }),
+        );
+        const stageLineages = results.map((r) => r.lineage);
+        lineages.set(stage, stageLineages);
+        if (stage.shuffle) shuffleOutputs.set(stage.shuffle.id, stageLineages);
+        onStage(stage, results, {
+          id: stage.id,
+          kind: stage.kind,
+          target: stage.kind === 'shuffle' ? `shuffle ${stage.shuffle!.id}` : stage.target!.name,
+          operators: stage.operators,
+          tasks: stage.numTasks,
+          attempts,
+          retries: attempts - stage.numTasks,
+          startedAtMs,
+          durationMs: Date.now() - startedAtMs,
+          records: stageLineages.reduce((n, l) => n + l.records, 0),
+          bytes: stageLineages.reduce((n, l) => n + l.bytes, 0),
+          taskDurationsMs: durations,
+        });
+      })();
+      running.set(stage, p);
+      return p;
+    };
+    await Promise.all(plan.stages.map(runStage));
+    return lineages;
+  }
+
+  private async runTaskWithRetries(base: Omit<TaskSpec, 'attempt'>): Promise<{ result: TaskResult; attemptsUsed: number }> {
+    const max = this.options.maxTaskAttempts ?? 4;
+    const timeoutMs = this.options.taskTimeoutMs ?? 120_000;
+    const backoff = this.options.retryBackoffMs ?? 50;
+    for (let attempt = 0; ; attempt++) {
+      const spec: TaskSpec = { ...base, attempt };
+      try {
+        const result = await this.invoker.invoke(spec, { timeoutMs });
+        return { result, attemptsUsed: attempt + 1 };
+      } catch (err) {
+        const retryable = !(err instanceof SluiceError) || err.retryable;
+        this.log({ event: 'task.failed', task: describeTask(spec), error: (err as Error).message, retryable });
+        if (!retryable || attempt + 1 >= max) {
+          throw new BatchFailedError(
+            base.batchTimeMs,
+            `task ${describeTask(spec)} failed${retryable ? ` after ${max} attempts` : ' (not retryable)'}: ${(err as Error).message}`,
+            err,
+          );
+        }
+        await new Promise((r) => setTimeout(r, backoff * 2 ** attempt));
+      }
+    }
+  }
+
+  private async runOutputs(t: number, gen: BatchGeneration, plan: BatchPlan): Promise<void> {
+    for (const target of plan.targets) {
+      if (target.kind === 'file') await this.store.put(layout.outputSuccess(target.name), new Uint8Array(0));
+    }
+    let i = 0;
+    for (const op of this.ctx.graph.outputs) {
+      i++;
+      if (op.kind !== 'foreach') continue;
+      const rdd = gen.rddOf(op.stream, t);
+      if (!rdd) continue;
+      await gen.inScope(`out${i}`, () => op.fn!(rdd, t));
+    }
+  }
+
+  /** Backpressure: after a batch that took longer than the interval, cap the next batches. */
+  private adjustCap(m: BatchManifest): void {
+    if (this.options.backpressure === false || this.options.clock === 'manual') return;
+    const interval = this.ctx.batchIntervalMs;
+    if (m.processingMs > interval && m.input.records > 0) {
+      const sustainable = Math.max(1, Math.floor((m.input.records * interval * 0.9) / m.processingMs));
+      this.cap = Math.min(this.options.maxRecordsPerBatch ?? Infinity, sustainable);
+      this.log({ event: 'backpressure', batchTimeMs: m.batchTimeMs, maxRecordsPerBatch: this.cap });
+    } else if (this.cap !== undefined && m.processingMs < interval * 0.7) {
+      this.cap = Math.floor(this.cap * 1.25);
+      if (this.cap > 1e9) this.cap = undefined;
+    }
+  }
+
+  /** Drops per-batch data no later batch can read, and input blocks older than the retention. */
+  private async cleanUp(t: number): Promise<void> {
+    const interval = this.ctx.batchIntervalMs;
+    const history = this.requiredHistoryMs();
+    const drop = async (prefix: string) => {
+      for (const key of await this.store.list(prefix)) await this.store.delete(key);
+    };
+    // shuffle data is only read within its batch
+    await drop(`shuffle/${timeKey(t - interval)}/`);
+    await drop(`rdd/${timeKey(t - history - interval)}/`);
+    const retain = this.options.retainInputsMs ?? 3_600_000;
+    const old = t - Math.max(retain, history) - interval;
+    if (old > this.pipeline.zeroTimeMs) {
+      await drop(`inputs/${timeKey(old)}/`);
+      await drop(`batches/${timeKey(old)}/`);
+    }
+    for (const [id, at] of this.seenDeliveries) if (at < t - 10 * 60_000) this.seenDeliveries.delete(id);
+  }
+
+  /** How far back a batch may read materialized RDDs: the longest window plus its slide. */
+  private requiredHistoryMs(): number {
+    let ms = 2 * this.ctx.batchIntervalMs;
+    for (const s of this.ctx.graph.streams) {
+      const w = s.params.windowMs;
+      if (typeof w === 'number') ms = Math.max(ms, w + s.slideMs + this.ctx.batchIntervalMs);
+      if (s.persisted) ms = Math.max(ms, 2 * s.slideMs);
+    }
+    return ms;
+  }
+
+  private async readJson<T>(key: string): Promise<T | undefined> {
+    const bytes = await this.store.get(key);
+    return bytes ? decodeJson<T>(bytes) : undefined;
+  }
+
+  private log(event: Record<string, unknown>): void {
+    this.options.log?.(event);
+  }
+}
+
+function checkCompatible(meta: GraphMeta, fingerprint: string, ctx: StreamingContext): void {
+  if (meta.batchIntervalMs !== ctx.batchIntervalMs) {
+    throw new IncompatibleGraphError(
+      meta.fingerprint,
+      fingerprint,
+      `The store was written with a batch interval of ${meta.batchIntervalMs} ms, this pipeline uses ${ctx.batchIntervalMs} ms.`,
+    );
+  }
+  if (meta.fingerprint === fingerprint) return;
+  // The code changed. That is fine as long as every materialized (stateful) stream is still there
+  // with the same name, kind and parameters: its state can be read back as it was written.
+  const now = ctx.graph.persistedStreams();
+  const key = (d: PersistedStreamDescription) => JSON.stringify([d.name, d.kind, d.params, d.partitions]);
+  const before = new Set(meta.persisted.map(key));
+  const after = new Set(now.map(key));
+  const missing = meta.persisted.filter((d) => !after.has(key(d)));
+  const added = now.filter((d) => !before.has(key(d)));
+  if (missing.length > 0 || added.length > 0) {
+    const names = (ds: PersistedStreamDescription[]) => ds.map((d) => `${d.kind} '${d.name}'`).join(', ');
+    throw new IncompatibleGraphError(
+      meta.fingerprint,
+      fingerprint,
+      `Stateful streams changed: ${missing.length ? `stored but no longer in the pipeline: ${names(missing)}; ` : ''}${
+        added.length ? `new in the pipeline: ${names(added)}; ` : ''
+      }give stateful operators a stable { name } so they survive unrelated changes.`,
+    );
+  }
+}
+
+function deadLetterLines(letters: readonly DeadLetter[], t: number): Uint8Array {
+  return encodeJsonLines(letters.map((l) => ({ batchTimeMs: t, ...l })));
+}
+
+async function sleepUntil(timeMs: number, signal?: AbortSignal): Promise<void> {
+  const wait = timeMs - Date.now();
+  if (wait <= 0) return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, wait);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
+
+/** At most `n` tasks in flight across all stages of a batch. */
+class Limiter {
+  private active = 0;
+  private readonly queue: (() => void)[] = [];
+  constructor(private readonly n: number) {}
+  async run<R>(fn: () => Promise<R>): Promise<R> {
+    if (this.active >= this.n) await new Promise<void>((r) => this.queue.push(r));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.queue.shift()?.();
+    }
+  }
+}

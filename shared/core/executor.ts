@@ -1,0 +1,116 @@
+import { SluiceError } from '../errors.ts';
+import type { ObjectStore } from '../ports/object-store.ts';
+import { blockChecksum, checksum, decodeJson, encodeBlock, encodeJson, encodeJsonLines, encodeTextLines } from './codec.ts';
+import type { Pipeline } from './context.ts';
+import type { RDD, ShuffleDependency } from './rdd.ts';
+import { bucketize } from './shuffle.ts';
+import { TaskContext } from './task-context.ts';
+import type { LineageRecord, TaskResult, TaskSpec } from './task.ts';
+
+/** The worker runs a pipeline whose graph differs from the driver's (a deploy in progress). */
+export class GraphMismatchError extends SluiceError {
+  constructor(expected: string, actual: string) {
+    super(
+      `Task was planned for graph ${expected} but this worker loaded graph ${actual}: the pipeline module differs between driver and worker`,
+      { retryable: false },
+    );
+    this.name = 'GraphMismatchError';
+  }
+}
+
+/**
+ * Runs one task: regenerates the batch's RDDs from the pipeline, computes the partition, writes
+ * it under its deterministic key, then commits by writing the lineage record with put-if-absent.
+ * The same spec always writes the same bytes, so a retried or duplicated task is harmless; only
+ * the first finisher's lineage is kept.
+ */
+export async function runTask(spec: TaskSpec, pipeline: Pipeline, store: ObjectStore): Promise<TaskResult> {
+  const started = Date.now();
+  if (spec.graph.fingerprint !== pipeline.fingerprint) {
+    throw new GraphMismatchError(spec.graph.fingerprint, pipeline.fingerprint);
+  }
+  if (spec.inject?.delayMs) await new Promise((r) => setTimeout(r, spec.inject!.delayMs));
+  if (spec.inject?.fail) throw new SluiceError(`injected failure of task ${describeTask(spec)}`, { retryable: true });
+
+  const gen = pipeline.generate(spec.batchTimeMs);
+  const tc = new TaskContext({ store, batchTimeMs: spec.batchTimeMs, inputs: spec.inputs });
+  let body: Uint8Array;
+  let records = 0;
+  let index: [number, number][] | undefined;
+  const out = spec.output;
+
+  if (out.kind === 'shuffle') {
+    const dep = findShuffle(gen.rdds, out.shuffleId);
+    const buckets = await bucketize(dep, (sink) => tc.iterate(dep.rdd, spec.partition, sink));
+    const parts = buckets.map((b) => (b.length === 0 ? EMPTY : encodeBlock(b)));
+    index = [];
+    let offset = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const len = parts[i] === EMPTY ? 0 : parts[i]!.length;
+      index.push([offset, offset + len]);
+      offset += len;
+      records += buckets[i]!.length;
+    }
+    body = Buffer.concat(parts.filter((p) => p !== EMPTY));
+  } else {
+    const rdd = gen.rdds.get(spec.rddId);
+    if (!rdd) throw new SluiceError(`RDD ${spec.rddId} does not exist in batch ${spec.batchTimeMs}`, { retryable: false });
+    const data: unknown[] = [];
+    await tc.iterate(rdd, spec.partition, (x) => data.push(x));
+    records = data.length;
+    if (out.kind === 'rdd') body = encodeBlock(data);
+    else body = out.format === 'jsonl' ? encodeJsonLines(data) : encodeTextLines(data);
+  }
+
+  await store.put(out.key, body);
+  const lineage: LineageRecord = {
+    rddId: spec.name,
+    batchTimeMs: spec.batchTimeMs,
+    partition: spec.partition,
+    operator: spec.operators[spec.operators.length - 1] ?? 'unknown',
+    operators: spec.operators,
+    stageId: spec.stageId,
+    parents: tc.parents,
+    records,
+    bytes: body.length,
+    checksum: out.kind === 'rdd' ? blockChecksum(body) : checksum(body),
+    attempt: spec.attempt,
+    durationMs: Date.now() - started,
+    fingerprint: pipeline.fingerprint,
+    key: out.key,
+    ...(index ? { index } : {}),
+    committedAtMs: Date.now(),
+  };
+  const committed = await store.putIfAbsent(spec.commitKey, encodeJson(lineage));
+  let winner = lineage;
+  if (!committed) {
+    const existing = await store.get(spec.commitKey);
+    if (existing) winner = decodeJson<LineageRecord>(existing);
+  }
+  return {
+    lineage: winner,
+    committed,
+    metrics: {
+      readRequests: tc.io.readRequests + (committed ? 0 : 1),
+      writeRequests: 2,
+      bytesRead: tc.io.bytesRead,
+      bytesWritten: body.length,
+      recordsIn: tc.io.recordsIn,
+      recordsOut: records,
+      deadLettered: 0,
+    },
+  };
+}
+
+const EMPTY = new Uint8Array(0);
+
+function findShuffle(rdds: Map<string, RDD<unknown>>, shuffleId: string): ShuffleDependency {
+  for (const rdd of rdds.values()) {
+    for (const dep of rdd.deps) if (dep.kind === 'shuffle' && dep.id === shuffleId) return dep;
+  }
+  throw new SluiceError(`shuffle ${shuffleId} does not exist in this batch`, { retryable: false });
+}
+
+export function describeTask(spec: TaskSpec): string {
+  return `${spec.batchTimeMs}/stage ${spec.stageId}/partition ${spec.partition} (attempt ${spec.attempt})`;
+}

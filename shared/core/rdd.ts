@@ -1,0 +1,580 @@
+import { GraphError } from '../errors.ts';
+import { KeyMap, stableHash } from './keys.ts';
+import type { TaskContext } from './task-context.ts';
+
+/**
+ * RDDs: immutable, partitioned datasets with explicit dependencies. An RDD object is only a
+ * description; it is computed one partition at a time by a task (see executor.ts), which pushes
+ * records through the narrow operators of its stage without building intermediate arrays.
+ *
+ * RDD ids are deterministic: the same pipeline module, at the same batch time, builds the same
+ * RDDs with the same ids in every process (driver, worker thread, Lambda function).
+ */
+
+export type Sink<T> = (record: T) => void;
+
+export interface Partitioner {
+  /** `hash`: by stable key hash; `direct`: the key is the partition number (repartition). */
+  readonly kind: 'hash' | 'direct';
+  readonly numPartitions: number;
+}
+
+export function hashPartitioner(numPartitions: number): Partitioner {
+  return { kind: 'hash', numPartitions };
+}
+
+export function samePartitioner(a: Partitioner | undefined, b: Partitioner | undefined): boolean {
+  return !!a && !!b && a.kind === b.kind && a.numPartitions === b.numPartitions;
+}
+
+export function partitionOf(partitioner: Partitioner, key: unknown): number {
+  if (partitioner.kind === 'direct') return key as number;
+  return stableHash(key) % partitioner.numPartitions;
+}
+
+export interface Aggregator<V, C> {
+  createCombiner(value: V): C;
+  mergeValue(combiner: C, value: V): C;
+  mergeCombiners(a: C, b: C): C;
+}
+
+export interface NarrowDependency {
+  readonly kind: 'narrow';
+  readonly rdd: RDD<any>;
+  /** Partitions of the parent that partition `p` of the child reads. */
+  parents(p: number): number[];
+}
+
+export interface ShuffleDependency {
+  readonly kind: 'shuffle';
+  /** Unique within the batch; names the shuffle objects. */
+  readonly id: string;
+  readonly rdd: RDD<readonly [unknown, unknown]>;
+  readonly partitioner: Partitioner;
+  readonly aggregator?: Aggregator<unknown, unknown>;
+  readonly mapSideCombine: boolean;
+}
+
+export type Dependency = NarrowDependency | ShuffleDependency;
+
+/** Where RDDs of one batch are created; gives them deterministic ids. See dstream.ts. */
+export interface RDDScope {
+  readonly batchTimeMs: number;
+  readonly defaultPartitions: number;
+  nextRddId(): string;
+  register(rdd: RDD<any>): void;
+  /** Reads an RDD on the driver (materialized partitions, or computed in this process). */
+  collect<T>(rdd: RDD<T>): Promise<T[]>;
+}
+
+type Pair<K, V> = [K, V];
+
+const NONE: unknown = Symbol('none');
+type KeyOf<T> = T extends readonly [infer K, unknown] ? K : never;
+type ValueOf<T> = T extends readonly [unknown, infer V] ? V : never;
+
+export abstract class RDD<T> {
+  readonly id: string;
+  readonly scope: RDDScope;
+  abstract readonly numPartitions: number;
+  abstract readonly deps: readonly Dependency[];
+  /** A short name for plans, lineage and the UI: `map`, `reduceByKey`, `input`, ... */
+  abstract readonly operator: string;
+  readonly partitioner: Partitioner | undefined;
+
+  constructor(scope: RDDScope, partitioner?: Partitioner) {
+    this.scope = scope;
+    this.id = scope.nextRddId();
+    this.partitioner = partitioner;
+    scope.register(this);
+  }
+
+  /** Pushes every record of partition `p` into `sink`. Parents are read through `tc.iterate`. */
+  abstract iterate(p: number, tc: TaskContext, sink: Sink<T>): Promise<void>;
+
+  toString(): string {
+    return `${this.operator}[${this.id}]`;
+  }
+
+  // ---- narrow transformations -------------------------------------------------------------
+
+  map<U>(fn: (x: T) => U): RDD<U> {
+    return new ElementRDD<T, U>(this, 'map', (sink) => (x) => sink(fn(x)));
+  }
+  filter(fn: (x: T) => boolean): RDD<T> {
+    return new ElementRDD<T, T>(
+      this,
+      'filter',
+      (sink) => (x) => {
+        if (fn(x)) sink(x);
+      },
+      true,
+    );
+  }
+  flatMap<U>(fn: (x: T) => Iterable<U>): RDD<U> {
+    return new ElementRDD<T, U>(this, 'flatMap', (sink) => (x) => {
+      const out = fn(x);
+      if (Array.isArray(out)) for (let i = 0; i < out.length; i++) sink(out[i]);
+      else for (const y of out) sink(y);
+    });
+  }
+  mapPartitions<U>(fn: (records: T[], partition: number) => Iterable<U>, preservesPartitioning = false): RDD<U> {
+    return new MapPartitionsRDD<T, U>(this, 'mapPartitions', fn, preservesPartitioning);
+  }
+  glom(): RDD<T[]> {
+    return new MapPartitionsRDD<T, T[]>(this, 'glom', (records) => [records], false);
+  }
+  union(...others: RDD<T>[]): RDD<T> {
+    return new UnionRDD<T>(this.scope, [this, ...others]);
+  }
+  repartition(numPartitions: number): RDD<T> {
+    checkPartitions(numPartitions, 'repartition');
+    const tagged = new MapPartitionsRDD<T, Pair<number, T>>(
+      this,
+      'repartition',
+      (records, p) => records.map((x, i): Pair<number, T> => [(p + i) % numPartitions, x]),
+      false,
+    );
+    const shuffled = new ShuffledRDD<number, T, T>(tagged, { kind: 'direct', numPartitions }, undefined, false);
+    return new ElementRDD<Pair<number, T>, T>(shuffled as RDD<Pair<number, T>>, 'values', (sink) => (x) => sink(x[1]));
+  }
+  distinct(numPartitions?: number): RDD<T> {
+    const pairs = this.map((x) => [x, null] as [T, null]);
+    return pairs.reduceByKey((a) => a, numPartitions).map((kv) => kv[0]);
+  }
+
+  // ---- pair transformations (on RDD<[K, V]>) ---------------------------------------------
+
+  mapValues<K, V, U>(this: RDD<Pair<K, V>>, fn: (v: V) => U): RDD<[K, U]> {
+    return new ElementRDD<Pair<K, V>, [K, U]>(this, 'mapValues', (sink) => (x) => sink([x[0], fn(x[1])]), true);
+  }
+  flatMapValues<K, V, U>(this: RDD<Pair<K, V>>, fn: (v: V) => Iterable<U>): RDD<[K, U]> {
+    return new ElementRDD<Pair<K, V>, [K, U]>(
+      this,
+      'flatMapValues',
+      (sink) => (x) => {
+        for (const u of fn(x[1])) sink([x[0], u]);
+      },
+      true,
+    );
+  }
+  keys<K, V>(this: RDD<Pair<K, V>>): RDD<K> {
+    return this.map((x) => x[0]);
+  }
+  values<K, V>(this: RDD<Pair<K, V>>): RDD<V> {
+    return this.map((x) => x[1]);
+  }
+
+  combineByKey<K, V, C>(
+    this: RDD<Pair<K, V>>,
+    createCombiner: (v: V) => C,
+    mergeValue: (c: C, v: V) => C,
+    mergeCombiners: (a: C, b: C) => C,
+    numPartitions?: number,
+    operator = 'combineByKey',
+    mapSideCombine = true,
+  ): RDD<[K, C]> {
+    const partitioner = hashPartitioner(numPartitions ?? this.scope.defaultPartitions);
+    checkPartitions(partitioner.numPartitions, operator);
+    const aggregator: Aggregator<V, C> = { createCombiner, mergeValue, mergeCombiners };
+    if (samePartitioner(this.partitioner, partitioner)) {
+      return new LocalCombineRDD<K, V, C>(this, operator, aggregator);
+    }
+    return new ShuffledRDD<K, V, C>(this, partitioner, aggregator, mapSideCombine, operator) as RDD<[K, C]>;
+  }
+  reduceByKey<K, V>(this: RDD<Pair<K, V>>, fn: (a: V, b: V) => V, numPartitions?: number): RDD<[K, V]> {
+    return this.combineByKey<K, V, V>((v) => v, fn, fn, numPartitions, 'reduceByKey');
+  }
+  groupByKey<K, V>(this: RDD<Pair<K, V>>, numPartitions?: number): RDD<[K, V[]]> {
+    return this.combineByKey<K, V, V[]>(
+      (v) => [v],
+      (c, v) => {
+        c.push(v);
+        return c;
+      },
+      (a, b) => a.concat(b),
+      numPartitions,
+      'groupByKey',
+      false,
+    );
+  }
+  partitionBy<K, V>(this: RDD<Pair<K, V>>, numPartitions: number): RDD<[K, V]> {
+    const partitioner = hashPartitioner(numPartitions);
+    if (samePartitioner(this.partitioner, partitioner)) return this as RDD<[K, V]>;
+    return new ShuffledRDD<K, V, V>(this, partitioner, undefined, false, 'partitionBy') as RDD<[K, V]>;
+  }
+
+  cogroup<K, V, W>(this: RDD<Pair<K, V>>, other: RDD<Pair<K, W>>, numPartitions?: number): RDD<[K, [V[], W[]]]> {
+    const partitioner = hashPartitioner(numPartitions ?? this.scope.defaultPartitions);
+    return new CoGroupedRDD<K>(this.scope, [this, other], partitioner) as unknown as RDD<[K, [V[], W[]]]>;
+  }
+  join<K, V, W>(this: RDD<Pair<K, V>>, other: RDD<Pair<K, W>>, numPartitions?: number): RDD<[K, [V, W]]> {
+    return this.cogroup(other, numPartitions).flatMapValues(([vs, ws]) => {
+      const out: [V, W][] = [];
+      for (const v of vs) for (const w of ws) out.push([v, w]);
+      return out;
+    });
+  }
+  leftOuterJoin<K, V, W>(
+    this: RDD<Pair<K, V>>,
+    other: RDD<Pair<K, W>>,
+    numPartitions?: number,
+  ): RDD<[K, [V, W | undefined]]> {
+    return this.cogroup(other, numPartitions).flatMapValues(([vs, ws]) => {
+      const out: [V, W | undefined][] = [];
+      for (const v of vs) {
+        if (ws.length === 0) out.push([v, undefined]);
+        else for (const w of ws) out.push([v, w]);
+      }
+      return out;
+    });
+  }
+  rightOuterJoin<K, V, W>(
+    this: RDD<Pair<K, V>>,
+    other: RDD<Pair<K, W>>,
+    numPartitions?: number,
+  ): RDD<[K, [V | undefined, W]]> {
+    return this.cogroup(other, numPartitions).flatMapValues(([vs, ws]) => {
+      const out: [V | undefined, W][] = [];
+      for (const w of ws) {
+        if (vs.length === 0) out.push([undefined, w]);
+        else for (const v of vs) out.push([v, w]);
+      }
+      return out;
+    });
+  }
+  fullOuterJoin<K, V, W>(
+    this: RDD<Pair<K, V>>,
+    other: RDD<Pair<K, W>>,
+    numPartitions?: number,
+  ): RDD<[K, [V | undefined, W | undefined]]> {
+    return this.cogroup(other, numPartitions).flatMapValues(([vs, ws]) => {
+      const out: [V | undefined, W | undefined][] = [];
+      if (vs.length === 0) for (const w of ws) out.push([undefined, w]);
+      else if (ws.length === 0) for (const v of vs) out.push([v, undefined]);
+      else for (const v of vs) for (const w of ws) out.push([v, w]);
+      return out;
+    });
+  }
+
+  // ---- actions (driver side) ---------------------------------------------------------------
+
+  /** Reads every record of the RDD, partition by partition. */
+  collect(): Promise<T[]> {
+    return this.scope.collect(this);
+  }
+  async count(): Promise<number> {
+    return (await this.collect()).length;
+  }
+  async take(n: number): Promise<T[]> {
+    return (await this.collect()).slice(0, n);
+  }
+}
+
+export function checkPartitions(n: number, operator: string): void {
+  if (!Number.isInteger(n) || n < 1) {
+    throw new GraphError(`${operator}: the number of partitions must be a positive integer, got ${n}`);
+  }
+}
+
+/** One-to-one narrow dependency. */
+function oneToOne(rdd: RDD<any>): NarrowDependency {
+  return { kind: 'narrow', rdd, parents: (p) => [p] };
+}
+
+/** Record-at-a-time operators (map, filter, flatMap, mapValues, ...), fused into one loop per task. */
+export class ElementRDD<T, U> extends RDD<U> {
+  readonly operator: string;
+  readonly deps: readonly Dependency[];
+  readonly numPartitions: number;
+  private readonly wrap: (sink: Sink<U>) => Sink<T>;
+  readonly parent: RDD<T>;
+
+  constructor(parent: RDD<T>, operator: string, wrap: (sink: Sink<U>) => Sink<T>, preservesPartitioning = false) {
+    super(parent.scope, preservesPartitioning ? parent.partitioner : undefined);
+    this.parent = parent;
+    this.operator = operator;
+    this.wrap = wrap;
+    this.numPartitions = parent.numPartitions;
+    this.deps = [oneToOne(parent)];
+  }
+  iterate(p: number, tc: TaskContext, sink: Sink<U>): Promise<void> {
+    return tc.iterate(this.parent, p, tc.guard(this, this.wrap(sink)));
+  }
+}
+
+/** Whole-partition operators (mapPartitions, glom). */
+export class MapPartitionsRDD<T, U> extends RDD<U> {
+  readonly operator: string;
+  readonly deps: readonly Dependency[];
+  readonly numPartitions: number;
+  readonly parent: RDD<T>;
+  private readonly fn: (records: T[], partition: number) => Iterable<U>;
+
+  constructor(
+    parent: RDD<T>,
+    operator: string,
+    fn: (records: T[], partition: number) => Iterable<U>,
+    preservesPartitioning: boolean,
+  ) {
+    super(parent.scope, preservesPartitioning ? parent.partitioner : undefined);
+    this.parent = parent;
+    this.operator = operator;
+    this.fn = fn;
+    this.numPartitions = parent.numPartitions;
+    this.deps = [oneToOne(parent)];
+  }
+  async iterate(p: number, tc: TaskContext, sink: Sink<U>): Promise<void> {
+    const records: T[] = [];
+    await tc.iterate(this.parent, p, (x) => records.push(x));
+    for (const y of this.fn(records, p)) sink(y);
+  }
+}
+
+/** Combines values of keys already partitioned by the target partitioner (no shuffle needed). */
+export class LocalCombineRDD<K, V, C> extends RDD<[K, C]> {
+  readonly operator: string;
+  readonly deps: readonly Dependency[];
+  readonly numPartitions: number;
+  readonly parent: RDD<Pair<K, V>>;
+  private readonly aggregator: Aggregator<V, C>;
+
+  constructor(parent: RDD<Pair<K, V>>, operator: string, aggregator: Aggregator<V, C>) {
+    super(parent.scope, parent.partitioner);
+    this.parent = parent;
+    this.operator = operator;
+    this.aggregator = aggregator;
+    this.numPartitions = parent.numPartitions;
+    this.deps = [oneToOne(parent)];
+  }
+  async iterate(p: number, tc: TaskContext, sink: Sink<[K, C]>): Promise<void> {
+    const agg = this.aggregator;
+    const map = new KeyMap<C>();
+    await tc.iterate(this.parent, p, (kv) => {
+      const entry = map.entry(kv[0], () => NONE as C);
+      entry[1] = entry[1] === NONE ? agg.createCombiner(kv[1]) : agg.mergeValue(entry[1], kv[1]);
+    });
+    for (const [k, c] of map.entries()) sink([k as K, c]);
+  }
+}
+
+/**
+ * The reduce side of a shuffle. Reads the buckets written for partition `p` by every map task
+ * of the parent stage and merges them with the aggregator (if any).
+ */
+export class ShuffledRDD<K, V, C> extends RDD<[K, C]> {
+  readonly operator: string;
+  readonly deps: readonly Dependency[];
+  readonly numPartitions: number;
+  readonly dependency: ShuffleDependency;
+
+  constructor(
+    parent: RDD<Pair<K, V>>,
+    partitioner: Partitioner,
+    aggregator: Aggregator<V, C> | undefined,
+    mapSideCombine: boolean,
+    operator = 'shuffle',
+  ) {
+    super(parent.scope, partitioner);
+    this.operator = operator;
+    this.numPartitions = partitioner.numPartitions;
+    this.dependency = {
+      kind: 'shuffle',
+      id: `${this.id}`,
+      rdd: parent as RDD<readonly [unknown, unknown]>,
+      partitioner,
+      aggregator: aggregator as Aggregator<unknown, unknown> | undefined,
+      mapSideCombine: !!aggregator && mapSideCombine,
+    };
+    this.deps = [this.dependency];
+  }
+
+  async iterate(p: number, tc: TaskContext, sink: Sink<[K, C]>): Promise<void> {
+    const dep = this.dependency;
+    const agg = dep.aggregator as Aggregator<V, C> | undefined;
+    if (!agg) {
+      await tc.readShuffle(dep, p, sink as Sink<readonly [unknown, unknown]>);
+      return;
+    }
+    const map = new KeyMap<C>();
+    const combined = dep.mapSideCombine;
+    await tc.readShuffle(dep, p, (kv) => {
+      const k = kv[0];
+      const entry = map.entry(k, () => NONE as C);
+      if (combined) entry[1] = entry[1] === NONE ? (kv[1] as C) : agg.mergeCombiners(entry[1], kv[1] as C);
+      else entry[1] = entry[1] === NONE ? agg.createCombiner(kv[1] as V) : agg.mergeValue(entry[1], kv[1] as V);
+    });
+    for (const [k, c] of map.entries()) sink([k as K, c]);
+  }
+}
+
+
+/** Groups the values of several pair RDDs by key: [K, [V1[], V2[], ...]]. */
+export class CoGroupedRDD<K> extends RDD<[K, unknown[][]]> {
+  readonly operator = 'cogroup';
+  readonly deps: readonly Dependency[];
+  readonly numPartitions: number;
+  readonly parents: readonly RDD<Pair<K, unknown>>[];
+
+  constructor(scope: RDDScope, parents: readonly RDD<Pair<K, unknown>>[], partitioner: Partitioner) {
+    super(scope, partitioner);
+    checkPartitions(partitioner.numPartitions, 'cogroup');
+    this.parents = parents;
+    this.numPartitions = partitioner.numPartitions;
+    this.deps = parents.map((parent, i): Dependency => {
+      if (samePartitioner(parent.partitioner, partitioner)) return oneToOne(parent);
+      return {
+        kind: 'shuffle',
+        id: `${this.id}#${i}`,
+        rdd: parent as RDD<readonly [unknown, unknown]>,
+        partitioner,
+        mapSideCombine: false,
+      };
+    });
+  }
+
+  async iterate(p: number, tc: TaskContext, sink: Sink<[K, unknown[][]]>): Promise<void> {
+    const n = this.deps.length;
+    const map = new KeyMap<unknown[][]>();
+    const init = () => Array.from({ length: n }, () => [] as unknown[]);
+    for (let i = 0; i < n; i++) {
+      const dep = this.deps[i]!;
+      const add = (kv: readonly [unknown, unknown]) => {
+        map.entry(kv[0], init)[1][i]!.push(kv[1]);
+      };
+      if (dep.kind === 'shuffle') await tc.readShuffle(dep, p, add);
+      else await tc.iterate(dep.rdd as RDD<readonly [unknown, unknown]>, p, add);
+    }
+    for (const [k, groups] of map.entries()) sink([k as K, groups]);
+  }
+}
+
+/**
+ * Union of RDDs. When every parent has the same partitioner, partition `p` is the union of the
+ * parents' partitions `p` and the partitioner is kept (Spark's PartitionerAwareUnionRDD);
+ * otherwise the partitions are concatenated.
+ */
+export class UnionRDD<T> extends RDD<T> {
+  readonly operator = 'union';
+  readonly deps: readonly Dependency[];
+  readonly numPartitions: number;
+  readonly parents: readonly RDD<T>[];
+  private readonly aware: boolean;
+  private readonly offsets: number[];
+
+  constructor(scope: RDDScope, parents: readonly RDD<T>[]) {
+    const first = parents[0]?.partitioner;
+    const aware = parents.length > 0 && parents.every((r) => samePartitioner(r.partitioner, first));
+    super(scope, aware ? first : undefined);
+    this.parents = parents;
+    this.aware = aware;
+    this.offsets = [];
+    let total = 0;
+    for (const r of parents) {
+      this.offsets.push(total);
+      total += r.numPartitions;
+    }
+    this.numPartitions = aware ? (first?.numPartitions ?? 0) : total;
+    this.deps = parents.map((rdd, i): NarrowDependency => {
+      if (aware) return { kind: 'narrow', rdd, parents: (p) => [p] };
+      const off = this.offsets[i]!;
+      return {
+        kind: 'narrow',
+        rdd,
+        parents: (p) => (p >= off && p < off + rdd.numPartitions ? [p - off] : []),
+      };
+    });
+  }
+
+  async iterate(p: number, tc: TaskContext, sink: Sink<T>): Promise<void> {
+    if (this.aware) {
+      for (const parent of this.parents) await tc.iterate(parent, p, sink);
+      return;
+    }
+    for (let i = this.parents.length - 1; i >= 0; i--) {
+      const off = this.offsets[i]!;
+      if (p >= off) {
+        await tc.iterate(this.parents[i]!, p - off, sink);
+        return;
+      }
+    }
+  }
+}
+
+/** An RDD with no partitions. */
+export class EmptyRDD<T> extends RDD<T> {
+  readonly operator = 'empty';
+  readonly deps: readonly Dependency[] = [];
+  readonly numPartitions = 0;
+  async iterate(): Promise<void> {}
+}
+
+/** Records held in the pipeline module itself (initial state, static lookups), split into partitions. */
+export class ParallelCollectionRDD<T> extends RDD<T> {
+  readonly operator: string;
+  readonly deps: readonly Dependency[] = [];
+  readonly numPartitions: number;
+  private readonly slices: T[][];
+
+  constructor(scope: RDDScope, data: readonly T[], numPartitions: number, byKey: boolean, operator = 'parallelize') {
+    const partitioner = byKey ? hashPartitioner(numPartitions) : undefined;
+    super(scope, partitioner);
+    checkPartitions(numPartitions, operator);
+    this.operator = operator;
+    this.numPartitions = numPartitions;
+    this.slices = Array.from({ length: numPartitions }, () => [] as T[]);
+    if (partitioner) {
+      for (const x of data) this.slices[partitionOf(partitioner, (x as Pair<unknown, unknown>)[0])]!.push(x);
+    } else {
+      data.forEach((x, i) => {
+        this.slices[Math.floor((i * numPartitions) / Math.max(1, data.length))]!.push(x);
+      });
+    }
+  }
+  async iterate(p: number, _tc: TaskContext, sink: Sink<T>): Promise<void> {
+    for (const x of this.slices[p] ?? []) sink(x);
+  }
+}
+
+/** Reads blocks from the store: input blocks of a batch, or partitions materialized by an earlier batch. */
+export class StoredRDD<T> extends RDD<T> {
+  readonly operator: string;
+  readonly deps: readonly Dependency[] = [];
+  readonly numPartitions: number;
+  /** The batch that wrote the blocks (may be earlier than the current batch). */
+  readonly storedTimeMs: number;
+  /** Name of what was stored: `input:<stream>` or a DStream's RDD name. */
+  readonly storedName: string;
+  /** Set for datasets kept as one text object: every partition reads it and keeps its slice. */
+  readonly format: 'jsonl' | 'text' | undefined;
+  private readonly keyOf: (p: number) => string;
+
+  constructor(
+    scope: RDDScope,
+    options: {
+      operator: string;
+      storedTimeMs: number;
+      storedName: string;
+      numPartitions: number;
+      partitioner?: Partitioner;
+      keyOf: (p: number) => string;
+      format?: 'jsonl' | 'text';
+    },
+  ) {
+    super(scope, options.partitioner);
+    this.format = options.format;
+    this.operator = options.operator;
+    this.storedTimeMs = options.storedTimeMs;
+    this.storedName = options.storedName;
+    this.numPartitions = options.numPartitions;
+    this.keyOf = options.keyOf;
+  }
+  keyOfPartition(p: number): string {
+    return this.keyOf(p);
+  }
+  iterate(p: number, tc: TaskContext, sink: Sink<T>): Promise<void> {
+    return tc.readStored(this, p, sink);
+  }
+}
+
+export type { KeyOf, Pair, ValueOf };

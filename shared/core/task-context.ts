@@ -1,0 +1,155 @@
+import { MissingDataError } from '../errors.ts';
+import type { ObjectStore } from '../ports/object-store.ts';
+import { CorruptBlockError, decodeBlock } from './codec.ts';
+import { layout } from './layout.ts';
+import type { RDD, ShuffleDependency, Sink, StoredRDD } from './rdd.ts';
+import { bucketize } from './shuffle.ts';
+import type { InputRef, ParentRef } from './task.ts';
+
+type ShuffleRead = Extract<InputRef, { kind: 'shuffle' }>;
+
+export interface IoCounters {
+  readRequests: number;
+  writeRequests: number;
+  bytesRead: number;
+  bytesWritten: number;
+  recordsIn: number;
+}
+
+/**
+ * What a running task sees: the store, the batch, what it may read instead of recomputing, and
+ * counters. The same class serves worker tasks (shuffle inputs given by the driver) and the
+ * driver's local evaluation of `collect()` (shuffles done in memory).
+ */
+export class TaskContext {
+  readonly store: ObjectStore;
+  readonly batchTimeMs: number;
+  readonly io: IoCounters = { readRequests: 0, writeRequests: 0, bytesRead: 0, bytesWritten: 0, recordsIn: 0 };
+  readonly parents: ParentRef[] = [];
+  private readonly materialized: Map<string, string>;
+  private readonly shuffles: Map<string, ShuffleRead[]> | undefined;
+  private readonly localShuffles = new Map<string, Promise<(readonly [unknown, unknown])[][]>>();
+
+  constructor(options: {
+    store: ObjectStore;
+    batchTimeMs: number;
+    /** rdd id -> stored name, for RDDs materialized earlier in this batch. */
+    materialized?: Map<string, string>;
+    /** Shuffle inputs by shuffle id; when absent, shuffles are computed in memory (driver-side collect). */
+    inputs?: readonly InputRef[];
+  }) {
+    this.store = options.store;
+    this.batchTimeMs = options.batchTimeMs;
+    this.materialized = options.materialized ?? new Map();
+    if (options.inputs) {
+      this.shuffles = new Map();
+      for (const input of options.inputs) {
+        if (input.kind === 'materialized') this.materialized.set(input.rddId, input.name);
+        else if (input.kind === 'shuffle') {
+          let list = this.shuffles.get(input.shuffleId);
+          if (!list) this.shuffles.set(input.shuffleId, (list = []));
+          list.push(input);
+        }
+      }
+    }
+  }
+
+  /** Pushes partition `p` of `rdd` into `sink`: read if materialized in this batch, else computed. */
+  iterate<T>(rdd: RDD<T>, p: number, sink: Sink<T>): Promise<void> {
+    const name = this.materialized.get(rdd.id);
+    if (name !== undefined) {
+      return this.readBlock(layout.rddPartition(this.batchTimeMs, name, p), sink, {
+        rddId: name,
+        batchTimeMs: this.batchTimeMs,
+        partition: p,
+      });
+    }
+    return rdd.iterate(p, this, sink);
+  }
+
+  /** Hook for user-code error handling around a record sink. */
+  guard<T>(_rdd: RDD<unknown>, sink: Sink<T>): Sink<T> {
+    return sink;
+  }
+
+  async readStored<T>(rdd: StoredRDD<T>, p: number, sink: Sink<T>): Promise<void> {
+    if (rdd.format) {
+      const key = rdd.keyOfPartition(p);
+      this.parents.push({ rddId: rdd.storedName, batchTimeMs: rdd.storedTimeMs, partition: p, key });
+      const bytes = await this.store.get(key);
+      this.io.readRequests++;
+      if (!bytes) throw new MissingDataError(key, 'is missing (a stored dataset: put it in the store first)');
+      this.io.bytesRead += bytes.length;
+      const lines = Buffer.from(bytes).toString('utf8').split('\n').filter((l) => l.length > 0);
+      const from = Math.floor((p * lines.length) / rdd.numPartitions);
+      const to = Math.floor(((p + 1) * lines.length) / rdd.numPartitions);
+      for (let i = from; i < to; i++) {
+        const line = lines[i]!;
+        sink((rdd.format === 'jsonl' ? JSON.parse(line) : line) as T);
+      }
+      return;
+    }
+    return this.readBlock(rdd.keyOfPartition(p), sink, {
+      rddId: rdd.storedName,
+      batchTimeMs: rdd.storedTimeMs,
+      partition: p,
+    });
+  }
+
+  async readShuffle(dep: ShuffleDependency, p: number, sink: Sink<readonly [unknown, unknown]>): Promise<void> {
+    if (!this.shuffles) {
+      const buckets = await this.localShuffle(dep);
+      for (const kv of buckets[p] ?? []) sink(kv);
+      return;
+    }
+    const reads = this.shuffles.get(dep.id);
+    if (!reads) throw new Error(`task has no inputs for shuffle ${dep.id}`);
+    for (const read of reads) {
+      this.parents.push({ rddId: `shuffle:${dep.id}`, batchTimeMs: this.batchTimeMs, partition: read.map, key: read.key });
+      if (read.end <= read.start) continue;
+      const bytes = await this.store.get(read.key, { start: read.start, end: read.end });
+      this.io.readRequests++;
+      if (!bytes) throw new MissingDataError(read.key, 'is missing (shuffle output)');
+      this.io.bytesRead += bytes.length;
+      const records = this.decode<readonly [unknown, unknown]>(read.key, bytes);
+      for (let i = 0; i < records.length; i++) sink(records[i]!);
+    }
+  }
+
+  private async readBlock<T>(key: string, sink: Sink<T>, ref: Omit<ParentRef, 'key'>): Promise<void> {
+    this.parents.push({ ...ref, key });
+    const bytes = await this.store.get(key);
+    this.io.readRequests++;
+    if (!bytes) throw new MissingDataError(key, 'is missing');
+    this.io.bytesRead += bytes.length;
+    const records = this.decode<T>(key, bytes);
+    this.io.recordsIn += records.length;
+    for (let i = 0; i < records.length; i++) sink(records[i]!);
+  }
+
+  private decode<T>(key: string, bytes: Uint8Array): T[] {
+    try {
+      return decodeBlock<T>(bytes);
+    } catch (err) {
+      if (err instanceof CorruptBlockError) throw new MissingDataError(key, `is corrupt (${err.message})`);
+      throw err;
+    }
+  }
+
+  /** Driver-side shuffle: every map partition computed here, bucketed in memory (once per shuffle). */
+  private localShuffle(dep: ShuffleDependency): Promise<(readonly [unknown, unknown])[][]> {
+    let result = this.localShuffles.get(dep.id);
+    if (!result) {
+      result = (async () => {
+        const all: (readonly [unknown, unknown])[][] = Array.from({ length: dep.partitioner.numPartitions }, () => []);
+        for (let m = 0; m < dep.rdd.numPartitions; m++) {
+          const buckets = await bucketize(dep, (sink) => this.iterate(dep.rdd, m, sink));
+          buckets.forEach((b, i) => all[i]!.push(...b));
+        }
+        return all;
+      })();
+      this.localShuffles.set(dep.id, result);
+    }
+    return result;
+  }
+}

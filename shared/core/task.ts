@@ -1,0 +1,104 @@
+/**
+ * Task specs, task results and lineage records: plain data that crosses process boundaries
+ * (worker threads, Lambda payloads, JSON files in the store). Nothing here holds a closure.
+ */
+
+/** What a worker needs to rebuild the same graph as the driver (the pipeline module is loaded there too). */
+export interface GraphContext {
+  readonly batchIntervalMs: number;
+  readonly zeroTimeMs: number;
+  readonly defaultPartitions: number;
+  /** Fingerprint of the DStream graph; a worker whose graph differs refuses the task. */
+  readonly fingerprint: string;
+}
+
+/** What a task reads, besides what it can derive from the graph. */
+export type InputRef =
+  /** A block read by key: an input block or a partition stored by an earlier batch. */
+  | { readonly kind: 'block'; readonly key: string }
+  /** A partition of an RDD materialized earlier in this batch (a stage boundary). */
+  | { readonly kind: 'materialized'; readonly rddId: string; readonly name: string; readonly partition: number }
+  /** One map task's bucket of a shuffle, as a byte range of that map task's object. */
+  | {
+      readonly kind: 'shuffle';
+      readonly shuffleId: string;
+      readonly map: number;
+      readonly key: string;
+      readonly start: number;
+      readonly end: number;
+    };
+
+export type TaskOutput =
+  /** A shuffle map task writes one object holding every reduce bucket, and an index of byte ranges. */
+  | { readonly kind: 'shuffle'; readonly shuffleId: string; readonly key: string; readonly buckets: number }
+  /** A result task writes one partition of a materialized RDD. */
+  | { readonly kind: 'rdd'; readonly key: string }
+  /** A save task writes one part file of an output directory (JSON lines or text). */
+  | { readonly kind: 'file'; readonly key: string; readonly format: 'text' | 'jsonl' };
+
+export interface TaskSpec {
+  readonly graph: GraphContext;
+  readonly batchTimeMs: number;
+  readonly stageId: number;
+  readonly partition: number;
+  readonly attempt: number;
+  /** The RDD whose partition this task computes (the last operator of the stage). */
+  readonly rddId: string;
+  /** The name the output is stored under (`ds<N>` for a DStream's RDD). */
+  readonly name: string;
+  /** Operator ids pipelined in this task, from the stage's inputs to its output. */
+  readonly operators: readonly string[];
+  /** What this task reads (input blocks, stored RDD partitions, shuffle buckets). */
+  readonly inputs: readonly InputRef[];
+  readonly output: TaskOutput;
+  /** Where the lineage record goes; writing it with put-if-absent is the task's commit. */
+  readonly commitKey: string;
+  /** Ask the worker to misbehave (fault injection; off unless the runner enables it). */
+  readonly inject?: { readonly fail?: boolean; readonly delayMs?: number };
+}
+
+export interface ParentRef {
+  readonly rddId: string;
+  readonly batchTimeMs: number;
+  readonly partition: number;
+  readonly key: string;
+}
+
+export interface LineageRecord {
+  readonly rddId: string;
+  readonly batchTimeMs: number;
+  readonly partition: number;
+  readonly operator: string;
+  readonly operators: readonly string[];
+  readonly stageId: number;
+  readonly parents: readonly ParentRef[];
+  readonly records: number;
+  readonly bytes: number;
+  /** CRC-32 of the stored bytes, hex. */
+  readonly checksum: string;
+  readonly attempt: number;
+  readonly durationMs: number;
+  readonly fingerprint: string;
+  readonly key: string;
+  /** For shuffle outputs: byte range of each reduce bucket inside `key`, as [start, end) pairs. */
+  readonly index?: readonly (readonly [number, number])[];
+  readonly committedAtMs: number;
+}
+
+export interface TaskMetrics {
+  readonly readRequests: number;
+  readonly writeRequests: number;
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+  readonly recordsIn: number;
+  readonly recordsOut: number;
+  /** Records that made user code throw and went to the dead-letter area. */
+  readonly deadLettered: number;
+}
+
+export interface TaskResult {
+  readonly lineage: LineageRecord;
+  /** True when this attempt's commit won; false when an earlier attempt had already committed. */
+  readonly committed: boolean;
+  readonly metrics: TaskMetrics;
+}

@@ -1,0 +1,95 @@
+/**
+ * Errors a user can meet. Each says what went wrong and what to do, and `retryable` tells the
+ * driver whether running the same task again could help.
+ */
+export class SluiceError extends Error {
+  readonly retryable: boolean;
+  constructor(message: string, options?: { cause?: unknown; retryable?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'SluiceError';
+    this.retryable = options?.retryable ?? false;
+  }
+}
+
+/** A bad option or configuration value; raised at start-up and names the option. */
+export class ConfigError extends SluiceError {
+  readonly option: string;
+  constructor(option: string, message: string) {
+    super(`Invalid option '${option}': ${message}`);
+    this.name = 'ConfigError';
+    this.option = option;
+  }
+}
+
+/** A pipeline graph that cannot run (bad window, missing output, wrong use of the API). */
+export class GraphError extends SluiceError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GraphError';
+  }
+}
+
+/** The stored state was written by a pipeline whose graph is not compatible with this one. */
+export class IncompatibleGraphError extends SluiceError {
+  readonly storedFingerprint: string;
+  readonly currentFingerprint: string;
+  constructor(stored: string, current: string, detail: string) {
+    super(
+      `The store holds batches of a different pipeline graph (stored fingerprint ${stored}, this pipeline ${current}). ` +
+        `${detail} Use a new store directory, or run the pipeline version that wrote it.`,
+    );
+    this.name = 'IncompatibleGraphError';
+    this.storedFingerprint = stored;
+    this.currentFingerprint = current;
+  }
+}
+
+/** A task failed in a way a retry may fix (worker died, timeout, store hiccup). */
+export class TaskFailedError extends SluiceError {
+  constructor(message: string, options?: { cause?: unknown; retryable?: boolean }) {
+    super(message, { retryable: true, ...options });
+    this.name = 'TaskFailedError';
+  }
+}
+
+export class TaskTimeoutError extends TaskFailedError {
+  constructor(what: string, timeoutMs: number) {
+    super(`${what} did not finish within ${timeoutMs} ms`, { retryable: true });
+    this.name = 'TaskTimeoutError';
+  }
+}
+
+/** Data the engine expected in the store is missing or does not match its checksum. */
+export class MissingDataError extends SluiceError {
+  readonly key: string;
+  constructor(key: string, reason: string) {
+    super(`Stored object ${key} ${reason}`, { retryable: true });
+    this.name = 'MissingDataError';
+    this.key = key;
+  }
+}
+
+/** A batch could not be completed after every retry. */
+export class BatchFailedError extends SluiceError {
+  readonly batchTimeMs: number;
+  constructor(batchTimeMs: number, message: string, cause?: unknown) {
+    super(`Batch ${batchTimeMs} failed: ${message}`, { cause });
+    this.name = 'BatchFailedError';
+    this.batchTimeMs = batchTimeMs;
+  }
+}
+
+/** Serializes an error for a worker message or a Lambda response. */
+export function errorToJson(err: unknown): { name: string; message: string; retryable: boolean; stack?: string } {
+  if (err instanceof Error) {
+    const retryable = err instanceof SluiceError ? err.retryable : true;
+    return { name: err.name, message: err.message, retryable, stack: err.stack };
+  }
+  return { name: 'Error', message: String(err), retryable: true };
+}
+
+export function errorFromJson(json: { name: string; message: string; retryable?: boolean }): SluiceError {
+  const err = new TaskFailedError(json.message, { retryable: json.retryable ?? true });
+  err.name = json.name;
+  return err;
+}

@@ -1,0 +1,102 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { ByteRange, ObjectStore } from '../ports/object-store.ts';
+
+/**
+ * An object store on a local directory, shared by the driver and the worker threads.
+ * `put` writes a temporary file and renames it (atomic on POSIX), and `putIfAbsent` uses
+ * `link(2)`, which fails if the target exists, so exactly one writer wins.
+ */
+export class DirectoryObjectStore implements ObjectStore {
+  readonly root: string;
+  constructor(root: string) {
+    this.root = path.resolve(root);
+  }
+
+  private pathOf(key: string): string {
+    if (key.includes('..') || key.startsWith('/')) throw new Error(`invalid object key: ${key}`);
+    return path.join(this.root, key);
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Uint8Array | undefined> {
+    try {
+      if (!range) return await fs.readFile(this.pathOf(key));
+      const handle = await fs.open(this.pathOf(key), 'r');
+      try {
+        const length = range.end - range.start;
+        const buf = Buffer.allocUnsafe(length);
+        const { bytesRead } = await handle.read(buf, 0, length, range.start);
+        return buf.subarray(0, bytesRead);
+      } finally {
+        await handle.close();
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  private async writeTemp(file: string, body: Uint8Array): Promise<string> {
+    const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await fs.writeFile(tmp, body);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await fs.mkdir(path.dirname(file), { recursive: true });
+      await fs.writeFile(tmp, body);
+    }
+    return tmp;
+  }
+
+  async put(key: string, body: Uint8Array): Promise<void> {
+    const file = this.pathOf(key);
+    const tmp = await this.writeTemp(file, body);
+    await fs.rename(tmp, file);
+  }
+
+  async putIfAbsent(key: string, body: Uint8Array): Promise<boolean> {
+    const file = this.pathOf(key);
+    const tmp = await this.writeTemp(file, body);
+    try {
+      await fs.link(tmp, file);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    } finally {
+      await fs.rm(tmp, { force: true });
+    }
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const out: string[] = [];
+    const slash = prefix.lastIndexOf('/');
+    const dirKey = slash >= 0 ? prefix.slice(0, slash) : '';
+    const walk = async (dir: string, rel: string): Promise<void> => {
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = await fs.readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw err;
+      }
+      for (const e of entries) {
+        const key = rel ? `${rel}/${e.name}` : e.name;
+        if (e.isDirectory()) {
+          if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) await walk(path.join(dir, e.name), key);
+        } else if (key.startsWith(prefix) && !e.name.endsWith('.tmp')) out.push(key);
+      }
+    };
+    await walk(dirKey ? this.pathOf(dirKey) : this.root, dirKey);
+    return out.sort();
+  }
+
+  async delete(key: string): Promise<void> {
+    await fs.rm(this.pathOf(key), { force: true });
+  }
+
+  describe(): string {
+    return `dir:${this.root}`;
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * The source port: where a stream's records come from.
+ *
+ * A source is polled once per batch interval by the driver. It hands over the records of the
+ * interval together with an opaque acknowledgement token; the driver writes the records to the
+ * store (the write-ahead step) and only then calls `ack`, so nothing acknowledged is ever lost.
+ */
+export interface DeadLetter {
+  /** What was received, as text (or base64 for binary data). */
+  readonly raw: string;
+  /** Why it could not be used. */
+  readonly reason: string;
+  /** Where it came from (a message id, a line number, ...). */
+  readonly origin?: string;
+}
+
+export interface ReceivedBatch<T> {
+  /** The decoded records, in arrival order. */
+  readonly records: T[];
+  /** Input that could not be decoded; the driver writes it to the dead-letter area of the batch. */
+  readonly deadLetters: DeadLetter[];
+  /**
+   * Ids of delivery units (SQS message ids, file offsets) in this batch. The driver records them in
+   * the batch's write-ahead entry so a redelivered unit is recognised and not counted twice.
+   */
+  readonly deliveryIds?: string[];
+  /** Passed back to `ack` once the batch is durable. */
+  readonly ackToken?: unknown;
+  /** Opaque position to persist with the batch so a restarted source resumes after it. */
+  readonly position?: unknown;
+}
+
+export interface ReceiveRequest {
+  /** The batch time (end of the interval) being closed, in epoch milliseconds. */
+  readonly batchTimeMs: number;
+  /** The batch interval in milliseconds. */
+  readonly intervalMs: number;
+  /** Backpressure: the most records this batch may take (undefined: no cap). */
+  readonly maxRecords?: number;
+  /** Delivery ids already committed by earlier batches (for de-duplication of redeliveries). */
+  readonly seen?: (deliveryId: string) => boolean;
+  /** The position persisted with the last committed batch, on the first receive after a restart. */
+  readonly resumeFrom?: unknown;
+}
+
+export interface Source<T = unknown> {
+  /** Starts listening (opens a port, a file, a queue connection). */
+  start?(): Promise<void>;
+  /** Returns the records of one interval. Called once per batch, in time order. */
+  receive(request: ReceiveRequest): Promise<ReceivedBatch<T>>;
+  /** Acknowledges a batch returned by `receive` once it is durable. */
+  ack?(token: unknown): Promise<void>;
+  /** Stops listening. */
+  stop?(): Promise<void>;
+  /** True once a finite source has nothing more to give (lets `sluice run` stop by itself). */
+  exhausted?(): boolean;
+  /** A description for logs. */
+  describe(): string;
+}

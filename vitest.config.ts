@@ -1,0 +1,23 @@
+import { defineConfig } from 'vitest/config';
+
+// Three tiers, run by `npm test` (test/run.sh):
+//   unit         engine, planner, driver, CLI and examples on the embedded runner
+//   infra        the CDK stack, synthesized offline and checked with assertions and cdk-nag
+//   integration  real AWS adapters against LocalStack on 127.0.0.1 (started by test/run.sh)
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 60_000 } },
+      { test: { name: 'infra', include: ['test/infra/**/*.test.ts'], testTimeout: 180_000 } },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
