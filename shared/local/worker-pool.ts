@@ -1,0 +1,152 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { TaskResult, TaskSpec } from '../core/task.ts';
+import { errorFromJson, TaskFailedError, TaskTimeoutError } from '../errors.ts';
+import type { InvokeOptions, Invoker } from '../ports/invoker.ts';
+
+interface Slot {
+  worker: Worker;
+  ready: Promise<void>;
+  busy: boolean;
+}
+
+interface Pending {
+  resolve: (r: TaskResult) => void;
+  reject: (e: Error) => void;
+}
+
+/**
+ * Runs tasks on a pool of worker threads (so every core works). Each worker loads the pipeline
+ * module itself; tasks are plain data. A task that times out has its worker terminated and
+ * replaced, so runaway user code cannot wedge the pool.
+ */
+export class WorkerPoolInvoker implements Invoker {
+  readonly concurrency: number;
+  private readonly slots: Slot[] = [];
+  private readonly idle: Slot[] = [];
+  private readonly waiting: ((slot: Slot) => void)[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private readonly workerData: Record<string, unknown>;
+  private closed = false;
+
+  constructor(options: {
+    pipelineModule: string;
+    storeDir: string;
+    batchIntervalMs: number;
+    partitions: number;
+    workers?: number;
+  }) {
+    this.concurrency = Math.max(1, options.workers ?? availableParallelism());
+    this.workerData = {
+      pipelineModule: options.pipelineModule,
+      storeDir: options.storeDir,
+      batchIntervalMs: options.batchIntervalMs,
+      partitions: options.partitions,
+    };
+    for (let i = 0; i < this.concurrency; i++) this.idle.push(this.spawn());
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(new URL('./worker-bootstrap.mjs', import.meta.url), { workerData: this.workerData });
+    let markReady!: () => void;
+    let failReady!: (e: Error) => void;
+    const ready = new Promise<void>((resolve, reject) => {
+      markReady = resolve;
+      failReady = reject;
+    });
+    ready.catch(() => {});
+    const slot: Slot = { worker, ready, busy: false };
+    worker.on('message', (msg: { ready?: boolean; id?: number; result?: TaskResult; error?: { name: string; message: string; retryable: boolean } }) => {
+      if (msg.ready) return markReady();
+      const p = this.pending.get(msg.id!);
+      if (!p) return;
+      this.pending.delete(msg.id!);
+      if (msg.error) p.reject(errorFromJson(msg.error));
+      else p.resolve(msg.result!);
+    });
+    worker.on('error', (err) => failReady(err));
+    worker.on('exit', (code) => failReady(new TaskFailedError(`worker thread exited with code ${code} while starting`)));
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private acquire(): Promise<Slot> {
+    const slot = this.idle.pop();
+    if (slot) return Promise.resolve(slot);
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(slot: Slot): void {
+    const next = this.waiting.shift();
+    if (next) next(slot);
+    else this.idle.push(slot);
+  }
+
+  async invoke(spec: TaskSpec, options: InvokeOptions): Promise<TaskResult> {
+    if (this.closed) throw new TaskFailedError('the worker pool is closed', { retryable: false });
+    let slot = await this.acquire();
+    try {
+      await slot.ready;
+    } catch (err) {
+      this.replace(slot);
+      throw new TaskFailedError(`a worker thread failed to start: ${(err as Error).message}`, { retryable: false });
+    }
+    const id = this.nextId++;
+    let timer: NodeJS.Timeout | undefined;
+    let died = false;
+    const onExit = (code: number) => {
+      died = true;
+      const p = this.pending.get(id);
+      if (p) {
+        this.pending.delete(id);
+        p.reject(new TaskFailedError(`worker thread died (exit code ${code}) while running the task`));
+      }
+    };
+    slot.worker.once('exit', onExit);
+    try {
+      return await new Promise<TaskResult>((resolve, reject) => {
+        this.pending.set(id, { resolve, reject });
+        timer = setTimeout(() => {
+          this.pending.delete(id);
+          reject(new TaskTimeoutError(`task ${spec.stageId}/${spec.partition}`, options.timeoutMs));
+          slot = this.replace(slot);
+        }, options.timeoutMs);
+        options.signal?.addEventListener('abort', () => {
+          if (!this.pending.has(id)) return;
+          this.pending.delete(id);
+          reject(new TaskFailedError('task cancelled', { retryable: false }));
+          slot = this.replace(slot);
+        });
+        slot.worker.postMessage({ id, spec });
+      });
+    } finally {
+      clearTimeout(timer);
+      slot.worker.off('exit', onExit);
+      this.release(died ? this.replace(slot) : slot);
+    }
+  }
+
+  /** Terminates a worker (stuck or dead) and starts a fresh one in its place. */
+  private replace(slot: Slot): Slot {
+    void slot.worker.terminate();
+    const i = this.slots.indexOf(slot);
+    if (i >= 0) this.slots.splice(i, 1);
+    return this.spawn();
+  }
+
+  /** Kills one busy or idle worker (fault injection: a killed executor). */
+  killOne(): void {
+    const slot = this.slots[Math.floor(Math.random() * this.slots.length)];
+    if (slot) void slot.worker.terminate();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+
+  describe(): string {
+    return `worker-threads(${this.concurrency})`;
+  }
+}

@@ -1,0 +1,40 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Pipeline } from '../core/context.ts';
+import { runTask } from '../core/executor.ts';
+import type { TaskSpec } from '../core/task.ts';
+import { errorToJson } from '../errors.ts';
+import { DirectoryObjectStore } from './directory-store.ts';
+import { loadPipeline } from './load-pipeline.ts';
+
+/**
+ * A worker thread of the embedded runner: loads the pipeline module once (closures are never
+ * sent between threads), then runs the task specs the pool posts, one at a time.
+ */
+interface WorkerData {
+  readonly pipelineModule: string;
+  readonly storeDir: string;
+  readonly batchIntervalMs: number;
+  readonly partitions: number;
+}
+
+const data = workerData as WorkerData;
+const store = new DirectoryObjectStore(data.storeDir);
+const loaded = loadPipeline(data.pipelineModule, {
+  batchIntervalMs: data.batchIntervalMs,
+  partitions: data.partitions,
+});
+loaded.catch(() => {});
+
+async function getPipeline(zeroTimeMs: number): Promise<Pipeline> {
+  return (await loaded).pipeline(zeroTimeMs);
+}
+
+parentPort!.on('message', async (msg: { id: number; spec: TaskSpec }) => {
+  try {
+    const result = await runTask(msg.spec, await getPipeline(msg.spec.graph.zeroTimeMs), store);
+    parentPort!.postMessage({ id: msg.id, result });
+  } catch (err) {
+    parentPort!.postMessage({ id: msg.id, error: errorToJson(err) });
+  }
+});
+parentPort!.postMessage({ ready: true });
