@@ -108,7 +108,8 @@ export async function runPipeline(
 export function arraySource<T>(batches: readonly (readonly T[])[]): Source<T> {
   let next = 0;
   return {
-    async receive() {
+    async receive(request) {
+      if (typeof request.resumeFrom === 'number') next = request.resumeFrom;
       return { records: (batches[next++] ?? []).slice(), deadLetters: [], position: next };
     },
     exhausted: () => next >= batches.length,

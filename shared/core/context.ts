@@ -154,7 +154,8 @@ export class StreamingContext {
   queueStream<T>(batches: readonly (readonly T[])[], options: { name?: string; partitions?: number } = {}): DStream<T> {
     let next = 0;
     const source: Source<T> = {
-      async receive() {
+      async receive(request) {
+        if (typeof request.resumeFrom === 'number') next = request.resumeFrom;
         const records = (batches[next++] ?? []).slice();
         return { records, deadLetters: [], position: next };
       },

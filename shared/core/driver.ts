@@ -116,6 +116,8 @@ export class BatchScheduler {
   private pending: number[] = [];
   private readonly seenDeliveries = new Map<string, number>();
   private cap: number | undefined;
+  /** Source positions from the last received batch, handed to each source on its first receive. */
+  private resumePositions = new Map<string, unknown>();
   private started = false;
   private stopping = false;
 
@@ -187,10 +189,14 @@ export class BatchScheduler {
     this.pending = received.filter((t) => !done.has(t) && t > (this.lastCommittedMs ?? -Infinity)).sort((a, b) => a - b);
     const last = Math.max(this.lastCommittedMs ?? meta.zeroTimeMs, ...this.pending);
     this.nextTimeMs = last + interval;
-    // remember recent delivery ids so redelivered messages are not counted twice
-    for (const t of received.filter((t) => t > last - 10 * 60_000)) {
+    // remember recent delivery ids so redelivered messages are not counted twice, and where
+    // each source was, so a restarted source carries on after what it already gave
+    for (const t of received.filter((t) => t > last - 10 * 60_000).sort((a, b) => a - b)) {
       const entry = await this.readJson<ReceivedEntry>(layout.received(t));
-      for (const s of Object.values(entry?.streams ?? {})) for (const id of s.deliveryIds ?? []) this.seenDeliveries.set(id, t);
+      for (const [name, s] of Object.entries(entry?.streams ?? {})) {
+        for (const id of s.deliveryIds ?? []) this.seenDeliveries.set(id, t);
+        if (s.position !== undefined) this.resumePositions.set(name, s.position);
+      }
     }
 
     for (const [, binding] of ctx.graph.inputs) {
@@ -373,7 +379,9 @@ export class BatchScheduler {
           intervalMs: this.ctx.batchIntervalMs,
           maxRecords: this.cap ?? this.options.maxRecordsPerBatch,
           seen: (id) => this.seenDeliveries.has(id),
+          resumeFrom: this.resumePositions.get(binding.name),
         });
+        this.resumePositions.delete(binding.name);
         const n = binding.partitions;
         const records = batch.records;
         const puts: Promise<void>[] = [];

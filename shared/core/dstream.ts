@@ -57,7 +57,8 @@ export class DStream<T> {
   /** True when later batches read this stream's RDDs (window parents, state): they are materialized. */
   persisted = false;
   private readonly computeFn: Compute<T>;
-  private readonly explicitName: string | undefined;
+  /** @internal set through options `name` of stateful operators. */
+  explicitName: string | undefined;
 
   constructor(
     ctx: StreamingContext,
@@ -308,6 +309,7 @@ export class DStream<T> {
     const inverse = options.inverse;
     const partitioner = hashPartitioner(n);
     const reduced = this.reduceByKey(fn, n).withShape({ numPartitions: n, partitioner });
+    if (options.name) reduced.explicitName = `${options.name}.reduced`;
     reduced.persisted = true;
     const self: DStream<[K, V]> = new DStream<[K, V]>(
       this.ctx,
