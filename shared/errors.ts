@@ -80,7 +80,12 @@ export class BatchFailedError extends SluiceError {
 }
 
 /** Serializes an error for a worker message or a Lambda response. */
-export function errorToJson(err: unknown): { name: string; message: string; retryable: boolean; stack?: string } {
+export function errorToJson(err: unknown): {
+  name: string;
+  message: string;
+  retryable: boolean;
+  stack?: string;
+} {
   if (err instanceof Error) {
     const retryable = err instanceof SluiceError ? err.retryable : true;
     return { name: err.name, message: err.message, retryable, stack: err.stack };

@@ -2,21 +2,34 @@
  * Sluice: Discretized Streams (the model of Spark Streaming) for TypeScript.
  * The engine: no AWS import anywhere below this folder.
  */
-export { StreamingContext, Pipeline, type StreamingContextOptions } from './core/context.ts';
+
+export { decodeBlock, encodeBlock } from './core/codec.ts';
+export { Pipeline, StreamingContext, type StreamingContextOptions } from './core/context.ts';
+export {
+  type BatchManifest,
+  BatchScheduler,
+  type BatchSchedulerOptions,
+  type GraphMeta,
+} from './core/driver.ts';
 export { DStream, MapWithStateDStream, type WindowOptions } from './core/dstream.ts';
-export { RDD, type Partitioner } from './core/rdd.ts';
-export type { State } from './core/state.ts';
-export { BatchPlan, type Stage, type Target } from './core/planner.ts';
-export { BatchScheduler, type BatchManifest, type BatchSchedulerOptions, type GraphMeta } from './core/driver.ts';
 export { runTask } from './core/executor.ts';
 export { layout, timeKey } from './core/layout.ts';
-export { encodeBlock, decodeBlock } from './core/codec.ts';
-export type { TaskSpec, TaskResult, LineageRecord, InputRef, TaskOutput, GraphContext } from './core/task.ts';
-export type { ObjectStore, ByteRange } from './ports/object-store.ts';
-export type { Source, ReceivedBatch, ReceiveRequest, DeadLetter } from './ports/source.ts';
-export type { Invoker, InvokeOptions } from './ports/invoker.ts';
-export { MemoryObjectStore } from './local/memory-store.ts';
+export { BatchPlan, type Stage, type Target } from './core/planner.ts';
+export { type Partitioner, RDD } from './core/rdd.ts';
+export type { State } from './core/state.ts';
+export type { GraphContext, InputRef, LineageRecord, TaskOutput, TaskResult, TaskSpec } from './core/task.ts';
+export * from './errors.ts';
 export { DirectoryObjectStore } from './local/directory-store.ts';
 export { InProcessInvoker } from './local/in-process-invoker.ts';
-export { runBatches, runBatches2, runPipeline, arraySource, type RunBatchesOptions, type RunPipelineResult } from './testing.ts';
-export * from './errors.ts';
+export { MemoryObjectStore } from './local/memory-store.ts';
+export type { InvokeOptions, Invoker } from './ports/invoker.ts';
+export type { ByteRange, ObjectStore } from './ports/object-store.ts';
+export type { DeadLetter, ReceivedBatch, ReceiveRequest, Source } from './ports/source.ts';
+export {
+  arraySource,
+  type RunBatchesOptions,
+  type RunPipelineResult,
+  runBatches,
+  runBatches2,
+  runPipeline,
+} from './testing.ts';

@@ -42,7 +42,11 @@ export async function runBatches2<T, U, V>(
   options: RunBatchesOptions = {},
 ): Promise<V[][]> {
   return runWith(options, Math.max(input1.length, input2.length), (ctx) =>
-    build(ctx.queueStream<T>(input1, { name: 'input1' }), ctx.queueStream<U>(input2, { name: 'input2' }), ctx),
+    build(
+      ctx.queueStream<T>(input1, { name: 'input1' }),
+      ctx.queueStream<U>(input2, { name: 'input2' }),
+      ctx,
+    ),
   );
 }
 
@@ -51,7 +55,10 @@ async function runWith<V>(
   inputBatches: number,
   build: (ctx: StreamingContext) => DStream<V>,
 ): Promise<V[][]> {
-  const ctx = new Context({ batchIntervalMs: options.batchIntervalMs ?? 1000, partitions: options.partitions ?? 2 });
+  const ctx = new Context({
+    batchIntervalMs: options.batchIntervalMs ?? 1000,
+    partitions: options.partitions ?? 2,
+  });
   const output = build(ctx);
   const collected: V[][] = [];
   output.foreachRDD(async (rdd) => {
@@ -97,7 +104,14 @@ export async function runPipeline(
   for (const [name, batches] of Object.entries(inputs)) sources[name] = arraySource(batches);
   let scheduler: BatchScheduler | undefined;
   const invoker = new InProcessInvoker({ pipeline: () => scheduler!.pipeline, store });
-  scheduler = new BatchScheduler(ctx, { store, invoker, sources, clock: 'manual', zeroTimeMs: 0, retryBackoffMs: 1 });
+  scheduler = new BatchScheduler(ctx, {
+    store,
+    invoker,
+    sources,
+    clock: 'manual',
+    zeroTimeMs: 0,
+    retryBackoffMs: 1,
+  });
   const longest = Math.max(0, ...Object.values(inputs).map((b) => b.length));
   const manifests = await scheduler.run({ numBatches: options.numBatches ?? longest });
   await scheduler.stop();

@@ -73,7 +73,10 @@ export function decodeBlock<T = unknown>(bytes: Uint8Array): T[] {
 /** The checksum of a block as stored in lineage: its sealed CRC-32, hex. */
 export function blockChecksum(block: Uint8Array): string {
   const buf = Buffer.from(block.buffer, block.byteOffset, block.length);
-  return buf.readUInt32BE(buf.length - 4).toString(16).padStart(8, '0');
+  return buf
+    .readUInt32BE(buf.length - 4)
+    .toString(16)
+    .padStart(8, '0');
 }
 
 export function checksum(bytes: Uint8Array): string {

@@ -62,7 +62,8 @@ export class DStreamGraph {
     for (const s of this.streams) {
       if (!s.persisted) continue;
       const other = names.get(s.storageName);
-      if (other && other !== s) throw new GraphError(`Two stateful streams are both named '${s.storageName}'`);
+      if (other && other !== s)
+        throw new GraphError(`Two stateful streams are both named '${s.storageName}'`);
       names.set(s.storageName, s);
     }
     this.frozen = true;
@@ -83,7 +84,12 @@ export class DStreamGraph {
         slideMs: s.slideMs,
         persisted: s.persisted,
       })),
-      outputs: this.outputs.map((o) => ({ stream: o.stream.id, kind: o.kind, label: o.label, save: o.save ?? null })),
+      outputs: this.outputs.map((o) => ({
+        stream: o.stream.id,
+        kind: o.kind,
+        label: o.label,
+        save: o.save ?? null,
+      })),
     };
   }
 
@@ -123,7 +129,10 @@ export class StreamingContext {
   constructor(options: StreamingContextOptions) {
     const interval = options?.batchIntervalMs;
     if (typeof interval !== 'number' || !Number.isInteger(interval) || interval < 1) {
-      throw new ConfigError('batchIntervalMs', `must be a positive whole number of milliseconds, got ${interval}`);
+      throw new ConfigError(
+        'batchIntervalMs',
+        `must be a positive whole number of milliseconds, got ${interval}`,
+      );
     }
     const partitions = options.partitions ?? 2;
     if (!Number.isInteger(partitions) || partitions < 1 || partitions > 10_000) {
@@ -151,7 +160,10 @@ export class StreamingContext {
    * A test source: `batches[i]` is the i-th batch (empty batches after the end), split into
    * `partitions` contiguous slices. Only the driver holds the data; workers read input blocks.
    */
-  queueStream<T>(batches: readonly (readonly T[])[], options: { name?: string; partitions?: number } = {}): DStream<T> {
+  queueStream<T>(
+    batches: readonly (readonly T[])[],
+    options: { name?: string; partitions?: number } = {},
+  ): DStream<T> {
     let next = 0;
     const source: Source<T> = {
       async receive(request) {
@@ -170,7 +182,10 @@ export class StreamingContext {
    * A dataset kept in the store (JSON lines or text lines), the same every batch: for joining a
    * stream with static data, e.g. `clicks.join(ctx.storedDataset('datasets/pages.jsonl'))`.
    */
-  storedDataset<T>(key: string, options: { format?: 'jsonl' | 'text'; partitions?: number } = {}): DStream<T> {
+  storedDataset<T>(
+    key: string,
+    options: { format?: 'jsonl' | 'text'; partitions?: number } = {},
+  ): DStream<T> {
     const format = options.format ?? (key.endsWith('.jsonl') || key.endsWith('.json') ? 'jsonl' : 'text');
     const partitions = options.partitions ?? this.defaultPartitions;
     checkPartitions(partitions, 'storedDataset');
@@ -191,9 +206,16 @@ export class StreamingContext {
     );
   }
 
-  private addInput<T>(name: string, factory: (() => Source<unknown>) | undefined, partitions?: number): DStream<T> {
+  private addInput<T>(
+    name: string,
+    factory: (() => Source<unknown>) | undefined,
+    partitions?: number,
+  ): DStream<T> {
     if (!/^[A-Za-z0-9_.-]+$/.test(name)) {
-      throw new ConfigError('name', `input stream names may use letters, digits, '_', '.' and '-', got '${name}'`);
+      throw new ConfigError(
+        'name',
+        `input stream names may use letters, digits, '_', '.' and '-', got '${name}'`,
+      );
     }
     for (const b of this.graph.inputs.values()) {
       if (b.name === name) throw new GraphError(`Two input streams are both named '${name}'`);

@@ -12,7 +12,14 @@ export interface RequestCounts {
 /** Wraps a store and counts requests and bytes, so every batch can report what it cost. */
 export class CountingObjectStore implements ObjectStore {
   readonly inner: ObjectStore;
-  private readonly counts: RequestCounts = { get: 0, put: 0, list: 0, delete: 0, bytesRead: 0, bytesWritten: 0 };
+  private readonly counts: RequestCounts = {
+    get: 0,
+    put: 0,
+    list: 0,
+    delete: 0,
+    bytesRead: 0,
+    bytesWritten: 0,
+  };
 
   constructor(inner: ObjectStore) {
     this.inner = inner;

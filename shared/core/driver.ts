@@ -1,15 +1,15 @@
 import { BatchFailedError, ConfigError, IncompatibleGraphError, SluiceError } from '../errors.ts';
-import type { ObjectStore } from '../ports/object-store.ts';
 import type { Invoker } from '../ports/invoker.ts';
+import type { ObjectStore } from '../ports/object-store.ts';
 import type { DeadLetter, Source } from '../ports/source.ts';
 import { decodeJson, encodeBlock, encodeJson, encodeJsonLines } from './codec.ts';
 import { type PersistedStreamDescription, Pipeline, type StreamingContext } from './context.ts';
+import { CountingObjectStore } from './counting-store.ts';
 import type { DStream } from './dstream.ts';
 import { describeTask } from './executor.ts';
 import type { BatchGeneration } from './generation.ts';
 import { layout, parseTimeKey, timeKey } from './layout.ts';
 import { BatchPlan, type Stage, type Target } from './planner.ts';
-import { CountingObjectStore } from './counting-store.ts';
 import type { LineageRecord, TaskResult, TaskSpec } from './task.ts';
 
 /** meta/graph.json: what the store was written by. */
@@ -29,7 +29,14 @@ export interface ReceivedEntry {
   readonly receivedAtMs: number;
   readonly streams: Record<
     string,
-    { records: number; blocks: number; deadLetters: number; deliveryIds?: string[]; position?: unknown; capped: boolean }
+    {
+      records: number;
+      blocks: number;
+      deadLetters: number;
+      deliveryIds?: string[];
+      position?: unknown;
+      capped: boolean;
+    }
   >;
 }
 
@@ -64,7 +71,13 @@ export interface BatchManifest {
   readonly input: { readonly records: number; readonly deadLetters: number; readonly capped: boolean };
   readonly phases: Record<string, number>;
   readonly stages: readonly StageReport[];
-  readonly outputs: readonly { name: string; kind: string; reason: string; partitions: number; records: number }[];
+  readonly outputs: readonly {
+    name: string;
+    kind: string;
+    reason: string;
+    partitions: number;
+    records: number;
+  }[];
   readonly tasks: {
     readonly total: number;
     readonly attempts: number;
@@ -73,7 +86,14 @@ export interface BatchManifest {
     readonly recomputed: number;
   };
   readonly deadLettered: number;
-  readonly requests: { get: number; put: number; list: number; delete: number; bytesRead: number; bytesWritten: number };
+  readonly requests: {
+    get: number;
+    put: number;
+    list: number;
+    delete: number;
+    bytesRead: number;
+    bytesWritten: number;
+  };
 }
 
 export interface BatchSchedulerOptions {
@@ -132,7 +152,13 @@ export class BatchScheduler {
         throw new ConfigError(name, `must be a positive number, got ${String(v)}`);
       }
     };
-    for (const name of ['taskTimeoutMs', 'maxTaskAttempts', 'retryBackoffMs', 'maxRecordsPerBatch', 'retainInputsMs'] as const) {
+    for (const name of [
+      'taskTimeoutMs',
+      'maxTaskAttempts',
+      'retryBackoffMs',
+      'maxRecordsPerBatch',
+      'retainInputsMs',
+    ] as const) {
       positive(name);
     }
   }
@@ -161,7 +187,8 @@ export class BatchScheduler {
     let meta = await this.readJson<GraphMeta>(layout.graph());
     if (!meta) {
       const zero =
-        this.options.zeroTimeMs ?? (this.options.clock === 'manual' ? 0 : Math.floor(Date.now() / interval) * interval);
+        this.options.zeroTimeMs ??
+        (this.options.clock === 'manual' ? 0 : Math.floor(Date.now() / interval) * interval);
       const fresh: GraphMeta = {
         fingerprint: provisional.fingerprint,
         zeroTimeMs: zero,
@@ -186,7 +213,9 @@ export class BatchScheduler {
     const received = (await this.store.list('batches/'))
       .filter((k) => k.endsWith('/received.json'))
       .map((k) => parseTimeKey(k.split('/')[1]!));
-    this.pending = received.filter((t) => !done.has(t) && t > (this.lastCommittedMs ?? -Infinity)).sort((a, b) => a - b);
+    this.pending = received
+      .filter((t) => !done.has(t) && t > (this.lastCommittedMs ?? -Infinity))
+      .sort((a, b) => a - b);
     const last = Math.max(this.lastCommittedMs ?? meta.zeroTimeMs, ...this.pending);
     this.nextTimeMs = last + interval;
     // remember recent delivery ids so redelivered messages are not counted twice, and where
@@ -233,7 +262,14 @@ export class BatchScheduler {
    * Runs batches until `numBatches` ran, `untilMs` (a batch time) passed, `signal` aborted, or
    * every source is exhausted (`stopWhenExhausted`).
    */
-  async run(options: { numBatches?: number; untilMs?: number; signal?: AbortSignal; stopWhenExhausted?: boolean } = {}) {
+  async run(
+    options: {
+      numBatches?: number;
+      untilMs?: number;
+      signal?: AbortSignal;
+      stopWhenExhausted?: boolean;
+    } = {},
+  ) {
     await this.start();
     const manifests: BatchManifest[] = [];
     while (!this.stopping && !options.signal?.aborted) {
@@ -388,10 +424,14 @@ export class BatchScheduler {
         for (let p = 0; p < n; p++) {
           const from = Math.floor((p * records.length) / n);
           const to = Math.floor(((p + 1) * records.length) / n);
-          puts.push(this.store.put(layout.inputBlock(t, binding.name, p), encodeBlock(records.slice(from, to))));
+          puts.push(
+            this.store.put(layout.inputBlock(t, binding.name, p), encodeBlock(records.slice(from, to))),
+          );
         }
         if (batch.deadLetters.length > 0) {
-          puts.push(this.store.put(layout.deadLetter(t, binding.name), deadLetterLines(batch.deadLetters, t)));
+          puts.push(
+            this.store.put(layout.deadLetter(t, binding.name), deadLetterLines(batch.deadLetters, t)),
+          );
         }
         await Promise.all(puts);
         const cap = this.cap ?? this.options.maxRecordsPerBatch;
@@ -408,7 +448,8 @@ export class BatchScheduler {
     );
     const entry: ReceivedEntry = { batchTimeMs: t, receivedAtMs: Date.now(), streams };
     await this.store.putIfAbsent(layout.received(t), encodeJson(entry));
-    for (const s of Object.values(streams)) for (const id of s.deliveryIds ?? []) this.seenDeliveries.set(id, t);
+    for (const s of Object.values(streams))
+      for (const id of s.deliveryIds ?? []) this.seenDeliveries.set(id, t);
     await Promise.all(acks.map((ack) => ack()));
     return entry;
   }
@@ -427,7 +468,11 @@ export class BatchScheduler {
       if (!rdd) continue;
       const kinds = outputsByStream.get(stream) ?? [];
       if (stream.persisted || kinds.includes('foreach')) {
-        const reason = stream.persisted ? (stream.kind.includes('State') || stream.kind === 'mapWithState' ? 'state' : 'window') : 'output';
+        const reason = stream.persisted
+          ? stream.kind.includes('State') || stream.kind === 'mapWithState'
+            ? 'state'
+            : 'window'
+          : 'output';
         targets.push({ rdd, name: stream.storageName, kind: 'rdd', reason });
       }
     }
@@ -515,7 +560,9 @@ export class BatchScheduler {
     return lineages;
   }
 
-  private async runTaskWithRetries(base: Omit<TaskSpec, 'attempt'>): Promise<{ result: TaskResult; attemptsUsed: number }> {
+  private async runTaskWithRetries(
+    base: Omit<TaskSpec, 'attempt'>,
+  ): Promise<{ result: TaskResult; attemptsUsed: number }> {
     const max = this.options.maxTaskAttempts ?? 4;
     const timeoutMs = this.options.taskTimeoutMs ?? 120_000;
     const backoff = this.options.retryBackoffMs ?? 50;
@@ -526,7 +573,12 @@ export class BatchScheduler {
         return { result, attemptsUsed: attempt + 1 };
       } catch (err) {
         const retryable = !(err instanceof SluiceError) || err.retryable;
-        this.log({ event: 'task.failed', task: describeTask(spec), error: (err as Error).message, retryable });
+        this.log({
+          event: 'task.failed',
+          task: describeTask(spec),
+          error: (err as Error).message,
+          retryable,
+        });
         if (!retryable || attempt + 1 >= max) {
           throw new BatchFailedError(
             base.batchTimeMs,

@@ -13,7 +13,7 @@ import {
   type Sink,
   UnionRDD,
 } from './rdd.ts';
-import { StateImpl, type State } from './state.ts';
+import { type State, StateImpl } from './state.ts';
 import type { TaskContext } from './task-context.ts';
 
 export type Compute<T> = (timeMs: number, gen: BatchGeneration) => RDD<T>;
@@ -97,7 +97,12 @@ export class DStream<T> {
     return this.computeFn(timeMs, gen);
   }
 
-  private derive<U>(kind: string, compute: Compute<U>, options: StreamOptions = {}, others: DStream<any>[] = []) {
+  private derive<U>(
+    kind: string,
+    compute: Compute<U>,
+    options: StreamOptions = {},
+    others: DStream<any>[] = [],
+  ) {
     return new DStream<U>(this.ctx, kind, [this, ...others], compute, options);
   }
 
@@ -117,7 +122,10 @@ export class DStream<T> {
   filter(fn: (x: T) => boolean): DStream<T> {
     return this.each('filter', (rdd) => rdd.filter(fn));
   }
-  mapPartitions<U>(fn: (records: T[], partition: number) => Iterable<U>, preservesPartitioning = false): DStream<U> {
+  mapPartitions<U>(
+    fn: (records: T[], partition: number) => Iterable<U>,
+    preservesPartitioning = false,
+  ): DStream<U> {
     return this.each('mapPartitions', (rdd) => rdd.mapPartitions(fn, preservesPartitioning));
   }
   glom(): DStream<T[]> {
@@ -135,7 +143,11 @@ export class DStream<T> {
     }
     return this.derive<T>(
       'union',
-      (t, g) => new UnionRDD<T>(g, [this, ...others].map((s) => g.req(s, t))),
+      (t, g) =>
+        new UnionRDD<T>(
+          g,
+          [this, ...others].map((s) => g.req(s, t)),
+        ),
       {},
       others,
     );
@@ -158,7 +170,9 @@ export class DStream<T> {
   }
   transformWith<U, V>(other: DStream<U>, fn: (a: RDD<T>, b: RDD<U>, timeMs: number) => RDD<V>): DStream<V> {
     if (other.slideMs !== this.slideMs) {
-      throw new GraphError(`transformWith: slide durations differ (${this.slideMs} ms and ${other.slideMs} ms)`);
+      throw new GraphError(
+        `transformWith: slide durations differ (${this.slideMs} ms and ${other.slideMs} ms)`,
+      );
     }
     return this.derive<V>('transformWith', (t, g) => fn(g.req(this, t), g.req(other, t), t), {}, [other]);
   }
@@ -174,12 +188,20 @@ export class DStream<T> {
       { params: { windowMs, slideMs }, slideMs, storageName: name },
     );
   }
-  reduceByWindow(fn: (a: T, b: T) => T, options: WindowOptions & { inverse?: (a: T, b: T) => T }): DStream<T> {
+  reduceByWindow(
+    fn: (a: T, b: T) => T,
+    options: WindowOptions & { inverse?: (a: T, b: T) => T },
+  ): DStream<T> {
     const slideMs = options.slideMs ?? this.slideMs;
     this.checkWindow('reduceByWindow', options.windowMs, slideMs);
     if (options.inverse) {
       return this.map((x) => [0, x] as [number, T])
-        .reduceByKeyAndWindow(fn, { windowMs: options.windowMs, slideMs, inverse: options.inverse, partitions: 1 })
+        .reduceByKeyAndWindow(fn, {
+          windowMs: options.windowMs,
+          slideMs,
+          inverse: options.inverse,
+          partitions: 1,
+        })
         .map((kv) => kv[1]);
     }
     return this.reduce(fn).window(options.windowMs, slideMs).reduce(fn);
@@ -235,10 +257,18 @@ export class DStream<T> {
       { partitions },
     );
   }
-  cogroup<K, V, W>(this: DStream<Pair<K, V>>, other: DStream<Pair<K, W>>, partitions?: number): DStream<[K, [V[], W[]]]> {
+  cogroup<K, V, W>(
+    this: DStream<Pair<K, V>>,
+    other: DStream<Pair<K, W>>,
+    partitions?: number,
+  ): DStream<[K, [V[], W[]]]> {
     return this.transformWith(other, (a, b) => a.cogroup(b, partitions)).rename('cogroup');
   }
-  join<K, V, W>(this: DStream<Pair<K, V>>, other: DStream<Pair<K, W>>, partitions?: number): DStream<[K, [V, W]]> {
+  join<K, V, W>(
+    this: DStream<Pair<K, V>>,
+    other: DStream<Pair<K, W>>,
+    partitions?: number,
+  ): DStream<[K, [V, W]]> {
     return this.transformWith(other, (a, b) => a.join(b, partitions)).rename('join');
   }
   leftOuterJoin<K, V, W>(
@@ -302,9 +332,9 @@ export class DStream<T> {
     const filter = options.filter;
     if (!options.inverse) {
       const out = this.reduceByKey(fn, n).window(windowMs, slideMs).reduceByKey(fn, n);
-      return (filter ? out.filter(filter as (kv: Pair<K, V>) => boolean) : out).rename('reduceByKeyAndWindow') as DStream<
-        [K, V]
-      >;
+      return (filter ? out.filter(filter as (kv: Pair<K, V>) => boolean) : out).rename(
+        'reduceByKeyAndWindow',
+      ) as DStream<[K, V]>;
     }
     const inverse = options.inverse;
     const partitioner = hashPartitioner(n);
@@ -439,7 +469,9 @@ export class DStream<T> {
     checkPartitions(n, 'mapWithState');
     const timeoutMs = spec.timeoutMs;
     if (timeoutMs !== undefined && (!Number.isFinite(timeoutMs) || timeoutMs <= 0)) {
-      throw new GraphError(`mapWithState: timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
+      throw new GraphError(
+        `mapWithState: timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`,
+      );
     }
     const partitioner = hashPartitioner(n);
     const internal: DStream<MapWithStateRecord<K, S, U>> = new DStream<MapWithStateRecord<K, S, U>>(
@@ -481,7 +513,11 @@ export class DStream<T> {
   print(n = 10): void {
     this.foreachRDD(async (rdd, timeMs) => {
       const first = await rdd.take(n + 1);
-      const lines = ['-------------------------------------------', `Time: ${timeMs} ms`, '-------------------------------------------'];
+      const lines = [
+        '-------------------------------------------',
+        `Time: ${timeMs} ms`,
+        '-------------------------------------------',
+      ];
       for (const x of first.slice(0, n)) lines.push(formatRecord(x));
       if (first.length > n) lines.push('...');
       this.ctx.printer(`${lines.join('\n')}\n`);

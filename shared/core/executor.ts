@@ -1,11 +1,19 @@
 import { SluiceError } from '../errors.ts';
 import type { ObjectStore } from '../ports/object-store.ts';
-import { blockChecksum, checksum, decodeJson, encodeBlock, encodeJson, encodeJsonLines, encodeTextLines } from './codec.ts';
+import {
+  blockChecksum,
+  checksum,
+  decodeJson,
+  encodeBlock,
+  encodeJson,
+  encodeJsonLines,
+  encodeTextLines,
+} from './codec.ts';
 import type { Pipeline } from './context.ts';
 import type { RDD, ShuffleDependency } from './rdd.ts';
 import { bucketize } from './shuffle.ts';
-import { TaskContext } from './task-context.ts';
 import type { LineageRecord, TaskResult, TaskSpec } from './task.ts';
+import { TaskContext } from './task-context.ts';
 
 /** The worker runs a pipeline whose graph differs from the driver's (a deploy in progress). */
 export class GraphMismatchError extends SluiceError {
@@ -30,7 +38,8 @@ export async function runTask(spec: TaskSpec, pipeline: Pipeline, store: ObjectS
     throw new GraphMismatchError(spec.graph.fingerprint, pipeline.fingerprint);
   }
   if (spec.inject?.delayMs) await new Promise((r) => setTimeout(r, spec.inject!.delayMs));
-  if (spec.inject?.fail) throw new SluiceError(`injected failure of task ${describeTask(spec)}`, { retryable: true });
+  if (spec.inject?.fail)
+    throw new SluiceError(`injected failure of task ${describeTask(spec)}`, { retryable: true });
 
   const gen = pipeline.generate(spec.batchTimeMs);
   const tc = new TaskContext({ store, batchTimeMs: spec.batchTimeMs, inputs: spec.inputs });
@@ -54,7 +63,10 @@ export async function runTask(spec: TaskSpec, pipeline: Pipeline, store: ObjectS
     body = Buffer.concat(parts.filter((p) => p !== EMPTY));
   } else {
     const rdd = gen.rdds.get(spec.rddId);
-    if (!rdd) throw new SluiceError(`RDD ${spec.rddId} does not exist in batch ${spec.batchTimeMs}`, { retryable: false });
+    if (!rdd)
+      throw new SluiceError(`RDD ${spec.rddId} does not exist in batch ${spec.batchTimeMs}`, {
+        retryable: false,
+      });
     const data: unknown[] = [];
     await tc.iterate(rdd, spec.partition, (x) => data.push(x));
     records = data.length;

@@ -160,7 +160,9 @@ export class BatchGeneration implements RDDScope {
 
   async collect<T>(rdd: RDD<T>): Promise<T[]> {
     if (!this.store) {
-      throw new GraphError('collect() can only be called on the driver, inside foreachRDD or after a batch ran');
+      throw new GraphError(
+        'collect() can only be called on the driver, inside foreachRDD or after a batch ran',
+      );
     }
     const tc = new TaskContext({
       store: this.store,

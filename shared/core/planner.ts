@@ -41,7 +41,8 @@ export class BatchPlan {
   constructor(batchTimeMs: number, targets: readonly Target[]) {
     this.batchTimeMs = batchTimeMs;
     this.targets = targets;
-    for (const t of targets) if (t.kind === 'rdd' && !this.materialized.has(t.rdd.id)) this.materialized.set(t.rdd.id, t);
+    for (const t of targets)
+      if (t.kind === 'rdd' && !this.materialized.has(t.rdd.id)) this.materialized.set(t.rdd.id, t);
 
     const resultStages = new Map<string, MutableStage>();
     const shuffleStages = new Map<string, MutableStage>();
@@ -78,7 +79,15 @@ export class BatchPlan {
       const key = `${target.kind}:${target.name}:${target.rdd.id}`;
       let stage = resultStages.get(key);
       if (stage) return stage;
-      stage = { id: -1, kind: 'result', rdd: target.rdd, target, parents: [], operators: [], numTasks: target.rdd.numPartitions };
+      stage = {
+        id: -1,
+        kind: 'result',
+        rdd: target.rdd,
+        target,
+        parents: [],
+        operators: [],
+        numTasks: target.rdd.numPartitions,
+      };
       resultStages.set(key, stage);
       const computesRoot = target.kind === 'rdd' && this.materialized.get(target.rdd.id) === target;
       build(target.rdd, computesRoot, stage);
@@ -90,7 +99,15 @@ export class BatchPlan {
     const shuffleStage = (dep: ShuffleDependency): MutableStage => {
       let stage = shuffleStages.get(dep.id);
       if (stage) return stage;
-      stage = { id: -1, kind: 'shuffle', rdd: dep.rdd, shuffle: dep, parents: [], operators: [], numTasks: dep.rdd.numPartitions };
+      stage = {
+        id: -1,
+        kind: 'shuffle',
+        rdd: dep.rdd,
+        shuffle: dep,
+        parents: [],
+        operators: [],
+        numTasks: dep.rdd.numPartitions,
+      };
       shuffleStages.set(dep.id, stage);
       build(dep.rdd, false, stage);
       stage.operators.push(`shuffleWrite(${dep.id})`);
@@ -146,7 +163,11 @@ export class BatchPlan {
    * What task `p` of `stage` reads. Shuffle inputs need the lineage (with the bucket index) of
    * every map task of the parent shuffle stages, so this is called once those have committed.
    */
-  inputsOf(stage: Stage, p: number, shuffleOutputs: (shuffleId: string) => readonly LineageRecord[]): InputRef[] {
+  inputsOf(
+    stage: Stage,
+    p: number,
+    shuffleOutputs: (shuffleId: string) => readonly LineageRecord[],
+  ): InputRef[] {
     const inputs: InputRef[] = [];
     const computesRoot = stage.kind === 'result' && stage.target!.kind === 'rdd';
     const seen = new Set<string>();
@@ -189,7 +210,8 @@ export class BatchPlan {
   explain(): string {
     return this.stages
       .map((s) => {
-        const what = s.kind === 'shuffle' ? `shuffle ${s.shuffle!.id}` : `${s.target!.kind} ${s.target!.name}`;
+        const what =
+          s.kind === 'shuffle' ? `shuffle ${s.shuffle!.id}` : `${s.target!.kind} ${s.target!.name}`;
         const after = s.parents.length ? ` after ${s.parents.map((p) => p.id).join(',')}` : '';
         return `stage ${s.id} (${what}, ${s.numTasks} tasks${after}): ${s.operators.join(' > ')}`;
       })

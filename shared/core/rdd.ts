@@ -118,7 +118,10 @@ export abstract class RDD<T> {
       else for (const y of out) sink(y);
     });
   }
-  mapPartitions<U>(fn: (records: T[], partition: number) => Iterable<U>, preservesPartitioning = false): RDD<U> {
+  mapPartitions<U>(
+    fn: (records: T[], partition: number) => Iterable<U>,
+    preservesPartitioning = false,
+  ): RDD<U> {
     return new MapPartitionsRDD<T, U>(this, 'mapPartitions', fn, preservesPartitioning);
   }
   glom(): RDD<T[]> {
@@ -135,8 +138,17 @@ export abstract class RDD<T> {
       (records, p) => records.map((x, i): Pair<number, T> => [(p + i) % numPartitions, x]),
       false,
     );
-    const shuffled = new ShuffledRDD<number, T, T>(tagged, { kind: 'direct', numPartitions }, undefined, false);
-    return new ElementRDD<Pair<number, T>, T>(shuffled as RDD<Pair<number, T>>, 'values', (sink) => (x) => sink(x[1]));
+    const shuffled = new ShuffledRDD<number, T, T>(
+      tagged,
+      { kind: 'direct', numPartitions },
+      undefined,
+      false,
+    );
+    return new ElementRDD<Pair<number, T>, T>(
+      shuffled as RDD<Pair<number, T>>,
+      'values',
+      (sink) => (x) => sink(x[1]),
+    );
   }
   distinct(numPartitions?: number): RDD<T> {
     const pairs = this.map((x) => [x, null] as [T, null]);
@@ -146,7 +158,12 @@ export abstract class RDD<T> {
   // ---- pair transformations (on RDD<[K, V]>) ---------------------------------------------
 
   mapValues<K, V, U>(this: RDD<Pair<K, V>>, fn: (v: V) => U): RDD<[K, U]> {
-    return new ElementRDD<Pair<K, V>, [K, U]>(this, 'mapValues', (sink) => (x) => sink([x[0], fn(x[1])]), true);
+    return new ElementRDD<Pair<K, V>, [K, U]>(
+      this,
+      'mapValues',
+      (sink) => (x) => sink([x[0], fn(x[1])]),
+      true,
+    );
   }
   flatMapValues<K, V, U>(this: RDD<Pair<K, V>>, fn: (v: V) => Iterable<U>): RDD<[K, U]> {
     return new ElementRDD<Pair<K, V>, [K, U]>(
@@ -204,7 +221,11 @@ export abstract class RDD<T> {
     return new ShuffledRDD<K, V, V>(this, partitioner, undefined, false, 'partitionBy') as RDD<[K, V]>;
   }
 
-  cogroup<K, V, W>(this: RDD<Pair<K, V>>, other: RDD<Pair<K, W>>, numPartitions?: number): RDD<[K, [V[], W[]]]> {
+  cogroup<K, V, W>(
+    this: RDD<Pair<K, V>>,
+    other: RDD<Pair<K, W>>,
+    numPartitions?: number,
+  ): RDD<[K, [V[], W[]]]> {
     const partitioner = hashPartitioner(numPartitions ?? this.scope.defaultPartitions);
     return new CoGroupedRDD<K>(this.scope, [this, other], partitioner) as unknown as RDD<[K, [V[], W[]]]>;
   }
@@ -290,7 +311,12 @@ export class ElementRDD<T, U> extends RDD<U> {
   private readonly wrap: (sink: Sink<U>) => Sink<T>;
   readonly parent: RDD<T>;
 
-  constructor(parent: RDD<T>, operator: string, wrap: (sink: Sink<U>) => Sink<T>, preservesPartitioning = false) {
+  constructor(
+    parent: RDD<T>,
+    operator: string,
+    wrap: (sink: Sink<U>) => Sink<T>,
+    preservesPartitioning = false,
+  ) {
     super(parent.scope, preservesPartitioning ? parent.partitioner : undefined);
     this.parent = parent;
     this.operator = operator;
@@ -402,12 +428,12 @@ export class ShuffledRDD<K, V, C> extends RDD<[K, C]> {
       const k = kv[0];
       const entry = map.entry(k, () => NONE as C);
       if (combined) entry[1] = entry[1] === NONE ? (kv[1] as C) : agg.mergeCombiners(entry[1], kv[1] as C);
-      else entry[1] = entry[1] === NONE ? agg.createCombiner(kv[1] as V) : agg.mergeValue(entry[1], kv[1] as V);
+      else
+        entry[1] = entry[1] === NONE ? agg.createCombiner(kv[1] as V) : agg.mergeValue(entry[1], kv[1] as V);
     });
     for (const [k, c] of map.entries()) sink([k as K, c]);
   }
 }
-
 
 /** Groups the values of several pair RDDs by key: [K, [V1[], V2[], ...]]. */
 export class CoGroupedRDD<K> extends RDD<[K, unknown[][]]> {
@@ -516,7 +542,13 @@ export class ParallelCollectionRDD<T> extends RDD<T> {
   readonly numPartitions: number;
   private readonly slices: T[][];
 
-  constructor(scope: RDDScope, data: readonly T[], numPartitions: number, byKey: boolean, operator = 'parallelize') {
+  constructor(
+    scope: RDDScope,
+    data: readonly T[],
+    numPartitions: number,
+    byKey: boolean,
+    operator = 'parallelize',
+  ) {
     const partitioner = byKey ? hashPartitioner(numPartitions) : undefined;
     super(scope, partitioner);
     checkPartitions(numPartitions, operator);

@@ -8,7 +8,10 @@ type KV = readonly [unknown, unknown];
  * per key first when the dependency asks for map-side combining (reduceByKey, combineByKey).
  * Keys are hashed once per distinct key, not once per record.
  */
-export async function bucketize(dep: ShuffleDependency, produce: (sink: Sink<KV>) => Promise<void>): Promise<KV[][]> {
+export async function bucketize(
+  dep: ShuffleDependency,
+  produce: (sink: Sink<KV>) => Promise<void>,
+): Promise<KV[][]> {
   const n = dep.partitioner.numPartitions;
   const buckets: KV[][] = Array.from({ length: n }, () => []);
   const agg = dep.aggregator;

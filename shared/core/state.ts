@@ -30,7 +30,8 @@ export class StateImpl<S> implements State<S> {
     return this.defined;
   }
   get(): S {
-    if (!this.defined) throw new SluiceError('State is not set: check state.exists() or use state.getOption()');
+    if (!this.defined)
+      throw new SluiceError('State is not set: check state.exists() or use state.getOption()');
     return this.value as S;
   }
   getOption(): S | undefined {

@@ -24,7 +24,13 @@ export interface IoCounters {
 export class TaskContext {
   readonly store: ObjectStore;
   readonly batchTimeMs: number;
-  readonly io: IoCounters = { readRequests: 0, writeRequests: 0, bytesRead: 0, bytesWritten: 0, recordsIn: 0 };
+  readonly io: IoCounters = {
+    readRequests: 0,
+    writeRequests: 0,
+    bytesRead: 0,
+    bytesWritten: 0,
+    recordsIn: 0,
+  };
   readonly parents: ParentRef[] = [];
   private readonly materialized: Map<string, string>;
   private readonly shuffles: Map<string, ShuffleRead[]> | undefined;
@@ -80,7 +86,10 @@ export class TaskContext {
       this.io.readRequests++;
       if (!bytes) throw new MissingDataError(key, 'is missing (a stored dataset: put it in the store first)');
       this.io.bytesRead += bytes.length;
-      const lines = Buffer.from(bytes).toString('utf8').split('\n').filter((l) => l.length > 0);
+      const lines = Buffer.from(bytes)
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l.length > 0);
       const from = Math.floor((p * lines.length) / rdd.numPartitions);
       const to = Math.floor(((p + 1) * lines.length) / rdd.numPartitions);
       for (let i = from; i < to; i++) {
@@ -96,7 +105,11 @@ export class TaskContext {
     });
   }
 
-  async readShuffle(dep: ShuffleDependency, p: number, sink: Sink<readonly [unknown, unknown]>): Promise<void> {
+  async readShuffle(
+    dep: ShuffleDependency,
+    p: number,
+    sink: Sink<readonly [unknown, unknown]>,
+  ): Promise<void> {
     if (!this.shuffles) {
       const buckets = await this.localShuffle(dep);
       for (const kv of buckets[p] ?? []) sink(kv);
@@ -105,7 +118,12 @@ export class TaskContext {
     const reads = this.shuffles.get(dep.id);
     if (!reads) throw new Error(`task has no inputs for shuffle ${dep.id}`);
     for (const read of reads) {
-      this.parents.push({ rddId: `shuffle:${dep.id}`, batchTimeMs: this.batchTimeMs, partition: read.map, key: read.key });
+      this.parents.push({
+        rddId: `shuffle:${dep.id}`,
+        batchTimeMs: this.batchTimeMs,
+        partition: read.map,
+        key: read.key,
+      });
       if (read.end <= read.start) continue;
       const bytes = await this.store.get(read.key, { start: read.start, end: read.end });
       this.io.readRequests++;
@@ -141,10 +159,13 @@ export class TaskContext {
     let result = this.localShuffles.get(dep.id);
     if (!result) {
       result = (async () => {
-        const all: (readonly [unknown, unknown])[][] = Array.from({ length: dep.partitioner.numPartitions }, () => []);
+        const all: (readonly [unknown, unknown])[][] = Array.from(
+          { length: dep.partitioner.numPartitions },
+          () => [],
+        );
         for (let m = 0; m < dep.rdd.numPartitions; m++) {
           const buckets = await bucketize(dep, (sink) => this.iterate(dep.rdd, m, sink));
-          buckets.forEach((b, i) => all[i]!.push(...b));
+          for (let i = 0; i < buckets.length; i++) for (const kv of buckets[i]!) all[i]!.push(kv);
         }
         return all;
       })();

@@ -17,7 +17,12 @@ export type InputRef =
   /** A block read by key: an input block or a partition stored by an earlier batch. */
   | { readonly kind: 'block'; readonly key: string }
   /** A partition of an RDD materialized earlier in this batch (a stage boundary). */
-  | { readonly kind: 'materialized'; readonly rddId: string; readonly name: string; readonly partition: number }
+  | {
+      readonly kind: 'materialized';
+      readonly rddId: string;
+      readonly name: string;
+      readonly partition: number;
+    }
   /** One map task's bucket of a shuffle, as a byte range of that map task's object. */
   | {
       readonly kind: 'shuffle';

@@ -88,26 +88,36 @@ export function sourceFromSpec(
   switch (kind) {
     case 'generator': {
       const rate = arg ? Number(arg) : (options.rate ?? 1000);
-      if (!Number.isFinite(rate) || rate <= 0) throw new ConfigError('rate', `must be a positive number of records per second, got ${arg || options.rate}`);
+      if (!Number.isFinite(rate) || rate <= 0)
+        throw new ConfigError(
+          'rate',
+          `must be a positive number of records per second, got ${arg || options.rate}`,
+        );
       return new GeneratorSource({ ratePerSec: rate, generate: options.module?.generate ?? defaultGenerate });
     }
     case 'file':
-      if (!arg) throw new ConfigError('source', "file source needs a path: --source file:<path>");
+      if (!arg) throw new ConfigError('source', 'file source needs a path: --source file:<path>');
       return new FileSource(arg, { format });
     case 'stdin':
       return new StdinSource({ format });
     case 'http': {
       const port = arg ? Number(arg) : 8787;
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError('source', `http source needs a port number, got '${arg}'`);
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new ConfigError('source', `http source needs a port number, got '${arg}'`);
       return new HttpSource({ port, format });
     }
     default:
-      throw new ConfigError('source', `unknown source '${spec}': use generator[:<rate>], file:<path>, stdin or http[:<port>]`);
+      throw new ConfigError(
+        'source',
+        `unknown source '${spec}': use generator[:<rate>], file:<path>, stdin or http[:<port>]`,
+      );
   }
 }
 
 /** Runs a pipeline module on this machine: a directory store, local sources, worker threads. */
-export async function runEmbedded(options: EmbeddedRunOptions): Promise<{ manifests: BatchManifest[]; scheduler: BatchScheduler }> {
+export async function runEmbedded(
+  options: EmbeddedRunOptions,
+): Promise<{ manifests: BatchManifest[]; scheduler: BatchScheduler }> {
   const loaded = await loadPipeline(options.pipelineModule, {
     batchIntervalMs: options.batchIntervalMs,
     partitions: options.partitions,

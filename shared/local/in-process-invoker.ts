@@ -2,8 +2,8 @@ import type { Pipeline } from '../core/context.ts';
 import { runTask } from '../core/executor.ts';
 import type { TaskResult, TaskSpec } from '../core/task.ts';
 import { TaskTimeoutError } from '../errors.ts';
-import type { ObjectStore } from '../ports/object-store.ts';
 import type { InvokeOptions, Invoker } from '../ports/invoker.ts';
+import type { ObjectStore } from '../ports/object-store.ts';
 
 /**
  * Runs tasks in this thread, on the driver's own pipeline object. Used by `runBatches` (whose
@@ -23,7 +23,10 @@ export class InProcessInvoker implements Invoker {
   async invoke(spec: TaskSpec, options: InvokeOptions): Promise<TaskResult> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TaskTimeoutError(`task ${spec.stageId}/${spec.partition}`, options.timeoutMs)), options.timeoutMs);
+      timer = setTimeout(
+        () => reject(new TaskTimeoutError(`task ${spec.stageId}/${spec.partition}`, options.timeoutMs)),
+        options.timeoutMs,
+      );
     });
     try {
       return await Promise.race([runTask(spec, this.pipeline(), this.store), timeout]);

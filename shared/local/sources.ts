@@ -109,7 +109,10 @@ export class FileSource<T = string> implements Source<T> {
   private eof = false;
   private readonly buffer = new Buffer<T>();
 
-  constructor(path: string, options: { format?: RecordFormat; follow?: boolean; linesPerBatch?: number } = {}) {
+  constructor(
+    path: string,
+    options: { format?: RecordFormat; follow?: boolean; linesPerBatch?: number } = {},
+  ) {
     this.path = path;
     this.format = options.format ?? 'lines';
     this.follow = options.follow ?? false;
@@ -139,7 +142,8 @@ export class FileSource<T = string> implements Source<T> {
     this.partial = lines.pop() ?? '';
     const records: T[] = [];
     const letters: DeadLetter[] = [];
-    for (const line of lines) decodeLine(line, this.format, `${this.path}:${++this.lineNo}`, records, letters);
+    for (const line of lines)
+      decodeLine(line, this.format, `${this.path}:${++this.lineNo}`, records, letters);
     this.buffer.push(records, letters);
     this.eof = !this.follow;
   }
@@ -247,7 +251,8 @@ export class HttpSource<T = string> implements Source<T> {
             letters.push({ raw: body, reason: `not valid JSON: ${(err as Error).message}`, origin });
           }
         } else {
-          for (const line of body.split('\n')) if (line !== '') decodeLine(line, this.format, origin, records, letters);
+          for (const line of body.split('\n'))
+            if (line !== '') decodeLine(line, this.format, origin, records, letters);
         }
         this.buffer.push(records, letters);
         res.writeHead(202, { 'content-type': 'application/json' });

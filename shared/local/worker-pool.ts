@@ -48,7 +48,9 @@ export class WorkerPoolInvoker implements Invoker {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(new URL('./worker-bootstrap.mjs', import.meta.url), { workerData: this.workerData });
+    const worker = new Worker(new URL('./worker-bootstrap.mjs', import.meta.url), {
+      workerData: this.workerData,
+    });
     let markReady!: () => void;
     let failReady!: (e: Error) => void;
     const ready = new Promise<void>((resolve, reject) => {
@@ -57,16 +59,26 @@ export class WorkerPoolInvoker implements Invoker {
     });
     ready.catch(() => {});
     const slot: Slot = { worker, ready, busy: false };
-    worker.on('message', (msg: { ready?: boolean; id?: number; result?: TaskResult; error?: { name: string; message: string; retryable: boolean } }) => {
-      if (msg.ready) return markReady();
-      const p = this.pending.get(msg.id!);
-      if (!p) return;
-      this.pending.delete(msg.id!);
-      if (msg.error) p.reject(errorFromJson(msg.error));
-      else p.resolve(msg.result!);
-    });
+    worker.on(
+      'message',
+      (msg: {
+        ready?: boolean;
+        id?: number;
+        result?: TaskResult;
+        error?: { name: string; message: string; retryable: boolean };
+      }) => {
+        if (msg.ready) return markReady();
+        const p = this.pending.get(msg.id!);
+        if (!p) return;
+        this.pending.delete(msg.id!);
+        if (msg.error) p.reject(errorFromJson(msg.error));
+        else p.resolve(msg.result!);
+      },
+    );
     worker.on('error', (err) => failReady(err));
-    worker.on('exit', (code) => failReady(new TaskFailedError(`worker thread exited with code ${code} while starting`)));
+    worker.on('exit', (code) =>
+      failReady(new TaskFailedError(`worker thread exited with code ${code} while starting`)),
+    );
     this.slots.push(slot);
     return slot;
   }
@@ -90,7 +102,9 @@ export class WorkerPoolInvoker implements Invoker {
       await slot.ready;
     } catch (err) {
       this.replace(slot);
-      throw new TaskFailedError(`a worker thread failed to start: ${(err as Error).message}`, { retryable: false });
+      throw new TaskFailedError(`a worker thread failed to start: ${(err as Error).message}`, {
+        retryable: false,
+      });
     }
     const id = this.nextId++;
     let timer: NodeJS.Timeout | undefined;

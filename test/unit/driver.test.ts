@@ -25,7 +25,9 @@ function build(ctx: StreamingContext, options: { mapTag?: string; statePartition
       partitions: options.statePartitions,
     })
     .saveAsJsonLines('totals');
-  pairs.reduceByKeyAndWindow((a, b) => a + b, { windowMs: 3000, inverse: (a, b) => a - b, name: 'win' }).saveAsJsonLines('window');
+  pairs
+    .reduceByKeyAndWindow((a, b) => a + b, { windowMs: 3000, inverse: (a, b) => a - b, name: 'win' })
+    .saveAsJsonLines('window');
 }
 
 const input = [['a', 'b'], ['a'], ['c', 'a'], [], ['b', 'b'], ['a'], ['c']];
@@ -36,19 +38,33 @@ async function outputs(store: ObjectStore): Promise<Record<string, unknown[]>> {
     if (!key.endsWith('.jsonl')) continue;
     const text = Buffer.from((await store.get(key))!).toString('utf8');
     const dir = key.split('/')[1]!;
-    out[dir] = [...(out[dir] ?? []), ...text.split('\n').filter(Boolean).map((l) => JSON.parse(l))].sort((x, y) =>
-      JSON.stringify(x) < JSON.stringify(y) ? -1 : 1,
-    );
+    out[dir] = [
+      ...(out[dir] ?? []),
+      ...text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+    ].sort((x, y) => (JSON.stringify(x) < JSON.stringify(y) ? -1 : 1));
   }
   return out;
 }
 
-function scheduler(store: ObjectStore, opts: { invoker?: (s: () => BatchScheduler) => Invoker; tag?: string; statePartitions?: number } = {}) {
+function scheduler(
+  store: ObjectStore,
+  opts: { invoker?: (s: () => BatchScheduler) => Invoker; tag?: string; statePartitions?: number } = {},
+) {
   const ctx = new StreamingContext({ batchIntervalMs: 1000, partitions: 2 });
   build(ctx, { mapTag: opts.tag, statePartitions: opts.statePartitions });
   let s: BatchScheduler | undefined;
   const invoker = opts.invoker?.(() => s!) ?? new InProcessInvoker({ pipeline: () => s!.pipeline, store });
-  s = new BatchScheduler(ctx, { store, invoker, sources: { input: arraySource(input) }, clock: 'manual', zeroTimeMs: 0, retryBackoffMs: 1 });
+  s = new BatchScheduler(ctx, {
+    store,
+    invoker,
+    sources: { input: arraySource(input) },
+    clock: 'manual',
+    zeroTimeMs: 0,
+    retryBackoffMs: 1,
+  });
   return s;
 }
 
@@ -156,7 +172,9 @@ describe('BatchScheduler', () => {
     await changed.run({ numBatches: 2 });
     const incompatible = scheduler(store, { statePartitions: 5 });
     await expect(incompatible.start()).rejects.toThrow(IncompatibleGraphError);
-    await expect(scheduler(store, { statePartitions: 5 }).start()).rejects.toThrow(/updateStateByKey 'totals'/);
+    await expect(scheduler(store, { statePartitions: 5 }).start()).rejects.toThrow(
+      /updateStateByKey 'totals'/,
+    );
   });
 
   it('refuses to start without a source for inputStream, naming the input', async () => {
@@ -164,7 +182,11 @@ describe('BatchScheduler', () => {
     ctx.inputStream<string>('clicks').print();
     const store = new MemoryObjectStore();
     let s: BatchScheduler | undefined;
-    s = new BatchScheduler(ctx, { store, invoker: new InProcessInvoker({ pipeline: () => s!.pipeline, store }), clock: 'manual' });
+    s = new BatchScheduler(ctx, {
+      store,
+      invoker: new InProcessInvoker({ pipeline: () => s!.pipeline, store }),
+      clock: 'manual',
+    });
     await expect(s.start()).rejects.toThrow(/input stream 'clicks' has no source/);
   });
 
@@ -172,7 +194,9 @@ describe('BatchScheduler', () => {
     const ctx = new StreamingContext({ batchIntervalMs: 1000 });
     ctx.inputStream<string>().print();
     const store = new MemoryObjectStore();
-    expect(() => new BatchScheduler(ctx, { store, invoker: {} as Invoker, taskTimeoutMs: -5 })).toThrow(/taskTimeoutMs/);
+    expect(() => new BatchScheduler(ctx, { store, invoker: {} as Invoker, taskTimeoutMs: -5 })).toThrow(
+      /taskTimeoutMs/,
+    );
     expect(() => new StreamingContext({ batchIntervalMs: 0 })).toThrow(/batchIntervalMs/);
   });
 });

@@ -92,18 +92,17 @@ describe('BatchPlan', () => {
   });
 
   it('reads a materialized RDD instead of recomputing it', () => {
-    const p = plan(
-      (ctx) => {
-        const counts = ctx
-          .inputStream<string>()
-          .map((w) => [w, 1] as [string, number])
-          .reduceByKey((a, b) => a + b);
-        counts.window(2000, 1000).print();
-      },
-      2000,
-    );
+    const p = plan((ctx) => {
+      const counts = ctx
+        .inputStream<string>()
+        .map((w) => [w, 1] as [string, number])
+        .reduceByKey((a, b) => a + b);
+      counts.window(2000, 1000).print();
+    }, 2000);
     // the windowed stream's parent is materialized (later batches read it), and the window reads it back
-    const windowStage = p.stages.find((s) => s.kind === 'result' && s.operators.some((o) => o.startsWith('read(')));
+    const windowStage = p.stages.find(
+      (s) => s.kind === 'result' && s.operators.some((o) => o.startsWith('read(')),
+    );
     expect(windowStage).toBeDefined();
     expect(windowStage!.operators).toContain('union');
     const inputs = p.inputsOf(windowStage!, 0, () => []);

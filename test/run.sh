@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (`npm test`):
+#   lint + format check, type check, then every vitest tier in one run:
+#   unit (engine, planner, driver, CLI, examples), infra (CDK stack), integration (LocalStack).
+# LocalStack is started here on 127.0.0.1:4566 (installed into .venv/localstack on first use)
+# and stopped at the end. Set SLUICE_SKIP_LOCALSTACK=1 to run only the tiers that need no server
+# (the integration tier then fails loudly instead of being skipped).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p test/.tmp
+
+echo "== lint (biome)"
+npx biome ci .
+
+echo "== type check (tsc --noEmit)"
+npx tsc --noEmit -p .
+
+projects=(--project unit --project infra)
+if [ "${SLUICE_SKIP_LOCALSTACK:-0}" != "1" ] && [ -f test/localstack/start.sh ]; then
+  echo "== LocalStack"
+  bash test/localstack/start.sh
+  trap 'bash test/localstack/stop.sh || true' EXIT
+  projects+=(--project integration)
+else
+  echo "== LocalStack: not started (SLUICE_SKIP_LOCALSTACK=1); integration tier not run"
+fi
+
+echo "== tests (vitest ${projects[*]})"
+status=0
+npx vitest run "${projects[@]}" --reporter=default --reporter=json --outputFile.json=test/.tmp/vitest.json "$@" || status=$?
+node -e '
+  const r = require("./test/.tmp/vitest.json");
+  console.log(`Tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
+' || true
+exit $status
