@@ -67,7 +67,14 @@ async function runWith<V>(
   const store = new MemoryObjectStore();
   let scheduler: BatchScheduler | undefined;
   const invoker = new InProcessInvoker({ pipeline: () => scheduler!.pipeline, store });
-  scheduler = new BatchScheduler(ctx, { store, invoker, clock: 'manual', zeroTimeMs: 0, retryBackoffMs: 1 });
+  scheduler = new BatchScheduler(ctx, {
+    store,
+    invoker,
+    clock: 'manual',
+    zeroTimeMs: 0,
+    retryBackoffMs: 1,
+    lease: false,
+  });
   await scheduler.run({ numBatches: options.numBatches ?? inputBatches });
   await scheduler.stop();
   return collected;

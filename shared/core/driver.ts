@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { BatchFailedError, ConfigError, IncompatibleGraphError, SluiceError } from '../errors.ts';
 import type { Invoker } from '../ports/invoker.ts';
 import type { ObjectStore } from '../ports/object-store.ts';
@@ -9,6 +10,7 @@ import type { DStream } from './dstream.ts';
 import { describeTask } from './executor.ts';
 import type { BatchGeneration } from './generation.ts';
 import { layout, parseTimeKey, timeKey } from './layout.ts';
+import { DriverLease, type LeaseRecord } from './lease.ts';
 import { BatchPlan, type Stage, type Target } from './planner.ts';
 import type { LineageRecord, TaskResult, TaskSpec } from './task.ts';
 
@@ -114,6 +116,14 @@ export interface BatchSchedulerOptions {
   readonly backpressure?: boolean;
   /** How long input blocks and write-ahead entries stay (for replay and recovery). Default 1 hour. */
   readonly retainInputsMs?: number;
+  /**
+   * The driver lease (one driver per store). `owner` names this driver; the lease lasts
+   * `durationMs` and is renewed while batches run unless `renew` is false (the scheduler Lambda
+   * takes it until its own deadline). Default: owner `<host>:<pid>`, 30 s, renewed. `false`: no lease.
+   */
+  readonly lease?:
+    | false
+    | { readonly owner?: string; readonly durationMs?: number; readonly renew?: boolean };
   readonly onBatch?: (manifest: BatchManifest) => void;
   readonly log?: (event: Record<string, unknown>) => void;
 }
@@ -140,6 +150,12 @@ export class BatchScheduler {
   private resumePositions = new Map<string, unknown>();
   private started = false;
   private stopping = false;
+  private lease: DriverLease | undefined;
+  private readonly recentProcessing: number[] = [];
+
+  private get slowestRecentMs(): number {
+    return Math.max(0, ...this.recentProcessing);
+  }
 
   constructor(ctx: StreamingContext, options: BatchSchedulerOptions) {
     this.ctx = ctx;
@@ -181,6 +197,11 @@ export class BatchScheduler {
   async start(): Promise<void> {
     if (this.started) return;
     const ctx = this.ctx;
+    const leaseOptions = this.options.lease;
+    if (leaseOptions !== false) {
+      this.lease = new DriverLease(this.store, leaseOptions?.owner ?? `${hostname()}:${process.pid}`);
+      await this.lease.acquire(leaseOptions?.durationMs ?? 30_000);
+    }
     if (!ctx.graph.isFrozen) ctx.graph.freeze();
     const interval = ctx.batchIntervalMs;
     const provisional = new Pipeline(ctx, 0);
@@ -268,6 +289,8 @@ export class BatchScheduler {
       untilMs?: number;
       signal?: AbortSignal;
       stopWhenExhausted?: boolean;
+      /** Wall-clock time by which the last batch must have finished (the Lambda's deadline). */
+      deadlineMs?: number;
     } = {},
   ) {
     await this.start();
@@ -277,9 +300,17 @@ export class BatchScheduler {
       const t = this.nextBatchTimeMs;
       if (options.untilMs !== undefined && t > options.untilMs) break;
       if (options.stopWhenExhausted && this.sourcesExhausted()) break;
+      if (options.deadlineMs !== undefined) {
+        // leave room for one more batch: its interval plus the slowest recent processing time
+        const need = Math.max(t, Date.now()) + this.ctx.batchIntervalMs + this.slowestRecentMs;
+        if (need > options.deadlineMs) break;
+      }
       if (this.options.clock !== 'manual') await sleepUntil(t, options.signal);
       if (options.signal?.aborted) break;
-      manifests.push(await this.runNextBatch());
+      const m = await this.runNextBatch();
+      this.recentProcessing.push(m.processingMs);
+      if (this.recentProcessing.length > 10) this.recentProcessing.shift();
+      manifests.push(m);
     }
     return manifests;
   }
@@ -287,11 +318,26 @@ export class BatchScheduler {
   async stop(): Promise<void> {
     this.stopping = true;
     for (const s of this.sources.values()) await s.stop?.();
+    await this.lease?.release();
+  }
+
+  /** The lease this driver holds (undefined without one). */
+  get leaseRecord(): LeaseRecord | undefined {
+    return this.lease?.record;
   }
 
   /** Runs the next batch (a pending one first) and commits it. */
   async runNextBatch(): Promise<BatchManifest> {
     await this.start();
+    if (this.lease) {
+      const leaseOptions = this.options.lease || {};
+      const ok =
+        leaseOptions.renew === false
+          ? this.lease.remainingMs() > 0
+          : await this.lease.renewIfDue(leaseOptions.durationMs ?? 30_000);
+      if (!ok)
+        throw new SluiceError('This driver lost its lease on the store: another driver took over; stopping.');
+    }
     const t = this.nextBatchTimeMs;
     const recovered = this.pending[0] === t;
     const manifest = await this.runBatch(t, recovered);
@@ -447,7 +493,14 @@ export class BatchScheduler {
       }),
     );
     const entry: ReceivedEntry = { batchTimeMs: t, receivedAtMs: Date.now(), streams };
-    await this.store.putIfAbsent(layout.received(t), encodeJson(entry));
+    if (!(await this.store.putIfAbsent(layout.received(t), encodeJson(entry)))) {
+      // Another driver closed this batch at the same time (only possible without a valid lease):
+      // do not acknowledge anything, the messages come back and are de-duplicated by id.
+      throw new BatchFailedError(
+        t,
+        'another driver wrote the input of this batch concurrently; not acknowledging',
+      );
+    }
     for (const s of Object.values(streams))
       for (const id of s.deliveryIds ?? []) this.seenDeliveries.set(id, t);
     await Promise.all(acks.map((ack) => ack()));
