@@ -305,7 +305,11 @@ export class BatchScheduler {
         const need = Math.max(t, Date.now()) + this.ctx.batchIntervalMs + this.slowestRecentMs;
         if (need > options.deadlineMs) break;
       }
-      if (this.options.clock !== 'manual') await sleepUntil(t, options.signal);
+      if (this.options.clock !== 'manual') {
+        // polling sources (SQS) collect during the interval; buffering sources hand over after it
+        const polls = [...this.sources.values()].some((s) => s.polls);
+        await sleepUntil(polls ? t - this.ctx.batchIntervalMs : t, options.signal);
+      }
       if (options.signal?.aborted) break;
       const m = await this.runNextBatch();
       this.recentProcessing.push(m.processingMs);
@@ -460,6 +464,7 @@ export class BatchScheduler {
           batchTimeMs: t,
           intervalMs: this.ctx.batchIntervalMs,
           maxRecords: this.cap ?? this.options.maxRecordsPerBatch,
+          closeAtMs: this.options.clock === 'manual' ? Date.now() : Math.max(t, Date.now() + 50),
           seen: (id) => this.seenDeliveries.has(id),
           resumeFrom: this.resumePositions.get(binding.name),
         });

@@ -35,6 +35,12 @@ export interface ReceiveRequest {
   readonly batchTimeMs: number;
   /** The batch interval in milliseconds. */
   readonly intervalMs: number;
+  /**
+   * Wall-clock time by which `receive` should return: the end of the interval for a live batch,
+   * about now for a batch that is already late (catch-up after a restart). Sources that poll
+   * (SQS) poll until then; sources that buffer (HTTP, stdin) return at once.
+   */
+  readonly closeAtMs?: number;
   /** Backpressure: the most records this batch may take (undefined: no cap). */
   readonly maxRecords?: number;
   /** Delivery ids already committed by earlier batches (for de-duplication of redeliveries). */
@@ -44,6 +50,11 @@ export interface ReceiveRequest {
 }
 
 export interface Source<T = unknown> {
+  /**
+   * True for sources that must be polled during the interval (SQS): the driver calls `receive` at
+   * the start of the interval with `closeAtMs` at its end, instead of after the interval.
+   */
+  readonly polls?: boolean;
   /** Starts listening (opens a port, a file, a queue connection). */
   start?(): Promise<void>;
   /** Returns the records of one interval. Called once per batch, in time order. */

@@ -1,0 +1,43 @@
+import { ConfigError } from '../../shared/index.ts';
+
+/** Typed access to the functions' environment; a missing or bad variable fails loudly, naming it. */
+export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const value = env[name];
+  if (value === undefined || value === '') throw new ConfigError(name, 'environment variable is not set');
+  return value;
+}
+
+export function optionalEnv(name: string, fallback: string, env: NodeJS.ProcessEnv = process.env): string {
+  const value = env[name];
+  return value === undefined || value === '' ? fallback : value;
+}
+
+export function intEnv(name: string, fallback: number | undefined, env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') {
+    if (fallback === undefined) throw new ConfigError(name, 'environment variable is not set');
+    return fallback;
+  }
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new ConfigError(name, `must be a whole number, got '${raw}'`);
+  return value;
+}
+
+/** What every function reads. */
+export interface SluiceEnv {
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly batchIntervalMs: number;
+  readonly partitions: number;
+  readonly pipelineName: string;
+}
+
+export function sluiceEnv(env: NodeJS.ProcessEnv = process.env): SluiceEnv {
+  return {
+    bucket: requireEnv('SLUICE_BUCKET', env),
+    prefix: optionalEnv('SLUICE_PREFIX', '', env),
+    batchIntervalMs: intEnv('SLUICE_BATCH_INTERVAL_MS', 1000, env),
+    partitions: intEnv('SLUICE_PARTITIONS', 2, env),
+    pipelineName: optionalEnv('SLUICE_PIPELINE_NAME', 'pipeline', env),
+  };
+}

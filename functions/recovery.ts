@@ -1,0 +1,96 @@
+import { LambdaInvoker, S3ObjectStore } from '../aws/index.ts';
+import {
+  BatchScheduler,
+  DriverLease,
+  type Invoker,
+  LeaseHeldError,
+  layout,
+  type ObjectStore,
+  type Source,
+  SluiceError,
+} from '../shared/index.ts';
+import { requireEnv, type SluiceEnv, sluiceEnv } from './lib/env.ts';
+import { buildContext, bundledPipeline, type PipelineModuleLike } from './lib/pipeline.ts';
+import { emitMetrics, log } from './lib/telemetry.ts';
+
+/**
+ * The recovery function, woken every few minutes. When no scheduler holds the lease but batches
+ * were received and never committed (the scheduler died mid-batch), it takes the lease and
+ * re-runs exactly those batches from their stored input, through the partition functions.
+ */
+export interface RecoveryDeps {
+  readonly module: PipelineModuleLike;
+  readonly env: SluiceEnv;
+  readonly partitionFunction: string;
+  readonly store?: ObjectStore;
+  readonly invoker?: Invoker;
+}
+
+export interface RecoveryContext {
+  readonly awsRequestId: string;
+  getRemainingTimeInMillis(): number;
+}
+
+/** Recovery replays stored input only; it never takes new records from the queue. */
+const noNewInput: Source<unknown> = {
+  async receive() {
+    throw new SluiceError('the recovery function only re-runs batches whose input is already stored');
+  },
+  describe: () => 'stored input only',
+};
+
+export function createRecoveryHandler(deps: RecoveryDeps) {
+  return async (_event: unknown, context: RecoveryContext) => {
+    const store = deps.store ?? new S3ObjectStore({ bucket: deps.env.bucket, prefix: deps.env.prefix });
+    const latest = await new DriverLease(store, 'probe').latest();
+    if (latest && !latest.released && Date.now() < latest.record.expiresAtMs) {
+      log({ event: 'recovery.skip', reason: 'a scheduler holds the lease', holder: latest.record.owner });
+      return { status: 'driver-alive', holder: latest.record.owner };
+    }
+    const committed = new Set((await store.list(layout.manifestsPrefix())).map((k) => k.slice(10, -5)));
+    const pending = (await store.list('batches/'))
+      .filter((k) => k.endsWith('/received.json'))
+      .map((k) => k.split('/')[1]!)
+      .filter((t) => !committed.has(t));
+    if (pending.length === 0) return { status: 'nothing-to-recover' };
+
+    const ctx = await buildContext(deps.module, deps.env);
+    const sources: Record<string, Source<unknown>> = {};
+    for (const b of ctx.graph.inputs.values()) if (!b.factory) sources[b.name] = noNewInput;
+    const invoker = deps.invoker ?? new LambdaInvoker({ functionName: deps.partitionFunction });
+    const scheduler = new BatchScheduler(ctx, {
+      store,
+      invoker,
+      sources,
+      clock: 'manual',
+      lease: { owner: `recovery:${context.awsRequestId}`, durationMs: context.getRemainingTimeInMillis(), renew: false },
+      log: (e) => log(e),
+    });
+    try {
+      await scheduler.start();
+    } catch (err) {
+      if (err instanceof LeaseHeldError) return { status: 'driver-alive', holder: err.holder.owner };
+      throw err;
+    }
+    try {
+      const manifests = await scheduler.run({ numBatches: pending.length });
+      emitMetrics(deps.env.pipelineName, { RecoveredBatches: { value: manifests.length, unit: 'Count' } });
+      log({ event: 'recovery.done', batches: manifests.map((m) => m.batchTimeMs) });
+      return { status: 'recovered', batches: manifests.map((m) => m.batchTimeMs) };
+    } finally {
+      await scheduler.stop();
+      if (!deps.invoker) await invoker.close();
+    }
+  };
+}
+
+let handlerInstance: ReturnType<typeof createRecoveryHandler> | undefined;
+
+export const handler = (event: unknown, context: RecoveryContext) => {
+  handlerInstance ??= createRecoveryHandler({
+    module: bundledPipeline,
+    env: sluiceEnv(),
+    partitionFunction: requireEnv('SLUICE_PARTITION_FUNCTION'),
+  });
+  return handlerInstance(event, context);
+};

@@ -1,0 +1,107 @@
+import { LambdaInvoker, S3ObjectStore, SqsSource } from '../aws/index.ts';
+import { BatchScheduler, type Invoker, LeaseHeldError, type ObjectStore, type Source } from '../shared/index.ts';
+import { intEnv, requireEnv, type SluiceEnv, sluiceEnv } from './lib/env.ts';
+import { buildContext, bundledPipeline, type PipelineModuleLike } from './lib/pipeline.ts';
+import { emitBatchMetrics, emitMetrics, log } from './lib/telemetry.ts';
+
+/**
+ * The scheduler function, woken every minute by EventBridge. It takes the driver lease in S3
+ * (until its own deadline), resumes after the last committed batch and runs consecutive batches
+ * (SQS → S3 input blocks → partition functions → manifest) until close to its timeout, then
+ * hands the lease over. A wake-up while another invocation holds the lease returns at once.
+ */
+export interface SchedulerDeps {
+  readonly module: PipelineModuleLike;
+  readonly env: SluiceEnv;
+  readonly queueUrl: string;
+  readonly partitionFunction: string;
+  readonly taskConcurrency: number;
+  /** Stop starting batches this long before the function's timeout. */
+  readonly marginMs: number;
+  readonly store?: ObjectStore;
+  readonly source?: Source<unknown>;
+  readonly invoker?: Invoker;
+}
+
+export interface SchedulerContext {
+  readonly awsRequestId: string;
+  getRemainingTimeInMillis(): number;
+}
+
+export function schedulerDepsFromEnv(env: NodeJS.ProcessEnv = process.env): SchedulerDeps {
+  return {
+    module: bundledPipeline,
+    env: sluiceEnv(env),
+    queueUrl: requireEnv('SLUICE_QUEUE_URL', env),
+    partitionFunction: requireEnv('SLUICE_PARTITION_FUNCTION', env),
+    taskConcurrency: intEnv('SLUICE_TASK_CONCURRENCY', 32, env),
+    marginMs: intEnv('SLUICE_RUN_MS_BEFORE_TIMEOUT', 20_000, env),
+  };
+}
+
+export function createSchedulerHandler(deps: SchedulerDeps) {
+  return async (_event: unknown, context: SchedulerContext) => {
+    const started = Date.now();
+    const deadlineMs = started + context.getRemainingTimeInMillis() - deps.marginMs;
+    const store = deps.store ?? new S3ObjectStore({ bucket: deps.env.bucket, prefix: deps.env.prefix });
+    const ctx = await buildContext(deps.module, deps.env);
+    const sources: Record<string, Source<unknown>> = {};
+    for (const binding of ctx.graph.inputs.values()) {
+      if (!binding.factory) sources[binding.name] = deps.source ?? new SqsSource({ queueUrl: deps.queueUrl });
+    }
+    const invoker =
+      deps.invoker ?? new LambdaInvoker({ functionName: deps.partitionFunction, concurrency: deps.taskConcurrency });
+    const scheduler = new BatchScheduler(ctx, {
+      store,
+      invoker,
+      sources,
+      clock: 'wall',
+      lease: { owner: `scheduler:${context.awsRequestId}`, durationMs: deadlineMs - started + deps.marginMs, renew: false },
+      onBatch: (m) => {
+        emitBatchMetrics(deps.env.pipelineName, m);
+        log({
+          event: 'batch',
+          batchTimeMs: m.batchTimeMs,
+          records: m.input.records,
+          processingMs: m.processingMs,
+          schedulingDelayMs: m.schedulingDelayMs,
+          phases: m.phases,
+          requests: m.requests,
+        });
+      },
+      log: (e) => log(e),
+    });
+    try {
+      await scheduler.start();
+    } catch (err) {
+      if (err instanceof LeaseHeldError) {
+        log({ event: 'lease.held', holder: err.holder.owner, expiresAtMs: err.holder.expiresAtMs });
+        return { status: 'lease-held', holder: err.holder.owner };
+      }
+      throw err;
+    }
+    try {
+      const manifests = await scheduler.run({ deadlineMs });
+      return {
+        status: 'handed-over',
+        batches: manifests.length,
+        lastBatchTimeMs: manifests.at(-1)?.batchTimeMs ?? null,
+        runMs: Date.now() - started,
+      };
+    } catch (err) {
+      emitMetrics(deps.env.pipelineName, { FailedBatches: { value: 1, unit: 'Count' } });
+      log({ event: 'batch.failed', error: (err as Error).message });
+      throw err;
+    } finally {
+      await scheduler.stop();
+      if (!deps.invoker) await invoker.close();
+    }
+  };
+}
+
+let handlerInstance: ReturnType<typeof createSchedulerHandler> | undefined;
+
+export const handler = (event: unknown, context: SchedulerContext) => {
+  handlerInstance ??= createSchedulerHandler(schedulerDepsFromEnv());
+  return handlerInstance(event, context);
+};
