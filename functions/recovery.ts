@@ -6,8 +6,8 @@ import {
   LeaseHeldError,
   layout,
   type ObjectStore,
-  type Source,
   SluiceError,
+  type Source,
 } from '../shared/index.ts';
 import { requireEnv, type SluiceEnv, sluiceEnv } from './lib/env.ts';
 import { buildContext, bundledPipeline, type PipelineModuleLike } from './lib/pipeline.ts';
@@ -63,7 +63,11 @@ export function createRecoveryHandler(deps: RecoveryDeps) {
       invoker,
       sources,
       clock: 'manual',
-      lease: { owner: `recovery:${context.awsRequestId}`, durationMs: context.getRemainingTimeInMillis(), renew: false },
+      lease: {
+        owner: `recovery:${context.awsRequestId}`,
+        durationMs: context.getRemainingTimeInMillis(),
+        renew: false,
+      },
       log: (e) => log(e),
     });
     try {

@@ -1,5 +1,11 @@
 import { LambdaInvoker, S3ObjectStore, SqsSource } from '../aws/index.ts';
-import { BatchScheduler, type Invoker, LeaseHeldError, type ObjectStore, type Source } from '../shared/index.ts';
+import {
+  BatchScheduler,
+  type Invoker,
+  LeaseHeldError,
+  type ObjectStore,
+  type Source,
+} from '../shared/index.ts';
 import { intEnv, requireEnv, type SluiceEnv, sluiceEnv } from './lib/env.ts';
 import { buildContext, bundledPipeline, type PipelineModuleLike } from './lib/pipeline.ts';
 import { emitBatchMetrics, emitMetrics, log } from './lib/telemetry.ts';
@@ -50,13 +56,18 @@ export function createSchedulerHandler(deps: SchedulerDeps) {
       if (!binding.factory) sources[binding.name] = deps.source ?? new SqsSource({ queueUrl: deps.queueUrl });
     }
     const invoker =
-      deps.invoker ?? new LambdaInvoker({ functionName: deps.partitionFunction, concurrency: deps.taskConcurrency });
+      deps.invoker ??
+      new LambdaInvoker({ functionName: deps.partitionFunction, concurrency: deps.taskConcurrency });
     const scheduler = new BatchScheduler(ctx, {
       store,
       invoker,
       sources,
       clock: 'wall',
-      lease: { owner: `scheduler:${context.awsRequestId}`, durationMs: deadlineMs - started + deps.marginMs, renew: false },
+      lease: {
+        owner: `scheduler:${context.awsRequestId}`,
+        durationMs: deadlineMs - started + deps.marginMs,
+        renew: false,
+      },
       onBatch: (m) => {
         emitBatchMetrics(deps.env.pipelineName, m);
         log({

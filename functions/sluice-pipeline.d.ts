@@ -4,6 +4,7 @@
  */
 declare module 'sluice-pipeline' {
   import type { StreamingContext } from '../shared/index.ts';
+
   const build: (ctx: StreamingContext) => void | Promise<void>;
   export default build;
   export const options: { batchIntervalMs?: number; partitions?: number } | undefined;

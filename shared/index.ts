@@ -13,8 +13,8 @@ export {
 } from './core/driver.ts';
 export { DStream, MapWithStateDStream, type WindowOptions } from './core/dstream.ts';
 export { runTask } from './core/executor.ts';
-export { DriverLease, LeaseHeldError, type LeaseRecord } from './core/lease.ts';
 export { layout, timeKey } from './core/layout.ts';
+export { DriverLease, LeaseHeldError, type LeaseRecord } from './core/lease.ts';
 export { BatchPlan, type Stage, type Target } from './core/planner.ts';
 export { type Partitioner, RDD } from './core/rdd.ts';
 export type { State } from './core/state.ts';

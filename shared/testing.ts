@@ -95,12 +95,13 @@ export interface RunPipelineResult {
 export async function runPipeline(
   build: (ctx: StreamingContext) => void | Promise<void>,
   inputs: Readonly<Record<string, readonly (readonly unknown[])[]>>,
-  options: RunBatchesOptions & { store?: MemoryObjectStore } = {},
+  options: RunBatchesOptions & { store?: MemoryObjectStore; onRecordError?: 'deadLetter' | 'fail' } = {},
 ): Promise<RunPipelineResult> {
   let printed = '';
   const ctx = new Context({
     batchIntervalMs: options.batchIntervalMs ?? 1000,
     partitions: options.partitions ?? 2,
+    onRecordError: options.onRecordError,
     printer: (text) => {
       printed += text;
     },

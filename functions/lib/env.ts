@@ -12,14 +12,19 @@ export function optionalEnv(name: string, fallback: string, env: NodeJS.ProcessE
   return value === undefined || value === '' ? fallback : value;
 }
 
-export function intEnv(name: string, fallback: number | undefined, env: NodeJS.ProcessEnv = process.env): number {
+export function intEnv(
+  name: string,
+  fallback: number | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): number {
   const raw = env[name];
   if (raw === undefined || raw === '') {
     if (fallback === undefined) throw new ConfigError(name, 'environment variable is not set');
     return fallback;
   }
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0) throw new ConfigError(name, `must be a whole number, got '${raw}'`);
+  if (!Number.isInteger(value) || value < 0)
+    throw new ConfigError(name, `must be a whole number, got '${raw}'`);
   return value;
 }
 

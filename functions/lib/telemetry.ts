@@ -43,7 +43,10 @@ export function emitBatchMetrics(pipeline: string, m: BatchManifest): void {
       InputRecords: { value: m.input.records, unit: 'Count' },
       DeadLetters: { value: m.deadLettered, unit: 'Count' },
       TaskRetries: { value: m.tasks.retries, unit: 'Count' },
-      S3Requests: { value: m.requests.get + m.requests.put + m.requests.list + m.requests.delete, unit: 'Count' },
+      S3Requests: {
+        value: m.requests.get + m.requests.put + m.requests.list + m.requests.delete,
+        unit: 'Count',
+      },
       FailedBatches: { value: 0, unit: 'Count' },
     },
     { batchTimeMs: m.batchTimeMs },

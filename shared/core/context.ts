@@ -13,6 +13,12 @@ export interface StreamingContextOptions {
   readonly partitions?: number;
   /** Where `print()` writes. Default: standard output. */
   readonly printer?: (text: string) => void;
+  /**
+   * What happens when user code throws on a record: `deadLetter` (default) writes the record and
+   * the error to the batch's dead-letter area and goes on; `fail` fails the task (and, after its
+   * retries, the batch), as Spark does.
+   */
+  readonly onRecordError?: 'deadLetter' | 'fail';
 }
 
 /** How an input stream gets its records: a source built on the driver, or one bound by the runner. */
@@ -123,6 +129,7 @@ export class DStreamGraph {
 export class StreamingContext {
   readonly batchIntervalMs: number;
   readonly defaultPartitions: number;
+  readonly onRecordError: 'deadLetter' | 'fail';
   readonly graph = new DStreamGraph();
   printer: (text: string) => void;
 
@@ -140,6 +147,14 @@ export class StreamingContext {
     }
     this.batchIntervalMs = interval;
     this.defaultPartitions = partitions;
+    const onRecordError = options.onRecordError ?? 'deadLetter';
+    if (onRecordError !== 'deadLetter' && onRecordError !== 'fail') {
+      throw new ConfigError(
+        'onRecordError',
+        `must be 'deadLetter' or 'fail', got '${String(onRecordError)}'`,
+      );
+    }
+    this.onRecordError = onRecordError;
     this.printer = options.printer ?? ((text) => process.stdout.write(text));
   }
 

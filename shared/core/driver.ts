@@ -374,7 +374,7 @@ export class BatchScheduler {
     const targets = this.targetsOf(gen);
     const plan = new BatchPlan(t, targets);
     const taskTotals = { total: 0, attempts: 0, retries: 0 };
-    const taskMetrics = { get: 0, put: 0, bytesRead: 0, bytesWritten: 0 };
+    const taskMetrics = { get: 0, put: 0, bytesRead: 0, bytesWritten: 0, deadLettered: 0 };
     const stageReports: StageReport[] = [];
     const results = await phase('tasks', () =>
       this.runStages(t, plan, (stage, stageResults, report) => {
@@ -387,6 +387,7 @@ export class BatchScheduler {
           taskMetrics.put += r.metrics.writeRequests;
           taskMetrics.bytesRead += r.metrics.bytesRead;
           taskMetrics.bytesWritten += r.metrics.bytesWritten;
+          taskMetrics.deadLettered += r.metrics.deadLettered;
         }
       }),
     );
@@ -430,7 +431,7 @@ export class BatchScheduler {
       stages: stageReports.sort((a, b) => a.id - b.id),
       outputs,
       tasks: { ...taskTotals, speculative: 0, recomputed: 0 },
-      deadLettered: deadLetters,
+      deadLettered: deadLetters + taskMetrics.deadLettered,
       requests: {
         get: requests.get + taskMetrics.get,
         put: requests.put + taskMetrics.put + 1,

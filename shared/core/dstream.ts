@@ -630,17 +630,21 @@ class MapWithStateRDD<K, V, S, U> extends RDD<MapWithStateRecord<K, S, U>> {
     const t = this.timeMs;
     const state = new StateImpl<S>();
     const hasTimeout = this.timeoutMs !== undefined;
-    await tc.iterate(this.data, p, ([k, v]) => {
-      const current = states.get(k);
-      state.reset(current !== undefined, current?.state, false);
-      const out = this.fn(k, v, state, t);
-      if (state.removed) states.delete(k);
-      // As in Spark, with a timeout any record for an existing key refreshes its time.
-      else if (state.updated || (hasTimeout && state.exists())) {
-        states.set(k, { key: k, state: state.value as S, updated: t });
-      }
-      if (out !== undefined) sink(['e', out]);
-    });
+    await tc.iterate(
+      this.data,
+      p,
+      tc.guard(this, ([k, v]) => {
+        const current = states.get(k);
+        state.reset(current !== undefined, current?.state, false);
+        const out = this.fn(k, v, state, t);
+        if (state.removed) states.delete(k);
+        // As in Spark, with a timeout any record for an existing key refreshes its time.
+        else if (state.updated || (hasTimeout && state.exists())) {
+          states.set(k, { key: k, state: state.value as S, updated: t });
+        }
+        if (out !== undefined) sink(['e', out]);
+      }),
+    );
     if (this.timeoutMs !== undefined) {
       const threshold = t - this.timeoutMs;
       for (const [k, entry] of [...states.entries()]) {

@@ -10,6 +10,7 @@ import {
   encodeTextLines,
 } from './codec.ts';
 import type { Pipeline } from './context.ts';
+import { layout } from './layout.ts';
 import type { RDD, ShuffleDependency } from './rdd.ts';
 import { bucketize } from './shuffle.ts';
 import type { LineageRecord, TaskResult, TaskSpec } from './task.ts';
@@ -42,7 +43,12 @@ export async function runTask(spec: TaskSpec, pipeline: Pipeline, store: ObjectS
     throw new SluiceError(`injected failure of task ${describeTask(spec)}`, { retryable: true });
 
   const gen = pipeline.generate(spec.batchTimeMs);
-  const tc = new TaskContext({ store, batchTimeMs: spec.batchTimeMs, inputs: spec.inputs });
+  const tc = new TaskContext({
+    store,
+    batchTimeMs: spec.batchTimeMs,
+    inputs: spec.inputs,
+    onRecordError: pipeline.ctx.onRecordError,
+  });
   let body: Uint8Array;
   let records = 0;
   let index: [number, number][] | undefined;
@@ -74,6 +80,15 @@ export async function runTask(spec: TaskSpec, pipeline: Pipeline, store: ObjectS
     else body = out.format === 'jsonl' ? encodeJsonLines(data) : encodeTextLines(data);
   }
 
+  let writes = 2;
+  if (tc.deadLetters.length > 0) {
+    writes++;
+    const key = layout.deadLetter(spec.batchTimeMs, `stage${spec.stageId}-part${spec.partition}`);
+    await store.put(
+      key,
+      encodeJsonLines(tc.deadLetters.map((d) => ({ batchTimeMs: spec.batchTimeMs, ...d }))),
+    );
+  }
   await store.put(out.key, body);
   const lineage: LineageRecord = {
     rddId: spec.name,
@@ -104,12 +119,12 @@ export async function runTask(spec: TaskSpec, pipeline: Pipeline, store: ObjectS
     committed,
     metrics: {
       readRequests: tc.io.readRequests + (committed ? 0 : 1),
-      writeRequests: 2,
+      writeRequests: writes,
       bytesRead: tc.io.bytesRead,
       bytesWritten: body.length,
       recordsIn: tc.io.recordsIn,
       recordsOut: records,
-      deadLettered: 0,
+      deadLettered: tc.deadLetters.length,
     },
   };
 }

@@ -1,5 +1,6 @@
 import { MissingDataError } from '../errors.ts';
 import type { ObjectStore } from '../ports/object-store.ts';
+import type { DeadLetter } from '../ports/source.ts';
 import { CorruptBlockError, decodeBlock } from './codec.ts';
 import { layout } from './layout.ts';
 import type { RDD, ShuffleDependency, Sink, StoredRDD } from './rdd.ts';
@@ -32,6 +33,9 @@ export class TaskContext {
     recordsIn: 0,
   };
   readonly parents: ParentRef[] = [];
+  /** Records that made user code throw (with `onRecordError: 'deadLetter'`). */
+  readonly deadLetters: DeadLetter[] = [];
+  private readonly failOnRecordError: boolean;
   private readonly materialized: Map<string, string>;
   private readonly shuffles: Map<string, ShuffleRead[]> | undefined;
   private readonly localShuffles = new Map<string, Promise<(readonly [unknown, unknown])[][]>>();
@@ -43,8 +47,10 @@ export class TaskContext {
     materialized?: Map<string, string>;
     /** Shuffle inputs by shuffle id; when absent, shuffles are computed in memory (driver-side collect). */
     inputs?: readonly InputRef[];
+    onRecordError?: 'deadLetter' | 'fail';
   }) {
     this.store = options.store;
+    this.failOnRecordError = options.onRecordError === 'fail';
     this.batchTimeMs = options.batchTimeMs;
     this.materialized = options.materialized ?? new Map();
     if (options.inputs) {
@@ -73,9 +79,24 @@ export class TaskContext {
     return rdd.iterate(p, this, sink);
   }
 
-  /** Hook for user-code error handling around a record sink. */
-  guard<T>(_rdd: RDD<unknown>, sink: Sink<T>): Sink<T> {
-    return sink;
+  /**
+   * Wraps the record function of an operator: a record that makes user code throw is set aside
+   * with the error (the batch goes on without it) unless the pipeline asked to fail instead.
+   */
+  guard<T>(rdd: RDD<unknown>, sink: Sink<T>): Sink<T> {
+    if (this.failOnRecordError) return sink;
+    return (x) => {
+      try {
+        sink(x);
+      } catch (err) {
+        // only user code runs inside a record sink: the operator's function and those after it
+        this.deadLetters.push({
+          raw: describeRecord(x),
+          reason: `${rdd.operator} threw: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`,
+          origin: `${rdd.id}/${this.batchTimeMs}`,
+        });
+      }
+    };
   }
 
   async readStored<T>(rdd: StoredRDD<T>, p: number, sink: Sink<T>): Promise<void> {
@@ -172,5 +193,13 @@ export class TaskContext {
       this.localShuffles.set(dep.id, result);
     }
     return result;
+  }
+}
+
+function describeRecord(x: unknown): string {
+  try {
+    return typeof x === 'string' ? x : (JSON.stringify(x) ?? String(x));
+  } catch {
+    return String(x);
   }
 }
