@@ -91,6 +91,8 @@ function errorText(error: unknown): string {
 }
 
 export class SqsSource<T = unknown> implements Source<T> {
+  /** SQS is polled during the interval: the driver calls receive at its start. */
+  readonly polls = true;
   readonly queueUrl: string;
   readonly parallelPolls: number;
   readonly client: SQSClient;
@@ -163,7 +165,10 @@ export class SqsSource<T = unknown> implements Source<T> {
   async receive(request: ReceiveRequest): Promise<ReceivedBatch<T>> {
     this.checkVisibility(request.intervalMs);
     const started = Date.now();
-    const deadline = started + Math.max(0, request.intervalMs - this.margin(request.intervalMs));
+    // Poll until the end of the interval (the driver says when that is); a batch that is already
+    // late (catch-up after a restart) takes what one quick round of polls finds.
+    const closeAt = request.closeAtMs ?? started + request.intervalMs;
+    const deadline = Math.max(started, closeAt - this.margin(request.intervalMs));
     const maxRecords = request.maxRecords;
     const seen = request.seen;
 
