@@ -39,9 +39,13 @@ export function createPartitionHandler(deps: PartitionDeps) {
     });
 }
 
+export function partitionDepsFromEnv(env: NodeJS.ProcessEnv = process.env): PartitionDeps {
+  return { module: bundledPipeline, env: sluiceEnv(env) };
+}
+
 let handlerInstance: ((event: unknown) => Promise<unknown>) | undefined;
 
 export const handler = (event: unknown) => {
-  handlerInstance ??= createPartitionHandler({ module: bundledPipeline, env: sluiceEnv() });
+  handlerInstance ??= createPartitionHandler(partitionDepsFromEnv());
   return handlerInstance(event);
 };

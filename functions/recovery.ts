@@ -88,13 +88,17 @@ export function createRecoveryHandler(deps: RecoveryDeps) {
   };
 }
 
+export function recoveryDepsFromEnv(env: NodeJS.ProcessEnv = process.env): RecoveryDeps {
+  return {
+    module: bundledPipeline,
+    env: sluiceEnv(env),
+    partitionFunction: requireEnv('SLUICE_PARTITION_FUNCTION', env),
+  };
+}
+
 let handlerInstance: ReturnType<typeof createRecoveryHandler> | undefined;
 
 export const handler = (event: unknown, context: RecoveryContext) => {
-  handlerInstance ??= createRecoveryHandler({
-    module: bundledPipeline,
-    env: sluiceEnv(),
-    partitionFunction: requireEnv('SLUICE_PARTITION_FUNCTION'),
-  });
+  handlerInstance ??= createRecoveryHandler(recoveryDepsFromEnv());
   return handlerInstance(event, context);
 };

@@ -1,0 +1,294 @@
+/**
+ * The `sluice` command line: `run`, `status` and `lineage`, on commander. Option values are
+ * validated as they are parsed; every error a user can cause ends as one line on stderr
+ * (`sluice: ...`) with exit code 2 for a bad option or argument and 1 otherwise. Set
+ * SLUICE_DEBUG=1 to see stack traces.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError, IncompatibleGraphError, SluiceError } from '../shared/errors.ts';
+import { PipelineLoadError } from '../shared/local/load-pipeline.ts';
+import { UsageError, usageErrorFromConfig } from './errors.ts';
+import { lineageCommand, lineageListCommand, requireLineageArgs } from './lineage.ts';
+import {
+  type BatchTimeSpec,
+  parseBatchTime,
+  parseDataset,
+  parseDuration,
+  parseFormat,
+  parseInteger,
+  parsePositiveNumber,
+  parseSourceSpec,
+} from './parse.ts';
+import { runCommand } from './run.ts';
+import { statusCommand } from './status.ts';
+
+export interface CliIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  /** Installs a Ctrl-C (SIGINT/SIGTERM) handler; returns its remover. */
+  readonly onInterrupt?: (handler: () => void) => () => void;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export const processIo: CliIo = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  onInterrupt: (handler) => {
+    process.on('SIGINT', handler);
+    process.on('SIGTERM', handler);
+    return () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    };
+  },
+  env: process.env,
+};
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/** Store options shared by `status` and `lineage`. */
+function addStoreOptions(cmd: Command): Command {
+  return cmd
+    .option('--store <dir>', 'store directory (default: the only store under .sluice/)')
+    .option('--bucket <name>', 'S3 bucket of the AWS runner, instead of --store')
+    .option('--prefix <prefix>', 'key prefix inside --bucket');
+}
+
+export function buildProgram(io: CliIo): Command {
+  const program = new Command('sluice');
+  program
+    .description(
+      'Discretized Streams (Spark Streaming) in TypeScript: run pipelines, look at their batches and lineage.',
+    )
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .exitOverride()
+    .configureOutput({
+      writeOut: io.stdout,
+      writeErr: io.stderr,
+      outputError: (text, write) => write(text.replace(/^error: /, 'sluice: ')),
+    })
+    .showSuggestionAfterError(true)
+    .showHelpAfterError('(add --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ sluice run examples/wordcount.ts --duration 10s
+  $ sluice run examples/wordcount.ts --source file:words.txt --interval 500ms --workers 0
+  $ sluice status --store .sluice/wordcount --last 10 --svg timeline.svg
+  $ sluice lineage ds3 last 0 --store .sluice/wordcount`,
+    );
+
+  program
+    .command('run')
+    .summary('run a pipeline on this machine, showing each batch as it commits')
+    .description(
+      'run a pipeline module on this machine, showing each batch as it commits (Ctrl-C stops after the current batch)',
+    )
+    .argument('<pipeline-module>', 'a module that default-exports (ctx: StreamingContext) => void')
+    .option(
+      '--interval <duration>',
+      "batch interval, e.g. 1s, 500ms, 2m (default: the module's options, else 1s)",
+      (v) => parseDuration('--interval', v),
+    )
+    .option('--partitions <n>', "default partitions (default: the module's options, else 2)", (v) =>
+      parseInteger('--partitions', v, 'partitions', 1, 10_000),
+    )
+    .option('--duration <duration>', 'run this long, then stop (e.g. 10s, 5m)', (v) =>
+      parseDuration('--duration', v),
+    )
+    .option('--batches <n>', 'run this many batches, then stop', (v) =>
+      parseInteger('--batches', v, 'batches'),
+    )
+    .option(
+      '--source <spec>',
+      'generator[:<rate>] | file:<path> | stdin | http[:<port>]',
+      (v) => parseSourceSpec('--source', v),
+      'generator',
+    )
+    .option('--rate <records/s>', 'records per second of the generator source (default 1000)', (v) =>
+      parsePositiveNumber('--rate', v, 'records per second'),
+    )
+    .addOption(
+      new Option(
+        '--format <format>',
+        'how file, stdin and http sources decode lines: lines | json (default lines)',
+      ).argParser((v) => parseFormat('--format', v)),
+    )
+    .option(
+      '--store <dir>',
+      'store directory (default .sluice/<module name>); a run resumes from what it holds',
+    )
+    .option(
+      '--workers <n>',
+      'worker threads (default: one per core; 0 runs tasks in the driver thread)',
+      (v) => parseInteger('--workers', v, 'worker threads', 0, 256),
+    )
+    .option(
+      '--dataset <key=file>',
+      'put a local file into the store under key before starting (repeatable)',
+      (v, prev: Record<string, string> | undefined) => parseDataset('--dataset', v, prev ?? {}),
+    )
+    .option('--max-records <n>', 'backpressure cap: never take more records than this into one batch', (v) =>
+      parseInteger('--max-records', v, 'records per batch'),
+    )
+    .option('--fresh', 'delete the store first (start over instead of resuming)')
+    .option('--quiet', 'no start banner and no per-batch rows (print() output and the summary stay)')
+    .option('--json', 'one JSON line per batch on stderr instead of the table')
+    .action(async (modulePath: string, opts) => {
+      await runCommand(modulePath, opts, {
+        progress: io.stderr,
+        ...(io.onInterrupt ? { onInterrupt: io.onInterrupt } : {}),
+      });
+    });
+
+  addStoreOptions(
+    program
+      .command('status')
+      .summary('list the batches of a store, with a timeline')
+      .description(
+        'list the committed batches of a store: delays, stages, tasks, requests, a timeline and a cost estimate',
+      ),
+  )
+    .option(
+      '--last <n>',
+      'show the newest n batches, 0 for all',
+      (v) => parseInteger('--last', v, 'batches', 0),
+      20,
+    )
+    .option('--batch <batch-time>', 'show one batch in detail: phases, stages, task times, outputs', (v) =>
+      parseBatchTime('--batch', v),
+    )
+    .option('--svg <file>', 'also write the timeline as an SVG picture to file')
+    .option('--json', 'print JSON (graph meta and manifests) instead of tables')
+    .action(async (opts) => {
+      await statusCommand(opts, io.stdout);
+    });
+
+  addStoreOptions(
+    program
+      .command('lineage')
+      .summary('show the lineage tree of a stored partition')
+      .description(
+        'show how a stored partition was computed: its operators and parent partitions, down to the input blocks',
+      ),
+  )
+    .argument(
+      '[rdd]',
+      "a stored RDD (ds3 or a stream's name), shuffle:<id>, or a saved output (its prefix or directory)",
+    )
+    .argument('[batch-time]', 'epoch ms, ISO time, a time of day as status prints it (11:43:11.400), or last')
+    .argument('[partition]', 'partition number', '0')
+    .option(
+      '--list [batch-time]',
+      'list what a batch stored (or, without a time, which batches still have stored RDDs)',
+    )
+    .option('--depth <n>', 'follow parents this many levels', (v) => parseInteger('--depth', v, 'levels'), 12)
+    .option('--json', 'print the tree as JSON')
+    .option('--dot', 'print the lineage as a Graphviz DOT graph (pipe to dot -Tsvg)')
+    .action(async (rdd: string | undefined, batchTime: string | undefined, partition: string, opts) => {
+      if (opts.list !== undefined) {
+        const at: BatchTimeSpec | undefined =
+          typeof opts.list === 'string'
+            ? parseBatchTime('--list', opts.list)
+            : batchTime
+              ? parseBatchTime('<batch-time>', batchTime)
+              : undefined;
+        await lineageListCommand(at, opts, io.stdout);
+        return;
+      }
+      requireLineageArgs(rdd, batchTime);
+      if (opts.json && opts.dot) throw new UsageError('--dot', 'choose one of --json and --dot');
+      await lineageCommand(
+        rdd!,
+        parseBatchTime('<batch-time>', batchTime),
+        parseInteger('<partition>', partition, 'partition index', 0),
+        opts,
+        io.stdout,
+      );
+    });
+
+  return program;
+}
+
+/** Runs the CLI on `argv` (as process.argv) and returns the exit code. */
+export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    if (argv.length <= 2) {
+      program.outputHelp();
+      return 0;
+    }
+    await program.parseAsync([...argv]);
+    return 0;
+  } catch (err) {
+    return reportError(err, io);
+  }
+}
+
+/** One line on stderr for errors users cause; a stack trace only for bugs or with SLUICE_DEBUG=1. */
+export function reportError(err: unknown, io: CliIo): number {
+  const debug = ['1', 'true', 'yes'].includes((io.env?.SLUICE_DEBUG ?? '').toLowerCase());
+  const say = (text: string) => io.stderr(`sluice: ${text}\n`);
+  const details = () => {
+    if (!debug) return;
+    let e: unknown = err;
+    while (e instanceof Error) {
+      io.stderr(`${e.stack ?? e.message}\n`);
+      e = e.cause;
+      if (e) io.stderr('caused by: ');
+    }
+  };
+  if (err instanceof CommanderError) {
+    // already printed by commander; help and version exit 0, usage mistakes 2
+    return err.exitCode === 0 ? 0 : 2;
+  }
+  if (err instanceof UsageError) {
+    say(err.message);
+    details();
+    return 2;
+  }
+  if (err instanceof ConfigError) {
+    const usage = usageErrorFromConfig(err);
+    say(usage ? usage.message : err.message);
+    details();
+    return 2;
+  }
+  if (err instanceof PipelineLoadError) {
+    say(err.message);
+    if ((err.cause as NodeJS.ErrnoException | undefined)?.code === 'ERR_REQUIRE_CYCLE_MODULE') {
+      io.stderr(
+        '(Node loaded the module as CommonJS: no package.json with "type": "module" is above it. ' +
+          'Rename it to .mts, or add one.)\n',
+      );
+    } else if (err.cause && !debug) io.stderr('(set SLUICE_DEBUG=1 to see where)\n');
+    details();
+    return 1;
+  }
+  if (err instanceof IncompatibleGraphError) {
+    say(`${err.message} (sluice run --fresh starts the store over)`);
+    details();
+    return 1;
+  }
+  if (err instanceof SluiceError) {
+    say(err.message);
+    details();
+    return 1;
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  say(`unexpected error: ${e.message}`);
+  if (debug) details();
+  else io.stderr('(this looks like a bug in sluice; set SLUICE_DEBUG=1 for the stack trace and report it)\n');
+  return 1;
+}

@@ -1,0 +1,329 @@
+/**
+ * `sluice status`: what a store holds. The pipeline (fingerprint, zero time, interval), every
+ * committed batch with its input, delays, stages, tasks and requests, a timeline picture, and an
+ * estimate of what the same requests would cost on AWS. Reads only meta/graph.json and
+ * manifests/, through the ObjectStore port, so it works on a directory or on S3.
+ */
+import { promises as fs } from 'node:fs';
+import type { BatchManifest, GraphMeta } from '../shared/core/driver.ts';
+import { CliError } from './errors.ts';
+import {
+  formatBytes,
+  formatCount,
+  formatMs,
+  isoLocal,
+  mean,
+  percentile,
+  shellQuote,
+  shortOutputName,
+  Table,
+  timeOfDay,
+} from './format.ts';
+import type { BatchTimeSpec } from './parse.ts';
+import {
+  committedBatchTimes,
+  type OpenedStore,
+  openStore,
+  readGraphMeta,
+  readManifests,
+  resolveBatchTime,
+  type StoreOptions,
+  uncommittedBatchTimes,
+} from './store.ts';
+import { timelineSvg } from './svg.ts';
+
+export interface StatusCommandOptions extends StoreOptions {
+  /** How many of the newest batches to show (0: all). */
+  readonly last: number;
+  readonly json?: boolean;
+  /** Write the timeline as SVG to this file. */
+  readonly svg?: string;
+  /** Show one batch in detail (stages, phases, outputs). */
+  readonly batch?: BatchTimeSpec;
+}
+
+/** us-east-1 list prices, for the estimate (see the brief's anchors). */
+const PRICES = {
+  s3PutPer1000: 0.005,
+  s3GetPer1000: 0.0004,
+  lambdaPerMillionRequests: 0.2,
+  lambdaPerGbSecond: 0.0000166667,
+};
+const ASSUMED_LAMBDA_GB = 1;
+
+export async function statusCommand(
+  options: StatusCommandOptions,
+  write: (text: string) => void,
+): Promise<void> {
+  const opened = await openStore(options);
+  const meta = await readGraphMeta(opened);
+  const times = await committedBatchTimes(opened.store);
+  const uncommitted = await uncommittedBatchTimes(opened.store, times);
+
+  if (options.batch) {
+    const t = await resolveBatchTime(opened.store, options.batch, '--batch');
+    const [m] = await readManifests(opened.store, [t]);
+    if (!m) throw new CliError(`batch ${t} has no manifest in ${opened.description} (it is not committed)`);
+    if (options.json) write(`${JSON.stringify(m, null, 2)}\n`);
+    else for (const line of batchDetail(m, meta, opened)) write(`${line}\n`);
+    return;
+  }
+
+  const shown = options.last > 0 ? times.slice(-options.last) : times;
+  const manifests = await readManifests(opened.store, shown);
+
+  if (options.svg) {
+    await fs.writeFile(
+      options.svg,
+      timelineSvg(manifests, meta.batchIntervalMs, `Sluice batches: ${opened.description}`),
+    );
+  }
+  if (options.json) {
+    const { graph: _graph, ...header } = meta;
+    write(
+      `${JSON.stringify({ store: opened.description, ...header, committed: times.length, uncommitted, batches: manifests }, null, 2)}\n`,
+    );
+    return;
+  }
+  const lines: string[] = [];
+  lines.push(...headerLines(meta, opened, times, uncommitted));
+  lines.push('');
+  if (manifests.length === 0) {
+    lines.push('no committed batch yet.');
+  } else {
+    if (shown.length < times.length) {
+      lines.push(`last ${shown.length} of ${times.length} batches (--last 0 shows all):`);
+    }
+    lines.push(...batchTable(manifests));
+    lines.push('');
+    lines.push(...timeline(manifests, meta.batchIntervalMs));
+    lines.push('');
+    lines.push(...summaryLines(manifests, meta.batchIntervalMs));
+    lines.push(...costLines(manifests));
+    lines.push('');
+    const last = manifests[manifests.length - 1]!;
+    const output = last.outputs.find((o) => o.kind === 'rdd') ?? last.outputs[0];
+    lines.push(`one batch in detail:   sluice status --batch ${last.batchTimeMs} ${opened.flags}`);
+    if (output) {
+      lines.push(
+        `lineage of a partition: sluice lineage ${shellQuote(output.name)} ${last.batchTimeMs} 0 ${opened.flags}`,
+      );
+    }
+  }
+  if (options.svg) lines.push(`timeline picture written to ${options.svg}`);
+  for (const line of lines) write(`${line}\n`);
+}
+
+function describeGraph(meta: GraphMeta): string {
+  const graph = meta.graph as {
+    streams?: { kind?: string }[];
+    outputs?: { label?: string; kind?: string }[];
+  } | null;
+  const streams = graph?.streams ?? [];
+  const outputs = graph?.outputs ?? [];
+  const kinds = streams.map((s) => s.kind ?? '?');
+  const shown = kinds.length > 8 ? `${kinds.slice(0, 8).join(', ')}, ...` : kinds.join(', ');
+  return `${streams.length} streams (${shown}), ${outputs.length} outputs (${outputs.map((o) => o.label ?? o.kind).join(', ')})`;
+}
+
+function headerLines(
+  meta: GraphMeta,
+  opened: OpenedStore,
+  times: readonly number[],
+  uncommitted: readonly number[],
+): string[] {
+  const lines = [
+    `store        ${opened.description}`,
+    `pipeline     fingerprint ${meta.fingerprint}, created ${isoLocal(meta.createdAtMs)}`,
+    `graph        ${describeGraph(meta)}`,
+  ];
+  if (meta.persisted.length > 0) {
+    lines.push(`state        ${meta.persisted.map((p) => `${p.kind} '${p.name}'`).join(', ')}`);
+  }
+  lines.push(
+    `zero time    ${isoLocal(meta.zeroTimeMs)} (${meta.zeroTimeMs})`,
+    `interval     ${formatMs(meta.batchIntervalMs)}, ${meta.partitions} partitions by default`,
+  );
+  const range =
+    times.length > 0 ? ` from ${timeOfDay(times[0]!)} to ${timeOfDay(times[times.length - 1]!)}` : '';
+  const pending =
+    uncommitted.length > 0
+      ? `; ${uncommitted.length} received but not committed (${uncommitted.map((t) => timeOfDay(t)).join(', ')}): the next run re-runs them`
+      : '';
+  lines.push(`batches      ${times.length} committed${range}${pending}`);
+  return lines;
+}
+
+const BATCH_COLUMNS = [
+  { header: 'batch time' },
+  { header: 'records', align: 'right' },
+  { header: 'dead', align: 'right' },
+  { header: 'processing', align: 'right' },
+  { header: 'sched', align: 'right' },
+  { header: 'total', align: 'right' },
+  { header: 'stages', align: 'right' },
+  { header: 'tasks', align: 'right' },
+  { header: 'attempts', align: 'right' },
+  { header: 'retries', align: 'right' },
+  { header: 'spec', align: 'right' },
+  { header: 'recomp', align: 'right' },
+  { header: 'get', align: 'right' },
+  { header: 'put', align: 'right' },
+  { header: 'outputs (records)' },
+] as const;
+
+function batchTable(manifests: readonly BatchManifest[]): string[] {
+  const rows = manifests.map((m) => {
+    const outputs = m.outputs
+      .map(
+        (o) =>
+          `${o.kind === 'file' ? `save:${shortOutputName(o.name, m.batchTimeMs)}` : o.name}=${formatCount(o.records)}`,
+      )
+      .join(' ');
+    const flags = [m.recovered ? 'recovered' : '', m.input.capped ? 'capped' : ''].filter(Boolean).join(',');
+    return [
+      timeOfDay(m.batchTimeMs),
+      formatCount(m.input.records),
+      formatCount(m.input.deadLetters),
+      formatMs(m.processingMs),
+      formatMs(m.schedulingDelayMs),
+      formatMs(m.totalDelayMs),
+      String(m.stages.length),
+      String(m.tasks.total),
+      String(m.tasks.attempts),
+      String(m.tasks.retries),
+      String(m.tasks.speculative),
+      String(m.tasks.recomputed),
+      formatCount(m.requests.get),
+      formatCount(m.requests.put),
+      flags ? `${outputs} [${flags}]` : outputs,
+    ];
+  });
+  return new Table(BATCH_COLUMNS).render(rows);
+}
+
+/**
+ * One row per batch: `-` scheduling delay then `#` processing time (together the total delay),
+ * scaled so that the interval falls at a fixed column, marked with `|`.
+ */
+function timeline(manifests: readonly BatchManifest[], intervalMs: number): string[] {
+  const width = 50;
+  const scaleMax = Math.max(intervalMs * 1.25, ...manifests.map((m) => m.schedulingDelayMs + m.processingMs));
+  const cells = (ms: number) => Math.round((ms / scaleMax) * width);
+  const marker = Math.min(width, cells(intervalMs));
+  const lines = [
+    `timeline (- scheduling delay, # processing time, | batch interval ${formatMs(intervalMs)})`,
+  ];
+  for (const m of manifests) {
+    const sched = cells(m.schedulingDelayMs);
+    const total = Math.max(sched + (m.processingMs > 0 ? 1 : 0), cells(m.schedulingDelayMs + m.processingMs));
+    let bar = '';
+    for (let i = 0; i <= width; i++) {
+      if (i === marker) bar += '|';
+      else bar += i < sched ? '-' : i < total ? '#' : ' ';
+    }
+    const over = m.processingMs > intervalMs ? '  ! over the interval' : '';
+    lines.push(`${timeOfDay(m.batchTimeMs)}  ${bar} ${formatMs(m.processingMs).padStart(8)}${over}`);
+  }
+  return lines;
+}
+
+function summaryLines(manifests: readonly BatchManifest[], intervalMs: number): string[] {
+  const processing = manifests.map((m) => m.processingMs);
+  const sched = manifests.map((m) => m.schedulingDelayMs);
+  const records = manifests.reduce((n, m) => n + m.input.records, 0);
+  const over = processing.filter((p) => p > intervalMs).length;
+  const spanMs = manifests.length * intervalMs;
+  return [
+    `${manifests.length} batches, ${formatCount(records)} records (${formatCount((records * 1000) / spanMs)}/s on average), ` +
+      `${over} slower than the interval`,
+    `processing time   mean ${formatMs(mean(processing))} · p50 ${formatMs(percentile(processing, 0.5))} · p99 ${formatMs(percentile(processing, 0.99))} · max ${formatMs(Math.max(...processing))}`,
+    `scheduling delay  mean ${formatMs(mean(sched))} · max ${formatMs(Math.max(...sched))}`,
+  ];
+}
+
+/** What these batches' requests would cost on AWS (S3 requests, Lambda invocations and compute). */
+function costLines(manifests: readonly BatchManifest[]): string[] {
+  let puts = 0;
+  let gets = 0;
+  let invocations = 0;
+  let taskMs = 0;
+  let records = 0;
+  for (const m of manifests) {
+    puts += m.requests.put + m.requests.list;
+    gets += m.requests.get;
+    invocations += m.tasks.attempts;
+    for (const s of m.stages) taskMs += s.taskDurationsMs.reduce((a, b) => a + b, 0);
+    records += m.input.records;
+  }
+  const s3 = (puts / 1000) * PRICES.s3PutPer1000 + (gets / 1000) * PRICES.s3GetPer1000;
+  const lambda =
+    (invocations / 1e6) * PRICES.lambdaPerMillionRequests +
+    (taskMs / 1000) * ASSUMED_LAMBDA_GB * PRICES.lambdaPerGbSecond;
+  const per = records > 0 ? 1e6 / records : 0;
+  const money = (x: number) =>
+    x >= 100 ? `$${x.toFixed(0)}` : x >= 1 ? `$${x.toFixed(2)}` : `$${x.toPrecision(2)}`;
+  const perBatch = manifests.length > 0 ? manifests.length : 1;
+  return [
+    `requests          ${formatCount(gets / perBatch)} get · ${formatCount(puts / perBatch)} put/list · ${formatCount(invocations / perBatch)} task invocations per batch`,
+    records > 0
+      ? `cost on AWS       about ${money((s3 + lambda) * per)} per million events (S3 ${money(s3 * per)}, Lambda ${money(lambda * per)} at ${ASSUMED_LAMBDA_GB} GB; us-east-1 list prices, task times as measured here, scheduler not counted)`
+      : `cost on AWS       about ${money((s3 + lambda) / perBatch)} per batch (no input records to spread it over)`,
+  ];
+}
+
+const STAGE_COLUMNS = [
+  { header: 'stage', align: 'right' },
+  { header: 'kind' },
+  { header: 'target' },
+  { header: 'tasks', align: 'right' },
+  { header: 'attempts', align: 'right' },
+  { header: 'retries', align: 'right' },
+  { header: 'records', align: 'right' },
+  { header: 'bytes', align: 'right' },
+  { header: 'duration', align: 'right' },
+  { header: 'task min/p50/max', align: 'right' },
+  { header: 'operators' },
+] as const;
+
+function batchDetail(m: BatchManifest, meta: GraphMeta, opened: OpenedStore): string[] {
+  const rel = (ms: number) => `+${formatMs(ms - m.dueAtMs)}`;
+  const phases = Object.entries(m.phases)
+    .map(([k, v]) => `${k} ${formatMs(v)}`)
+    .join(' · ');
+  const lines = [
+    `batch ${timeOfDay(m.batchTimeMs)} (${m.batchTimeMs}, ${isoLocal(m.batchTimeMs)})${m.recovered ? ', re-run after a restart' : ''}`,
+    `  due ${timeOfDay(m.dueAtMs)} · started ${rel(m.startedAtMs)} · finished ${rel(m.finishedAtMs)} ` +
+      `(processing ${formatMs(m.processingMs)}, scheduling delay ${formatMs(m.schedulingDelayMs)}, interval ${formatMs(meta.batchIntervalMs)})`,
+    `  input ${formatCount(m.input.records)} records, ${formatCount(m.input.deadLetters)} dead letters${m.input.capped ? ', capped by backpressure' : ''}`,
+    `  phases ${phases}`,
+    `  tasks ${m.tasks.total} · attempts ${m.tasks.attempts} · retries ${m.tasks.retries} · speculative ${m.tasks.speculative} · recomputed ${m.tasks.recomputed}`,
+    `  requests get ${formatCount(m.requests.get)} · put ${formatCount(m.requests.put)} · list ${formatCount(m.requests.list)} · ` +
+      `delete ${formatCount(m.requests.delete)} · read ${formatBytes(m.requests.bytesRead)} · written ${formatBytes(m.requests.bytesWritten)}`,
+    '',
+  ];
+  const rows = m.stages.map((s) => {
+    const d = s.taskDurationsMs;
+    return [
+      String(s.id),
+      s.kind,
+      s.target,
+      String(s.tasks),
+      String(s.attempts),
+      String(s.retries),
+      formatCount(s.records),
+      formatBytes(s.bytes),
+      formatMs(s.durationMs),
+      d.length ? `${Math.min(...d)}/${percentile(d, 0.5)}/${Math.max(...d)} ms` : '-',
+      s.operators.join(' > '),
+    ];
+  });
+  lines.push(...new Table(STAGE_COLUMNS).render(rows), '', 'outputs');
+  for (const o of m.outputs) {
+    lines.push(
+      `  ${o.name} (${o.kind}, ${o.reason}): ${o.partitions} partitions, ${formatCount(o.records)} records` +
+        `   sluice lineage ${shellQuote(o.name)} ${m.batchTimeMs} 0 ${opened.flags}`,
+    );
+  }
+  return lines;
+}
