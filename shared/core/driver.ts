@@ -667,6 +667,8 @@ export class BatchScheduler {
   /** Backpressure: after a batch that took longer than the interval, cap the next batches. */
   private adjustCap(m: BatchManifest): void {
     if (this.options.backpressure === false || this.options.clock === 'manual') return;
+    // the first batch after a start pays for warm-up (module loading, connections): not a signal
+    if (this.recentProcessing.length === 0) return;
     const interval = this.ctx.batchIntervalMs;
     if (m.processingMs > interval && m.input.records > 0) {
       const sustainable = Math.max(1, Math.floor((m.input.records * interval * 0.9) / m.processingMs));
@@ -685,8 +687,11 @@ export class BatchScheduler {
     const drop = async (prefix: string) => {
       for (const key of await this.store.list(prefix)) await this.store.delete(key);
     };
-    // shuffle data is only read within its batch
-    await drop(`shuffle/${timeKey(t - interval)}/`);
+    // shuffle data is only read within its batch; its lineage stays as long as the RDDs it fed
+    for (const key of await this.store.list(`shuffle/${timeKey(t - interval)}/`)) {
+      if (!key.endsWith('.lineage.json')) await this.store.delete(key);
+    }
+    await drop(`shuffle/${timeKey(t - history - interval)}/`);
     await drop(`rdd/${timeKey(t - history - interval)}/`);
     const retain = this.options.retainInputsMs ?? 3_600_000;
     const old = t - Math.max(retain, history) - interval;

@@ -32,6 +32,11 @@ export interface EmbeddedRunOptions {
   /** Store key -> local file, put into the store before starting (static datasets). */
   readonly datasets?: Readonly<Record<string, string>>;
   readonly maxRecordsPerBatch?: number;
+  /** Adaptive backpressure (default true). */
+  readonly backpressure?: boolean;
+  readonly retainInputsMs?: number;
+  readonly taskTimeoutMs?: number;
+  readonly maxTaskAttempts?: number;
   readonly clock?: 'wall' | 'manual';
   readonly signal?: AbortSignal;
   readonly printer?: (text: string) => void;
@@ -160,11 +165,16 @@ export async function runEmbedded(
     sources,
     clock: options.clock ?? 'wall',
     maxRecordsPerBatch: options.maxRecordsPerBatch,
+    backpressure: options.backpressure,
+    retainInputsMs: options.retainInputsMs,
+    taskTimeoutMs: options.taskTimeoutMs,
+    maxTaskAttempts: options.maxTaskAttempts,
     onBatch: options.onBatch,
     log: options.log,
   });
   try {
     await scheduler.start();
+    if (invoker instanceof WorkerPoolInvoker) await invoker.ready();
     options.onStart?.({ sources: Object.values(sources), scheduler });
     const first = scheduler.nextBatchTimeMs;
     const untilMs =

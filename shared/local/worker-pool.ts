@@ -67,7 +67,8 @@ export class WorkerPoolInvoker implements Invoker {
         result?: TaskResult;
         error?: { name: string; message: string; retryable: boolean };
       }) => {
-        if (msg.ready) return markReady();
+        if (msg.ready === true) return markReady();
+        if (msg.ready === false) return failReady(errorFromJson(msg.error!));
         const p = this.pending.get(msg.id!);
         if (!p) return;
         this.pending.delete(msg.id!);
@@ -81,6 +82,11 @@ export class WorkerPoolInvoker implements Invoker {
     );
     this.slots.push(slot);
     return slot;
+  }
+
+  /** Resolves once every worker has loaded the pipeline module (rejects with its load error). */
+  async ready(): Promise<void> {
+    await Promise.all(this.slots.map((s) => s.ready));
   }
 
   private acquire(): Promise<Slot> {

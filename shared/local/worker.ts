@@ -37,4 +37,8 @@ parentPort!.on('message', async (msg: { id: number; spec: TaskSpec }) => {
     parentPort!.postMessage({ id: msg.id, error: errorToJson(err) });
   }
 });
-parentPort!.postMessage({ ready: true });
+// ready once the pipeline module is loaded, so the first batch does not pay for it
+loaded.then(
+  () => parentPort!.postMessage({ ready: true }),
+  (err) => parentPort!.postMessage({ ready: false, error: errorToJson(err) }),
+);
