@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, IncompatibleGraphError, SluiceError } from '../shared/errors.ts';
 import { PipelineLoadError } from '../shared/local/load-pipeline.ts';
-import { UsageError, usageErrorFromConfig } from './errors.ts';
+import { CliError, UsageError, usageErrorFromConfig } from './errors.ts';
 import { lineageCommand, lineageListCommand, requireLineageArgs } from './lineage.ts';
 import {
   type BatchTimeSpec,
@@ -21,6 +21,7 @@ import {
   parseSourceSpec,
 } from './parse.ts';
 import { runCommand } from './run.ts';
+import { sendCommand } from './send.ts';
 import { statusCommand } from './status.ts';
 
 export interface CliIo {
@@ -174,6 +175,37 @@ Examples:
     .option('--json', 'print JSON (graph meta and manifests) instead of tables')
     .action(async (opts) => {
       await statusCommand(opts, io.stdout);
+    });
+
+  program
+    .command('send')
+    .summary("push events to the pipeline's SQS queue")
+    .description(
+      'push events to an SQS queue (many per message): lines of a file or standard input, or demo events from a pipeline module',
+    )
+    .requiredOption('--queue <url>', 'the input queue URL (the QueueUrl output of the stack)')
+    .option('--file <path>', 'read events from this file instead of standard input')
+    .addOption(
+      new Option('--format <format>', 'lines: each line is one text event; json: each line is one JSON event')
+        .argParser((v) => parseFormat('--format', v))
+        .default('lines'),
+    )
+    .option('--generate <n>', "send n events made by the pipeline module's generate(seq)", (v) =>
+      parseInteger('--generate', v, 'events', 1),
+    )
+    .option('--pipeline <module>', 'the pipeline module for --generate')
+    .option(
+      '--from <seq>',
+      'first sequence number for --generate',
+      (v) => parseInteger('--from', v, 'seq', 0),
+      0,
+    )
+    .option('--events-per-message <n>', 'most events packed into one message', (v) =>
+      parseInteger('--events-per-message', v, 'events', 1),
+    )
+    .action(async (opts) => {
+      const code = await sendCommand(opts, io.stdout, io.stderr);
+      if (code !== 0) throw new CliError('some events were not sent (see above)');
     });
 
   addStoreOptions(
