@@ -9,7 +9,7 @@ import {
   SluiceError,
   type Source,
 } from '../shared/index.ts';
-import { requireEnv, type SluiceEnv, sluiceEnv } from './lib/env.ts';
+import { intEnv, requireEnv, type SluiceEnv, sluiceEnv } from './lib/env.ts';
 import { buildContext, bundledPipeline, type PipelineModuleLike } from './lib/pipeline.ts';
 import { emitMetrics, log } from './lib/telemetry.ts';
 
@@ -22,6 +22,7 @@ export interface RecoveryDeps {
   readonly module: PipelineModuleLike;
   readonly env: SluiceEnv;
   readonly partitionFunction: string;
+  readonly retainInputsMs?: number;
   readonly store?: ObjectStore;
   readonly invoker?: Invoker;
 }
@@ -63,6 +64,7 @@ export function createRecoveryHandler(deps: RecoveryDeps) {
       invoker,
       sources,
       clock: 'manual',
+      retainInputsMs: deps.retainInputsMs,
       lease: {
         owner: `recovery:${context.awsRequestId}`,
         durationMs: context.getRemainingTimeInMillis(),

@@ -24,6 +24,8 @@ export interface SchedulerDeps {
   readonly taskConcurrency: number;
   /** Stop starting batches this long before the function's timeout. */
   readonly marginMs: number;
+  /** How long input blocks stay in the bucket (for replay); the bucket's lifecycle rule matches it. */
+  readonly retainInputsMs?: number;
   readonly store?: ObjectStore;
   readonly source?: Source<unknown>;
   readonly invoker?: Invoker;
@@ -42,6 +44,7 @@ export function schedulerDepsFromEnv(env: NodeJS.ProcessEnv = process.env): Sche
     partitionFunction: requireEnv('SLUICE_PARTITION_FUNCTION', env),
     taskConcurrency: intEnv('SLUICE_TASK_CONCURRENCY', 32, env),
     marginMs: intEnv('SLUICE_RUN_MS_BEFORE_TIMEOUT', 20_000, env),
+    retainInputsMs: intEnv('SLUICE_RETAIN_INPUTS_MS', 7 * 24 * 3_600_000, env),
   };
 }
 
@@ -63,6 +66,7 @@ export function createSchedulerHandler(deps: SchedulerDeps) {
       invoker,
       sources,
       clock: 'wall',
+      retainInputsMs: deps.retainInputsMs,
       lease: {
         owner: `scheduler:${context.awsRequestId}`,
         durationMs: deadlineMs - started + deps.marginMs,

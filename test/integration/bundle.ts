@@ -25,7 +25,9 @@ export async function bundleHandler(
     format: 'esm',
     sourcemap: true,
     alias: { 'sluice-pipeline': path.resolve(root, pipeline) },
-    banner: { js: "import { createRequire as __cr } from 'module'; const require = __cr(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __sluiceCreateRequire } from 'node:module'; const require = __sluiceCreateRequire(import.meta.url);",
+    },
     logLevel: 'warning',
   });
   return outfile;
