@@ -24,7 +24,10 @@ export function createPartitionHandler(deps: PartitionDeps) {
   };
   return async (event: unknown) =>
     handlePartitionPayload(event, async (spec: TaskSpec) => {
-      const result = await runTask(spec, await pipelineFor(spec.graph.zeroTimeMs), store);
+      const result = await runTask(spec, await pipelineFor(spec.graph.zeroTimeMs), store, {
+        // an injected kill: the function's process dies mid-invocation (Lambda reports Runtime.ExitError)
+        die: () => process.exit(70),
+      });
       log({
         event: 'task',
         batchTimeMs: spec.batchTimeMs,

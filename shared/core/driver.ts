@@ -1,5 +1,11 @@
 import { hostname } from 'node:os';
-import { BatchFailedError, ConfigError, IncompatibleGraphError, SluiceError } from '../errors.ts';
+import {
+  BatchFailedError,
+  ConfigError,
+  IncompatibleGraphError,
+  MissingDataError,
+  SluiceError,
+} from '../errors.ts';
 import type { Invoker } from '../ports/invoker.ts';
 import type { ObjectStore } from '../ports/object-store.ts';
 import type { DeadLetter, Source } from '../ports/source.ts';
@@ -8,11 +14,13 @@ import { type PersistedStreamDescription, Pipeline, type StreamingContext } from
 import { CountingObjectStore } from './counting-store.ts';
 import type { DStream } from './dstream.ts';
 import { describeTask } from './executor.ts';
+import { type CrashPoint, DriverCrashError, FaultInjector, type FaultOptions } from './faults.ts';
 import type { BatchGeneration } from './generation.ts';
 import { layout, parseTimeKey, timeKey } from './layout.ts';
 import { DriverLease, type LeaseRecord } from './lease.ts';
 import { BatchPlan, type Stage, type Target } from './planner.ts';
 import type { LineageRecord, TaskResult, TaskSpec } from './task.ts';
+import { type SpeculationOptions, TaskRunner } from './task-runner.ts';
 
 /** meta/graph.json: what the store was written by. */
 export interface GraphMeta {
@@ -50,6 +58,7 @@ export interface StageReport {
   readonly tasks: number;
   readonly attempts: number;
   readonly retries: number;
+  readonly speculative: number;
   readonly startedAtMs: number;
   readonly durationMs: number;
   readonly records: number;
@@ -124,6 +133,16 @@ export interface BatchSchedulerOptions {
   readonly lease?:
     | false
     | { readonly owner?: string; readonly durationMs?: number; readonly renew?: boolean };
+  /** Speculative copies of stragglers (on by default). */
+  readonly speculation?: SpeculationOptions;
+  /** Keep every n-th batch's state for recovery, so lineage never walks back further. Default 10. */
+  readonly checkpointEvery?: number;
+  /** Re-run a backlog of uncommitted batches in parallel, as far as their dependencies allow. Default true. */
+  readonly parallelRecovery?: boolean;
+  /** Fault injection (off by default): see FaultOptions. */
+  readonly faults?: FaultOptions;
+  /** Which life of this driver this is (fault injection decides crashes per incarnation). */
+  readonly incarnation?: number;
   readonly onBatch?: (manifest: BatchManifest) => void;
   readonly log?: (event: Record<string, unknown>) => void;
 }
@@ -151,6 +170,13 @@ export class BatchScheduler {
   private started = false;
   private stopping = false;
   private lease: DriverLease | undefined;
+  private readonly runner: TaskRunner;
+  readonly faults: FaultInjector | undefined;
+  private readonly recovering = new Map<string, Promise<boolean>>();
+  /** Materializations in flight, by `rdd/<t>/<name>/` prefix: a backlog batch waits for what it reads. */
+  private readonly materializing = new Map<string, Promise<void>>();
+  private recomputedCount = 0;
+  private outputsChain: Promise<unknown> = Promise.resolve();
   private readonly recentProcessing: number[] = [];
 
   private get slowestRecentMs(): number {
@@ -177,6 +203,18 @@ export class BatchScheduler {
     ] as const) {
       positive(name);
     }
+    positive('checkpointEvery');
+    this.faults = options.faults ? new FaultInjector(options.faults) : undefined;
+    this.runner = new TaskRunner({
+      invoker: this.invoker,
+      maxTaskAttempts: options.maxTaskAttempts ?? 4,
+      taskTimeoutMs: options.taskTimeoutMs ?? 120_000,
+      retryBackoffMs: options.retryBackoffMs ?? 50,
+      speculation: options.speculation ?? {},
+      faults: this.faults,
+      recover: (key) => this.recover(key),
+      log: (e) => this.log(e),
+    });
   }
 
   get pipeline(): Pipeline {
@@ -311,6 +349,12 @@ export class BatchScheduler {
         await sleepUntil(polls ? t - this.ctx.batchIntervalMs : t, options.signal);
       }
       if (options.signal?.aborted) break;
+      if (this.pending.length > 1 && this.options.parallelRecovery !== false) {
+        const budget =
+          options.numBatches === undefined ? this.pending.length : options.numBatches - manifests.length;
+        manifests.push(...(await this.runBacklog(Math.min(budget, this.pending.length))));
+        continue;
+      }
       const m = await this.runNextBatch();
       this.recentProcessing.push(m.processingMs);
       if (this.recentProcessing.length > 10) this.recentProcessing.shift();
@@ -330,18 +374,35 @@ export class BatchScheduler {
     return this.lease?.record;
   }
 
+  /**
+   * Re-runs the first `n` pending batches at once: each stage starts as soon as what it reads
+   * exists (a state partition of the previous batch, say), so independent work of different
+   * batches proceeds in parallel, as in the paper's parallel recovery.
+   */
+  async runBacklog(n: number): Promise<BatchManifest[]> {
+    await this.checkLease();
+    const times = this.pending.slice(0, n);
+    this.log({ event: 'recovery.backlog', batches: times });
+    const manifests = await Promise.all(times.map((t) => this.runBatch(t, true)));
+    this.pending.splice(0, n);
+    return manifests;
+  }
+
+  private async checkLease(): Promise<void> {
+    if (!this.lease) return;
+    const leaseOptions = this.options.lease || {};
+    const ok =
+      leaseOptions.renew === false
+        ? this.lease.remainingMs() > 0
+        : await this.lease.renewIfDue(leaseOptions.durationMs ?? 30_000);
+    if (!ok)
+      throw new SluiceError('This driver lost its lease on the store: another driver took over; stopping.');
+  }
+
   /** Runs the next batch (a pending one first) and commits it. */
   async runNextBatch(): Promise<BatchManifest> {
     await this.start();
-    if (this.lease) {
-      const leaseOptions = this.options.lease || {};
-      const ok =
-        leaseOptions.renew === false
-          ? this.lease.remainingMs() > 0
-          : await this.lease.renewIfDue(leaseOptions.durationMs ?? 30_000);
-      if (!ok)
-        throw new SluiceError('This driver lost its lease on the store: another driver took over; stopping.');
-    }
+    await this.checkLease();
     const t = this.nextBatchTimeMs;
     const recovered = this.pending[0] === t;
     const manifest = await this.runBatch(t, recovered);
@@ -369,11 +430,14 @@ export class BatchScheduler {
       return existing;
     }
 
+    const recomputedBefore = this.recomputedCount;
     const received = await phase('receive', () => this.receive(t));
+    this.maybeCrash(t, 'afterReceive');
     const gen = this.pipeline.generate(t);
     const targets = this.targetsOf(gen);
     const plan = new BatchPlan(t, targets);
-    const taskTotals = { total: 0, attempts: 0, retries: 0 };
+    const done = this.announceMaterializations(t, plan);
+    const taskTotals = { total: 0, attempts: 0, retries: 0, speculative: 0 };
     const taskMetrics = { get: 0, put: 0, bytesRead: 0, bytesWritten: 0, deadLettered: 0 };
     const stageReports: StageReport[] = [];
     const results = await phase('tasks', () =>
@@ -382,6 +446,8 @@ export class BatchScheduler {
         taskTotals.total += stage.numTasks;
         taskTotals.attempts += report.attempts;
         taskTotals.retries += report.retries;
+        taskTotals.speculative += report.speculative;
+        if (stage.target?.kind === 'rdd') done.get(stage.target.name)?.();
         for (const r of stageResults) {
           taskMetrics.get += r.metrics.readRequests;
           taskMetrics.put += r.metrics.writeRequests;
@@ -392,9 +458,13 @@ export class BatchScheduler {
       }),
     );
 
+    this.maybeCrash(t, 'afterTasks');
     gen.materialized = plan.materializedNames();
     gen.store = this.store;
-    await phase('outputs', () => this.runOutputs(t, gen, plan));
+    // output operations run in time order, also when a backlog of batches is re-run in parallel
+    const outputsDone = this.outputsChain.then(() => phase('outputs', () => this.runOutputs(t, gen, plan)));
+    this.outputsChain = outputsDone.catch(() => {});
+    await outputsDone;
 
     const outputs = plan.targets.map((target) => {
       const stage = plan.stages.find((s) => s.target === target)!;
@@ -430,7 +500,7 @@ export class BatchScheduler {
       phases,
       stages: stageReports.sort((a, b) => a.id - b.id),
       outputs,
-      tasks: { ...taskTotals, speculative: 0, recomputed: 0 },
+      tasks: { ...taskTotals, recomputed: this.recomputedCount - recomputedBefore },
       deadLettered: deadLetters + taskMetrics.deadLettered,
       requests: {
         get: requests.get + taskMetrics.get,
@@ -441,10 +511,14 @@ export class BatchScheduler {
         bytesWritten: requests.bytesWritten + taskMetrics.bytesWritten,
       },
     };
+    this.maybeCrash(t, 'beforeCommit');
     await phase('commit', async () => {
       await this.store.putIfAbsent(layout.manifest(t), encodeJson(manifest));
     });
-    this.lastCommittedMs = t;
+    for (const key of [...this.materializing.keys()])
+      if (key.startsWith(`rdd/${timeKey(t)}/`)) this.materializing.delete(key);
+    this.lastCommittedMs = Math.max(t, this.lastCommittedMs ?? t);
+    await this.injectStorageFaults(t, plan);
     this.adjustCap(manifest);
     this.pipeline.forget(t - 4 * this.ctx.batchIntervalMs);
     await this.cleanUp(t);
@@ -546,16 +620,20 @@ export class BatchScheduler {
     return targets;
   }
 
-  /** Runs every stage once its parents are done, tasks in parallel up to the invoker's concurrency. */
+  /**
+   * Runs every stage once its parents are done, tasks in parallel up to the invoker's concurrency.
+   * With `goal`, runs only what one stage needs and only the given partitions of it (recomputing
+   * lost partitions from lineage).
+   */
   private async runStages(
     t: number,
     plan: BatchPlan,
     onStage: (stage: Stage, results: TaskResult[], report: StageReport) => void,
+    goal?: { stage: Stage; partitions: number[] },
   ): Promise<Map<Stage, LineageRecord[]>> {
     const lineages = new Map<Stage, LineageRecord[]>();
     const shuffleOutputs = new Map<string, LineageRecord[]>();
     const running = new Map<Stage, Promise<void>>();
-    const limiter = new Limiter(this.invoker.concurrency);
     const graph = {
       batchIntervalMs: this.ctx.batchIntervalMs,
       zeroTimeMs: this.pipeline.zeroTimeMs,
@@ -567,87 +645,137 @@ export class BatchScheduler {
       if (p) return p;
       p = (async () => {
         await Promise.all(stage.parents.map(runStage));
+        const partitions =
+          goal && stage === goal.stage
+            ? goal.partitions
+            : Array.from({ length: stage.numTasks }, (_, i) => i);
+        const specs = partitions.map((partition): Omit<TaskSpec, 'attempt'> => {
+          const { output, commitKey, name } = plan.outputOf(stage, partition);
+          return {
+            graph,
+            batchTimeMs: t,
+            stageId: stage.id,
+            partition,
+            rddId: stage.rdd.id,
+            name,
+            operators: stage.operators,
+            inputs: plan.inputsOf(stage, partition, (id) => shuffleOutputs.get(id) ?? []),
+            output,
+            commitKey,
+          };
+        });
+        await this.awaitInputsOfOtherBatches(t, specs);
         const startedAtMs = Date.now();
-        let attempts = 0;
-        const durations: number[] = [];
-        const results = await Promise.all(
-          Array.from({ length: stage.numTasks }, (_, partition) => {
-            const { output, commitKey, name } = plan.outputOf(stage, partition);
-            const base: Omit<TaskSpec, 'attempt'> = {
-              graph,
-              batchTimeMs: t,
-              stageId: stage.id,
-              partition,
-              rddId: stage.rdd.id,
-              name,
-              operators: stage.operators,
-              inputs: plan.inputsOf(stage, partition, (id) => shuffleOutputs.get(id) ?? []),
-              output,
-              commitKey,
-            };
-            return limiter.run(async () => {
-              const s = Date.now();
-              const { result, attemptsUsed } = await this.runTaskWithRetries(base);
-              attempts += attemptsUsed;
-              durations.push(Date.now() - s);
-              return result;
-            });
-          }),
-        );
-        const stageLineages = results.map((r) => r.lineage);
+        const outcome = await this.runner.runStage(specs);
+        const stageLineages: LineageRecord[] = [];
+        outcome.results.forEach((r, i) => {
+          stageLineages[partitions[i]!] = r.lineage;
+        });
         lineages.set(stage, stageLineages);
         if (stage.shuffle) shuffleOutputs.set(stage.shuffle.id, stageLineages);
-        onStage(stage, results, {
+        const present = stageLineages.filter((l) => l !== undefined);
+        onStage(stage, outcome.results, {
           id: stage.id,
           kind: stage.kind,
           target: stage.kind === 'shuffle' ? `shuffle ${stage.shuffle!.id}` : stage.target!.name,
           operators: stage.operators,
-          tasks: stage.numTasks,
-          attempts,
-          retries: attempts - stage.numTasks,
+          tasks: specs.length,
+          attempts: outcome.attempts,
+          retries: outcome.retries,
+          speculative: outcome.speculative,
           startedAtMs,
           durationMs: Date.now() - startedAtMs,
-          records: stageLineages.reduce((n, l) => n + l.records, 0),
-          bytes: stageLineages.reduce((n, l) => n + l.bytes, 0),
-          taskDurationsMs: durations,
+          records: present.reduce((n, l) => n + l.records, 0),
+          bytes: present.reduce((n, l) => n + l.bytes, 0),
+          taskDurationsMs: outcome.taskDurationsMs,
         });
       })();
       running.set(stage, p);
       return p;
     };
-    await Promise.all(plan.stages.map(runStage));
+    await Promise.all((goal ? [goal.stage] : plan.stages).map(runStage));
     return lineages;
   }
 
-  private async runTaskWithRetries(
-    base: Omit<TaskSpec, 'attempt'>,
-  ): Promise<{ result: TaskResult; attemptsUsed: number }> {
-    const max = this.options.maxTaskAttempts ?? 4;
-    const timeoutMs = this.options.taskTimeoutMs ?? 120_000;
-    const backoff = this.options.retryBackoffMs ?? 50;
-    for (let attempt = 0; ; attempt++) {
-      const spec: TaskSpec = { ...base, attempt };
-      try {
-        const result = await this.invoker.invoke(spec, { timeoutMs });
-        return { result, attemptsUsed: attempt + 1 };
-      } catch (err) {
-        const retryable = !(err instanceof SluiceError) || err.retryable;
-        this.log({
-          event: 'task.failed',
-          task: describeTask(spec),
-          error: (err as Error).message,
-          retryable,
-        });
-        if (!retryable || attempt + 1 >= max) {
-          throw new BatchFailedError(
-            base.batchTimeMs,
-            `task ${describeTask(spec)} failed${retryable ? ` after ${max} attempts` : ' (not retryable)'}: ${(err as Error).message}`,
-            err,
-          );
-        }
-        await new Promise((r) => setTimeout(r, backoff * 2 ** attempt));
+  /** Registers the RDDs this batch will materialize, so backlog batches reading them can wait. */
+  private announceMaterializations(t: number, plan: BatchPlan): Map<string, () => void> {
+    const done = new Map<string, () => void>();
+    for (const target of plan.targets) {
+      if (target.kind !== 'rdd') continue;
+      const prefix = `rdd/${timeKey(t)}/${target.name}/`;
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      this.materializing.set(prefix, promise);
+      done.set(target.name, resolve);
+    }
+    return done;
+  }
+
+  /** Waits until RDDs of earlier batches that these tasks read have been materialized. */
+  private async awaitInputsOfOtherBatches(
+    t: number,
+    specs: readonly Omit<TaskSpec, 'attempt'>[],
+  ): Promise<void> {
+    if (this.materializing.size === 0) return;
+    const waits = new Set<Promise<void>>();
+    for (const spec of specs) {
+      for (const input of spec.inputs) {
+        if (input.kind !== 'block' || !input.key.startsWith('rdd/')) continue;
+        const prefix = input.key.slice(0, input.key.lastIndexOf('/') + 1);
+        if (prefix.startsWith(`rdd/${timeKey(t)}/`)) continue;
+        const w = this.materializing.get(prefix);
+        if (w) waits.add(w);
       }
     }
+    await Promise.all(waits);
+  }
+
+  /**
+   * Recomputes a lost or corrupt stored object from its lineage: regenerates the batch that
+   * wrote it and re-runs just what that partition needs (its shuffle map stage, then the one
+   * partition). What that reads, if lost too, is recomputed the same way, recursively, back to
+   * data that exists (input blocks, or a state checkpoint). Input blocks themselves cannot be
+   * recomputed. Concurrent requests for the same key share one recomputation.
+   */
+  private recover(key: string): Promise<boolean> {
+    let p = this.recovering.get(key);
+    if (!p) {
+      p = this.recompute(key).finally(() => this.recovering.delete(key));
+      this.recovering.set(key, p);
+    }
+    return p;
+  }
+
+  private async recompute(key: string): Promise<boolean> {
+    const rdd = /^rdd\/(\d+)\/([^/]+)\/(\d+)\.blk$/.exec(key);
+    const shuffle = /^shuffle\/(\d+)\/([^/]+)\/(\d+)\.blk$/.exec(key);
+    const started = Date.now();
+    if (rdd) {
+      const t = parseTimeKey(rdd[1]!);
+      const name = rdd[2]!;
+      const partition = Number(rdd[3]);
+      const stream = this.pipeline.targetStreams().find((s) => s.storageName === name);
+      const gen = this.pipeline.generate(t);
+      const target = stream ? gen.rddOf(stream, t) : undefined;
+      if (!target) return false;
+      const plan = new BatchPlan(t, [{ rdd: target, name, kind: 'rdd', reason: 'recompute' }]);
+      const stage = plan.stages.find((s) => s.target?.name === name)!;
+      await this.runStages(t, plan, () => {}, { stage, partitions: [partition] });
+    } else if (shuffle) {
+      const t = parseTimeKey(shuffle[1]!);
+      const plan = new BatchPlan(t, this.targetsOf(this.pipeline.generate(t)));
+      const stage = plan.stages.find((s) => s.shuffle?.id === shuffle[2]);
+      if (!stage) return false;
+      await this.runStages(t, plan, () => {}, { stage, partitions: [Number(shuffle[3])] });
+    } else {
+      this.log({ event: 'recovery.impossible', key, reason: 'input blocks are the source of truth' });
+      return false;
+    }
+    this.recomputedCount++;
+    this.log({ event: 'recovery.recomputed', key, ms: Date.now() - started });
+    return true;
   }
 
   private async runOutputs(t: number, gen: BatchGeneration, plan: BatchPlan): Promise<void> {
@@ -660,7 +788,49 @@ export class BatchScheduler {
       if (op.kind !== 'foreach') continue;
       const rdd = gen.rddOf(op.stream, t);
       if (!rdd) continue;
-      await gen.inScope(`out${i}`, () => op.fn!(rdd, t));
+      for (let tries = 0; ; tries++) {
+        try {
+          await gen.inScope(`out${i}`, () => op.fn!(rdd, t));
+          break;
+        } catch (err) {
+          // a materialized partition the output reads was lost: recompute it, run the output again
+          if (!(err instanceof MissingDataError) || tries >= 3 || !(await this.recover(err.key))) throw err;
+        }
+      }
+    }
+  }
+
+  private maybeCrash(t: number, point: CrashPoint): void {
+    if (!this.faults) return;
+    const at = this.faults.crashPoint(t, this.options.incarnation ?? 0);
+    if (at !== point) return;
+    this.faults.counts.driverCrashes++;
+    this.stopping = true; // a dead driver runs nothing more; its lease is left to expire
+    throw new DriverCrashError(t, point);
+  }
+
+  /** Fault injection after a commit: delete or corrupt stored partitions later batches will read. */
+  private async injectStorageFaults(t: number, plan: BatchPlan): Promise<void> {
+    const faults = this.faults;
+    if (!faults || !(faults.options.deletePartitions || faults.options.corruptBlocks)) return;
+    for (const target of plan.targets) {
+      if (target.kind !== 'rdd' || target.reason === 'output') continue;
+      for (let p = 0; p < target.rdd.numPartitions; p++) {
+        const key = layout.rddPartition(t, target.name, p);
+        const action = faults.forStoredPartition(key);
+        if (action === 'delete') {
+          await this.store.delete(key);
+          faults.counts.deletedPartitions++;
+        } else if (action === 'corrupt') {
+          const bytes = await this.store.get(key);
+          if (!bytes || bytes.length === 0) continue;
+          const copy = Uint8Array.from(bytes);
+          copy[Math.floor(copy.length / 2)]! ^= 0xff;
+          await this.store.put(key, copy);
+          faults.counts.corruptedBlocks++;
+        }
+        if (action) this.log({ event: 'fault.storage', action, key });
+      }
     }
   }
 
@@ -692,7 +862,23 @@ export class BatchScheduler {
       if (!key.endsWith('.lineage.json')) await this.store.delete(key);
     }
     await drop(`shuffle/${timeKey(t - history - interval)}/`);
-    await drop(`rdd/${timeKey(t - history - interval)}/`);
+    // Materialized RDDs fall out of the history, except state at checkpoint times: they stay until
+    // the next checkpoint has also fallen out, so recomputing lost state never walks further back.
+    const expired = t - history - interval;
+    const every = this.options.checkpointEvery ?? 10;
+    const isCheckpoint = (time: number) => ((time - this.pipeline.zeroTimeMs) / interval) % every === 0;
+    const stateNames = new Set(
+      this.ctx.graph.streams.filter((s) => s.persisted && s.fixedShape).map((s) => `${s.storageName}/`),
+    );
+    for (const key of await this.store.list(`rdd/${timeKey(expired)}/`)) {
+      const rest = key.slice(`rdd/${timeKey(expired)}/`.length);
+      const isState = [...stateNames].some((n) => rest.startsWith(n));
+      if (!(isState && isCheckpoint(expired))) await this.store.delete(key);
+    }
+    if (isCheckpoint(expired)) {
+      const previous = expired - every * interval;
+      if (previous > this.pipeline.zeroTimeMs) await drop(`rdd/${timeKey(previous)}/`);
+    }
     const retain = this.options.retainInputsMs ?? 3_600_000;
     const old = t - Math.max(retain, history) - interval;
     if (old > this.pipeline.zeroTimeMs) {

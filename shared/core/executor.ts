@@ -1,4 +1,4 @@
-import { SluiceError } from '../errors.ts';
+import { SluiceError, TaskFailedError } from '../errors.ts';
 import type { ObjectStore } from '../ports/object-store.ts';
 import {
   blockChecksum,
@@ -33,14 +33,23 @@ export class GraphMismatchError extends SluiceError {
  * The same spec always writes the same bytes, so a retried or duplicated task is harmless; only
  * the first finisher's lineage is kept.
  */
-export async function runTask(spec: TaskSpec, pipeline: Pipeline, store: ObjectStore): Promise<TaskResult> {
+export interface RunTaskHooks {
+  /** How this worker dies when a fault asks it to (worker thread: exit; in-process: throw). */
+  readonly die?: (spec: TaskSpec) => never;
+}
+
+export async function runTask(
+  spec: TaskSpec,
+  pipeline: Pipeline,
+  store: ObjectStore,
+  hooks: RunTaskHooks = {},
+): Promise<TaskResult> {
   const started = Date.now();
   if (spec.graph.fingerprint !== pipeline.fingerprint) {
     throw new GraphMismatchError(spec.graph.fingerprint, pipeline.fingerprint);
   }
   if (spec.inject?.delayMs) await new Promise((r) => setTimeout(r, spec.inject!.delayMs));
-  if (spec.inject?.fail)
-    throw new SluiceError(`injected failure of task ${describeTask(spec)}`, { retryable: true });
+  if (spec.inject?.fail) throw new TaskFailedError(`injected failure of task ${describeTask(spec)}`);
 
   const gen = pipeline.generate(spec.batchTimeMs);
   const tc = new TaskContext({
@@ -90,6 +99,11 @@ export async function runTask(spec: TaskSpec, pipeline: Pipeline, store: ObjectS
     );
   }
   await store.put(out.key, body);
+  if (spec.inject?.slowFactor && spec.inject.slowFactor > 1) {
+    const worked = Math.max(1, Date.now() - started);
+    await new Promise((r) => setTimeout(r, worked * (spec.inject!.slowFactor! - 1)));
+  }
+  if (spec.inject?.exit) (hooks.die ?? dieInProcess)(spec);
   const lineage: LineageRecord = {
     rddId: spec.name,
     batchTimeMs: spec.batchTimeMs,
@@ -130,6 +144,10 @@ export async function runTask(spec: TaskSpec, pipeline: Pipeline, store: ObjectS
 }
 
 const EMPTY = new Uint8Array(0);
+
+function dieInProcess(spec: TaskSpec): never {
+  throw new TaskFailedError(`injected: the worker running task ${describeTask(spec)} died before committing`);
+}
 
 function findShuffle(rdds: Map<string, RDD<unknown>>, shuffleId: string): ShuffleDependency {
   for (const rdd of rdds.values()) {

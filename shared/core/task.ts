@@ -59,7 +59,18 @@ export interface TaskSpec {
   /** Where the lineage record goes; writing it with put-if-absent is the task's commit. */
   readonly commitKey: string;
   /** Ask the worker to misbehave (fault injection; off unless the runner enables it). */
-  readonly inject?: { readonly fail?: boolean; readonly delayMs?: number };
+  readonly inject?: {
+    /** Throw a retryable error before doing anything. */
+    readonly fail?: boolean;
+    /** Die (exit the worker thread or process) after writing the output, before committing it. */
+    readonly exit?: boolean;
+    /** Take this many times as long as the work did (a straggler). */
+    readonly slowFactor?: number;
+    /** Wait this long before starting. */
+    readonly delayMs?: number;
+  };
+  /** A speculative copy of a straggling task (first commit wins). */
+  readonly speculative?: boolean;
 }
 
 export interface ParentRef {

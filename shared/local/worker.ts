@@ -31,7 +31,10 @@ async function getPipeline(zeroTimeMs: number): Promise<Pipeline> {
 
 parentPort!.on('message', async (msg: { id: number; spec: TaskSpec }) => {
   try {
-    const result = await runTask(msg.spec, await getPipeline(msg.spec.graph.zeroTimeMs), store);
+    const result = await runTask(msg.spec, await getPipeline(msg.spec.graph.zeroTimeMs), store, {
+      // an injected kill: this worker thread ends mid-task, as a crashed executor would
+      die: () => process.exit(70),
+    });
     parentPort!.postMessage({ id: msg.id, result });
   } catch (err) {
     parentPort!.postMessage({ id: msg.id, error: errorToJson(err) });

@@ -1,0 +1,136 @@
+import { ConfigError, SluiceError } from '../errors.ts';
+
+/**
+ * Fault injection built into the runners, off by default. Every decision is a pure function of
+ * the seed and what it is about (batch, stage, partition), so a fault schedule can be replayed.
+ * Faults hit first attempts only, never retries or speculative copies: a fault schedule tests
+ * recovery, it does not make a batch impossible.
+ */
+export interface FaultOptions {
+  readonly seed?: number;
+  /** Share of tasks whose first attempt throws a retryable error. */
+  readonly failTasks?: number;
+  /** Share of tasks whose worker dies while running them (worker thread exits, Lambda process exits). */
+  readonly killWorkers?: number;
+  /** Share of tasks that run `slowFactor` times longer than they should (stragglers). */
+  readonly slowTasks?: number;
+  /** How much longer a straggler takes (default 10). */
+  readonly slowFactor?: number;
+  /** Share of batches after which the driver dies at a random point of the next batch. */
+  readonly crashDriver?: number;
+  /** Share of a committed batch's stored partitions (state, window inputs) deleted afterwards. */
+  readonly deletePartitions?: number;
+  /** Share of a committed batch's stored partitions whose bytes are corrupted afterwards. */
+  readonly corruptBlocks?: number;
+}
+
+export type CrashPoint = 'afterReceive' | 'afterTasks' | 'beforeCommit';
+export const CRASH_POINTS: readonly CrashPoint[] = ['afterReceive', 'afterTasks', 'beforeCommit'];
+
+/** The driver "died" (fault injection): its process would be gone; a new driver must take over. */
+export class DriverCrashError extends SluiceError {
+  readonly point: CrashPoint;
+  readonly batchTimeMs: number;
+  constructor(batchTimeMs: number, point: CrashPoint) {
+    super(`injected driver crash in batch ${batchTimeMs} (${point})`, { retryable: false });
+    this.name = 'DriverCrashError';
+    this.point = point;
+    this.batchTimeMs = batchTimeMs;
+  }
+}
+
+export interface FaultCounts {
+  failedTasks: number;
+  killedWorkers: number;
+  slowTasks: number;
+  driverCrashes: number;
+  deletedPartitions: number;
+  corruptedBlocks: number;
+}
+
+export function emptyFaultCounts(): FaultCounts {
+  return {
+    failedTasks: 0,
+    killedWorkers: 0,
+    slowTasks: 0,
+    driverCrashes: 0,
+    deletedPartitions: 0,
+    corruptedBlocks: 0,
+  };
+}
+
+/** A deterministic number in [0, 1) from the seed and a subject. */
+export function chance(seed: number, ...subject: (string | number)[]): number {
+  let h = (seed ^ 0x9e3779b9) >>> 0;
+  const text = subject.join('/');
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h >>> 0) / 4294967296;
+}
+
+export class FaultInjector {
+  readonly options: FaultOptions;
+  readonly seed: number;
+  readonly counts: FaultCounts = emptyFaultCounts();
+
+  constructor(options: FaultOptions) {
+    for (const [name, value] of Object.entries(options)) {
+      if (name === 'seed' || name === 'slowFactor') continue;
+      if (typeof value !== 'number' || value < 0 || value > 1) {
+        throw new ConfigError(`faults.${name}`, `must be a share between 0 and 1, got ${String(value)}`);
+      }
+    }
+    if (options.slowFactor !== undefined && !(options.slowFactor >= 1)) {
+      throw new ConfigError('faults.slowFactor', `must be at least 1, got ${options.slowFactor}`);
+    }
+    this.options = options;
+    this.seed = options.seed ?? 1;
+  }
+
+  /** What the first attempt of a task should suffer. */
+  forTask(
+    t: number,
+    stageId: number,
+    partition: number,
+  ): { fail?: boolean; exit?: boolean; slowFactor?: number } | undefined {
+    const o = this.options;
+    const r = chance(this.seed, 'task', t, stageId, partition);
+    let edge = 0;
+    if (o.killWorkers && r < (edge += o.killWorkers)) {
+      this.counts.killedWorkers++;
+      return { exit: true };
+    }
+    if (o.failTasks && r < (edge += o.failTasks)) {
+      this.counts.failedTasks++;
+      return { fail: true };
+    }
+    if (o.slowTasks && r < (edge += o.slowTasks)) {
+      this.counts.slowTasks++;
+      return { slowFactor: o.slowFactor ?? 10 };
+    }
+    return undefined;
+  }
+
+  /** Where, if anywhere, the driver dies during batch `t`. */
+  crashPoint(t: number, incarnation: number): CrashPoint | undefined {
+    const p = this.options.crashDriver;
+    if (!p || chance(this.seed, 'crash', t, incarnation) >= p) return undefined;
+    return CRASH_POINTS[Math.floor(chance(this.seed, 'crash-point', t) * CRASH_POINTS.length)];
+  }
+
+  /** What to do to a stored partition of a committed batch: delete it, corrupt it, or nothing. */
+  forStoredPartition(key: string): 'delete' | 'corrupt' | undefined {
+    const r = chance(this.seed, 'stored', key);
+    const del = this.options.deletePartitions ?? 0;
+    if (r < del) return 'delete';
+    if (r < del + (this.options.corruptBlocks ?? 0)) return 'corrupt';
+    return undefined;
+  }
+}

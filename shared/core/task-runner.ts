@@ -1,0 +1,253 @@
+import { BatchFailedError, MissingDataError, SluiceError } from '../errors.ts';
+import type { Invoker } from '../ports/invoker.ts';
+import { describeTask } from './executor.ts';
+import type { FaultInjector } from './faults.ts';
+import type { TaskResult, TaskSpec } from './task.ts';
+
+/**
+ * Runs the tasks of one stage through an invoker: retries with exponential backoff, speculative
+ * copies of stragglers (the first commit wins), and recomputation of lost or corrupt inputs from
+ * their lineage before a task is tried again.
+ */
+export interface SpeculationOptions {
+  /** Launch copies of stragglers. Default true. */
+  readonly enabled?: boolean;
+  /** Share of a stage's tasks that must have finished before any copy is launched. Default 0.5. */
+  readonly quantile?: number;
+  /** A task running longer than this multiple of the finished tasks' median gets a copy. Default 2. */
+  readonly multiplier?: number;
+  /** Never speculate on a task younger than this. Default 100 ms. */
+  readonly minRuntimeMs?: number;
+}
+
+export interface TaskRunnerOptions {
+  readonly invoker: Invoker;
+  readonly maxTaskAttempts: number;
+  readonly taskTimeoutMs: number;
+  readonly retryBackoffMs: number;
+  readonly speculation: SpeculationOptions;
+  readonly faults?: FaultInjector;
+  /** Recomputes a missing or corrupt stored object from its lineage; false if it cannot. */
+  readonly recover: (key: string) => Promise<boolean>;
+  readonly log: (event: Record<string, unknown>) => void;
+}
+
+export interface StageOutcome {
+  readonly results: TaskResult[];
+  readonly attempts: number;
+  readonly retries: number;
+  readonly speculative: number;
+  readonly recoveries: number;
+  readonly taskDurationsMs: number[];
+}
+
+/** At most `n` invocations in flight; tasks hold a slot only while invoked, never while waiting. */
+export class Limiter {
+  private active = 0;
+  private readonly queue: (() => void)[] = [];
+  constructor(private readonly n: number) {}
+  async run<R>(fn: () => Promise<R>): Promise<R> {
+    if (this.active >= this.n) await new Promise<void>((r) => this.queue.push(r));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.queue.shift()?.();
+    }
+  }
+}
+
+const MAX_RECOVERIES_PER_TASK = 8;
+
+export class TaskRunner {
+  private readonly o: TaskRunnerOptions;
+  readonly limiter: Limiter;
+
+  constructor(options: TaskRunnerOptions) {
+    this.o = options;
+    this.limiter = new Limiter(options.invoker.concurrency);
+  }
+
+  /** Runs one task per spec (one per partition of a stage) and returns their results in order. */
+  async runStage(specs: readonly Omit<TaskSpec, 'attempt'>[]): Promise<StageOutcome> {
+    const spec = this.o.speculation;
+    const quantile = spec.quantile ?? 0.5;
+    const multiplier = spec.multiplier ?? 2;
+    const minRuntime = spec.minRuntimeMs ?? 100;
+    const finished: number[] = [];
+    const running = new Map<number, { startedAt: number; copy?: () => void }>();
+    const startedAt = new Map<number, number>();
+    let attempts = 0;
+    let speculative = 0;
+    let recoveries = 0;
+
+    const monitor =
+      spec.enabled === false || specs.length < 2
+        ? undefined
+        : setInterval(() => {
+            if (finished.length < Math.ceil(quantile * specs.length) || running.size === 0) return;
+            const sorted = [...finished].sort((a, b) => a - b);
+            const median = sorted[Math.floor(sorted.length / 2)]!;
+            const limit = Math.max(minRuntime, multiplier * median);
+            const now = Date.now();
+            for (const [i, r] of running) {
+              if (r.copy && now - r.startedAt > limit) {
+                const copy = r.copy;
+                r.copy = undefined;
+                speculative++;
+                this.o.log({
+                  event: 'task.speculate',
+                  task: describeTask({ ...specs[i]!, attempt: 0 }),
+                  runningMs: now - r.startedAt,
+                  medianMs: median,
+                });
+                copy();
+              }
+            }
+          }, 10);
+
+    const runOne = (i: number): Promise<TaskResult> => {
+      const base = specs[i]!;
+      let nextAttempt = 0;
+      const controllers: AbortController[] = [];
+      return new Promise<TaskResult>((resolve, reject) => {
+        let settled = false;
+        let live = 0;
+        let failure: unknown;
+        const launch = (copy: boolean) => {
+          live++;
+          const controller = new AbortController();
+          controllers.push(controller);
+          this.withRetries(
+            base,
+            copy,
+            controller.signal,
+            () => nextAttempt++,
+            (started) => {
+              if (copy || startedAt.has(i)) return;
+              startedAt.set(i, started);
+              running.set(i, { startedAt: started, copy: () => launch(true) });
+            },
+            () => recoveries++,
+          )
+            .then((result) => {
+              live--;
+              if (settled) return;
+              settled = true;
+              running.delete(i);
+              for (const c of controllers) if (c !== controller) c.abort();
+              resolve(result);
+            })
+            .catch((err) => {
+              live--;
+              failure = err;
+              if (!settled && live === 0) {
+                settled = true;
+                running.delete(i);
+                reject(failure);
+              }
+            });
+        };
+        launch(false);
+      }).finally(() => {
+        attempts += nextAttempt;
+      });
+    };
+
+    const started = Date.now();
+    try {
+      const durations: number[] = new Array(specs.length);
+      const results = await Promise.all(
+        specs.map((_, i) =>
+          runOne(i).then((r) => {
+            const d = Date.now() - (startedAt.get(i) ?? started);
+            durations[i] = d;
+            finished.push(d);
+            return r;
+          }),
+        ),
+      );
+      return {
+        results,
+        attempts,
+        retries: Math.max(0, attempts - specs.length - speculative),
+        speculative,
+        recoveries,
+        taskDurationsMs: durations,
+      };
+    } finally {
+      if (monitor) clearInterval(monitor);
+    }
+  }
+
+  /** One copy of a task: attempts until success, a non-retryable error, or the attempt limit. */
+  private async withRetries(
+    base: Omit<TaskSpec, 'attempt'>,
+    copy: boolean,
+    signal: AbortSignal,
+    nextAttempt: () => number,
+    onStart: (startedAt: number) => void,
+    onRecovery: () => void,
+  ): Promise<TaskResult> {
+    const max = this.o.maxTaskAttempts;
+    let failures = 0;
+    let recoveries = 0;
+    for (;;) {
+      const attempt = nextAttempt();
+      const inject =
+        attempt === 0 && !copy
+          ? this.o.faults?.forTask(base.batchTimeMs, base.stageId, base.partition)
+          : undefined;
+      const spec: TaskSpec = {
+        ...base,
+        attempt,
+        ...(inject ? { inject } : {}),
+        ...(copy ? { speculative: true } : {}),
+      };
+      try {
+        return await this.limiter.run(() => {
+          onStart(Date.now());
+          return this.o.invoker.invoke(spec, { timeoutMs: this.o.taskTimeoutMs, signal });
+        });
+      } catch (err) {
+        if (signal.aborted) throw err;
+        if (err instanceof MissingDataError || (err as Error)?.name === 'MissingDataError') {
+          const key = (err as MissingDataError).key ?? keyFromMessage((err as Error).message);
+          this.o.log({
+            event: 'task.input-lost',
+            task: describeTask(spec),
+            key,
+            error: (err as Error).message,
+          });
+          if (key && recoveries < MAX_RECOVERIES_PER_TASK && (await this.o.recover(key))) {
+            recoveries++;
+            onRecovery();
+            continue;
+          }
+        }
+        const retryable = !(err instanceof SluiceError) || err.retryable;
+        failures++;
+        this.o.log({
+          event: 'task.failed',
+          task: describeTask(spec),
+          error: (err as Error).message,
+          retryable,
+        });
+        if (!retryable || failures >= max) {
+          throw new BatchFailedError(
+            base.batchTimeMs,
+            `task ${describeTask(spec)} failed${retryable ? ` after ${max} attempts` : ' (not retryable)'}: ${(err as Error).message}`,
+            err,
+          );
+        }
+        await new Promise((r) => setTimeout(r, this.o.retryBackoffMs * 2 ** (failures - 1)));
+      }
+    }
+  }
+}
+
+/** Errors that crossed a process boundary keep their message: `Stored object <key> is ...`. */
+export function keyFromMessage(message: string): string | undefined {
+  return /Stored object (\S+) /.exec(message)?.[1];
+}
