@@ -194,6 +194,7 @@ export class TaskRunner {
     let failures = 0;
     let recoveries = 0;
     for (;;) {
+      if (signal.aborted) throw new SluiceError('task copy cancelled: another copy committed first');
       const attempt = nextAttempt();
       const inject =
         attempt === 0 && !copy

@@ -1,7 +1,7 @@
 import type { Pipeline } from '../core/context.ts';
 import { runTask } from '../core/executor.ts';
 import type { TaskResult, TaskSpec } from '../core/task.ts';
-import { TaskTimeoutError } from '../errors.ts';
+import { TaskFailedError, TaskTimeoutError } from '../errors.ts';
 import type { InvokeOptions, Invoker } from '../ports/invoker.ts';
 import type { ObjectStore } from '../ports/object-store.ts';
 
@@ -28,8 +28,17 @@ export class InProcessInvoker implements Invoker {
         options.timeoutMs,
       );
     });
+    const aborted = new Promise<never>((_, reject) => {
+      options.signal?.addEventListener(
+        'abort',
+        () => reject(new TaskFailedError('task cancelled', { retryable: false })),
+        {
+          once: true,
+        },
+      );
+    });
     try {
-      return await Promise.race([runTask(spec, this.pipeline(), this.store), timeout]);
+      return await Promise.race([runTask(spec, this.pipeline(), this.store), timeout, aborted]);
     } finally {
       clearTimeout(timer);
     }

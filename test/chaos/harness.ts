@@ -1,0 +1,129 @@
+/**
+ * Runs a pipeline on the embedded runner under a fault schedule, the way an operator would live
+ * through it: when the driver dies, a new driver takes over the same store and carries on.
+ */
+
+import {
+  DriverCrashError,
+  emptyFaultCounts,
+  type FaultCounts,
+  type FaultOptions,
+} from '../../shared/core/faults.ts';
+import {
+  arraySource,
+  type BatchManifest,
+  BatchScheduler,
+  StreamingContext as Context,
+  InProcessInvoker,
+  MemoryObjectStore,
+  type StreamingContext,
+} from '../../shared/index.ts';
+
+export interface ChaosRun {
+  readonly store: MemoryObjectStore;
+  readonly manifests: Map<number, BatchManifest>;
+  /** print() output per batch time (a re-run batch prints again; the text must be the same). */
+  readonly printed: Map<number, string>;
+  readonly faults: FaultCounts;
+  readonly incarnations: number;
+  readonly conflicts: string[];
+}
+
+export async function runWithFaults(
+  build: (ctx: StreamingContext) => void,
+  inputs: Record<string, readonly (readonly unknown[])[]>,
+  options: {
+    faults?: FaultOptions;
+    numBatches: number;
+    partitions?: number;
+    store?: MemoryObjectStore;
+    speculation?: { minRuntimeMs?: number; multiplier?: number; quantile?: number; enabled?: boolean };
+  },
+): Promise<ChaosRun> {
+  const store = options.store ?? new MemoryObjectStore();
+  const manifests = new Map<number, BatchManifest>();
+  const printed = new Map<number, string>();
+  const conflicts: string[] = [];
+  const faults = emptyFaultCounts();
+  let incarnation = 0;
+  for (;;) {
+    const ctx = new Context({
+      batchIntervalMs: 1000,
+      partitions: options.partitions ?? 2,
+      printer: (text) => {
+        const time = Number(/Time: (\d+) ms/.exec(text)?.[1]);
+        const before = printed.get(time);
+        if (before !== undefined && before !== text)
+          conflicts.push(`batch ${time} printed differently when re-run`);
+        printed.set(time, text);
+      },
+    });
+    build(ctx);
+    const sources = Object.fromEntries(
+      Object.entries(inputs).map(([name, batches]) => [name, arraySource(batches)]),
+    );
+    let scheduler: BatchScheduler | undefined;
+    const invoker = new InProcessInvoker({ pipeline: () => scheduler!.pipeline, store, concurrency: 4 });
+    scheduler = new BatchScheduler(ctx, {
+      store,
+      invoker,
+      sources,
+      clock: 'manual',
+      zeroTimeMs: 0,
+      retryBackoffMs: 1,
+      faults: options.faults,
+      incarnation,
+      speculation: options.speculation ?? { minRuntimeMs: 5 },
+      lease: { owner: 'chaos-driver' },
+    });
+    try {
+      await scheduler.start();
+      const left = options.numBatches - manifests.size;
+      if (left <= 0) break;
+      for (const m of await scheduler.run({ numBatches: left })) manifests.set(m.batchTimeMs, m);
+      addCounts(faults, scheduler.faults?.counts);
+      break;
+    } catch (err) {
+      addCounts(faults, scheduler.faults?.counts);
+      if (!(err instanceof DriverCrashError)) throw err;
+      // the driver died; what it committed is in the store
+      for (const key of await store.list('manifests/')) {
+        const m = JSON.parse(Buffer.from((await store.get(key))!).toString()) as BatchManifest;
+        manifests.set(m.batchTimeMs, m);
+      }
+      incarnation++;
+      if (incarnation > 100) throw new Error('the driver crashed more than 100 times');
+    }
+  }
+  return { store, manifests, printed, faults, incarnations: incarnation + 1, conflicts };
+}
+
+function addCounts(into: FaultCounts, from: FaultCounts | undefined): void {
+  if (!from) return;
+  for (const k of Object.keys(into) as (keyof FaultCounts)[]) into[k] += from[k];
+}
+
+/** Every saved output, by directory, as sorted JSON lines. */
+export async function savedOutputs(store: MemoryObjectStore): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  for (const key of await store.list('outputs/')) {
+    if (key.endsWith('_SUCCESS') || key.endsWith('.lineage.json')) continue;
+    const dir = key.split('/')[1]!;
+    const lines = Buffer.from((await store.get(key))!)
+      .toString()
+      .split('\n')
+      .filter(Boolean);
+    out[dir] = [...(out[dir] ?? []), ...lines].sort();
+  }
+  return out;
+}
+
+/** Every batch's committed output as a user sees it: saved files, printed text, batch times. */
+export async function observable(run: ChaosRun) {
+  return {
+    saved: await savedOutputs(run.store),
+    printed: Object.fromEntries([...run.printed.entries()].sort((a, b) => a[0] - b[0])),
+    batches: [...run.manifests.keys()].sort((a, b) => a - b),
+    records: [...run.manifests.values()].reduce((n, m) => n + m.input.records, 0),
+  };
+}
