@@ -23,7 +23,7 @@ export interface ChaosRun {
   readonly store: MemoryObjectStore;
   readonly manifests: Map<number, BatchManifest>;
   /** print() output per batch time (a re-run batch prints again; the text must be the same). */
-  readonly printed: Map<number, string>;
+  readonly printed: Map<string, string>;
   readonly faults: FaultCounts;
   readonly incarnations: number;
   readonly conflicts: string[];
@@ -42,16 +42,21 @@ export async function runWithFaults(
 ): Promise<ChaosRun> {
   const store = options.store ?? new MemoryObjectStore();
   const manifests = new Map<number, BatchManifest>();
-  const printed = new Map<number, string>();
+  const printed = new Map<string, string>();
   const conflicts: string[] = [];
   const faults = emptyFaultCounts();
   let incarnation = 0;
   for (;;) {
+    const printsPerBatch = new Map<number, number>();
     const ctx = new Context({
       batchIntervalMs: 1000,
       partitions: options.partitions ?? 2,
       printer: (text) => {
-        const time = Number(/Time: (\d+) ms/.exec(text)?.[1]);
+        // one pipeline may print several streams per batch: key by time and order within it
+        const t = Number(/Time: (\d+) ms/.exec(text)?.[1]);
+        const n = printsPerBatch.get(t) ?? 0;
+        printsPerBatch.set(t, n + 1);
+        const time = `${String(t).padStart(8, '0')}#${n}`;
         const before = printed.get(time);
         if (before !== undefined && before !== text)
           conflicts.push(`batch ${time} printed differently when re-run`);
@@ -122,7 +127,7 @@ export async function savedOutputs(store: MemoryObjectStore): Promise<Record<str
 export async function observable(run: ChaosRun) {
   return {
     saved: await savedOutputs(run.store),
-    printed: Object.fromEntries([...run.printed.entries()].sort((a, b) => a[0] - b[0])),
+    printed: Object.fromEntries([...run.printed.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))),
     batches: [...run.manifests.keys()].sort((a, b) => a - b),
     records: [...run.manifests.values()].reduce((n, m) => n + m.input.records, 0),
   };

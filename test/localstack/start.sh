@@ -11,8 +11,10 @@
 #   LOCALSTACK_PYTHON         python used to create the venv (default python3)
 #   LOCALSTACK_SERVICES       SERVICES allow-list (default below)
 #   LOCALSTACK_START_TIMEOUT  seconds to wait for health (default 180)
-#   LOCALSTACK_EXTRA_PIP      extra pip requirements to install into the venv (e.g. a Lambda executor plugin)
-#   any other LocalStack variable (LAMBDA_RUNTIME_EXECUTOR, EAGER_SERVICE_LOADING, DEBUG, ...) is passed through.
+#   LOCALSTACK_EXTRA_PIP      extra pip requirements to install into the venv
+#   LAMBDA_RUNTIME_EXECUTOR   default host: Lambda functions run as host processes through the plugin in
+#                             test/localstack/executor (installed here; no Docker needed). docker is LocalStack's own.
+#   any other LocalStack variable (EAGER_SERVICE_LOADING, DEBUG, LAMBDA_KEEPALIVE_MS, ...) is passed through.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -91,6 +93,24 @@ elif [[ -n "${LOCALSTACK_EXTRA_PIP:-}" ]]; then
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input ${LOCALSTACK_EXTRA_PIP} >&2
 fi
 
+# ---- the host Lambda executor (test/localstack/executor): runs Node.js functions without Docker ----
+# Reinstalled whenever its files change; LocalStack discovers it by its entry point.
+PLUGIN_DIR="$ROOT/test/localstack/executor"
+plugin_stamp="$(cat "$PLUGIN_DIR/pyproject.toml" "$PLUGIN_DIR"/sluice_localstack_executor/*.py \
+  "$PLUGIN_DIR"/sluice_localstack_executor/*.mjs | cksum | cut -d' ' -f1)"
+if [[ ! -f "$VENV/.sluice-host-executor-$plugin_stamp" ]]; then
+  log "installing the host Lambda executor from $PLUGIN_DIR"
+  rm -f "$VENV"/.sluice-host-executor-*
+  if [[ -x "$VENV/bin/uv" ]] && "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" \
+    --reinstall-package sluice-localstack-executor "$PLUGIN_DIR" >&2; then
+    :
+  else
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input --force-reinstall --no-deps \
+      "$PLUGIN_DIR" >&2
+  fi
+  touch "$VENV/.sluice-host-executor-$plugin_stamp"
+fi
+
 # ---- start ------------------------------------------------------------------------------------
 if [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
   log "a LocalStack process ($(cat "$PIDFILE")) exists but is not healthy yet; waiting for it"
@@ -105,6 +125,7 @@ else
   export LOCALSTACK_HOST="$HOST:$PORT"
   export SQS_ENDPOINT_STRATEGY=path
   export SERVICES="${LOCALSTACK_SERVICES:-$SERVICES_DEFAULT}"
+  export LAMBDA_RUNTIME_EXECUTOR="${LAMBDA_RUNTIME_EXECUTOR:-host}"
   # Keep LocalStack's state out of site-packages and out of /var/lib, and cleaned with test/.tmp.
   export FILESYSTEM_ROOT="${FILESYSTEM_ROOT:-$TMP/localstack-fs}"
   export CFN_IGNORE_UNSUPPORTED_RESOURCE_TYPES="${CFN_IGNORE_UNSUPPORTED_RESOURCE_TYPES:-1}"

@@ -1,0 +1,1 @@
+"""LocalStack Lambda runtime executor running Node.js handlers as host processes (no Docker)."""

@@ -1,0 +1,99 @@
+/**
+ * The chaos suite: every example pipeline under many randomized fault schedules (failed tasks,
+ * killed workers, stragglers, driver crashes, deleted and corrupted stored partitions) on the
+ * embedded runner. Every committed output must equal the fault-free run's.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import * as grep from '../../examples/grep.ts';
+import * as joinStatic from '../../examples/join-static.ts';
+import * as pageviews from '../../examples/pageviews.ts';
+import * as sessions from '../../examples/sessions.ts';
+import * as topk from '../../examples/topk.ts';
+import * as wordcount from '../../examples/wordcount.ts';
+import { chance, emptyFaultCounts, type FaultCounts, type FaultOptions } from '../../shared/core/faults.ts';
+import { MemoryObjectStore, type StreamingContext } from '../../shared/index.ts';
+import { observable, runWithFaults } from '../chaos/harness.ts';
+
+interface Example {
+  default: (ctx: StreamingContext) => void;
+  generate: (seq: number) => string;
+}
+
+const examples: Record<string, Example> = { wordcount, grep, topk, pageviews, sessions, joinStatic };
+const RUNS_PER_EXAMPLE = Number(process.env.SLUICE_CHAOS_RUNS ?? 5);
+const BATCHES = 14;
+const totals = { runs: 0, faults: emptyFaultCounts() };
+
+function inputFor(example: Example, seed: number): string[][] {
+  return Array.from({ length: BATCHES - 2 }, (_, b) =>
+    Array.from({ length: 15 + Math.floor(chance(seed, 'size', b) * 40) }, (_, i) =>
+      example.generate(seed * 10_000 + b * 100 + i),
+    ),
+  );
+}
+
+function scheduleFor(seed: number): FaultOptions {
+  const r = (what: string, max: number) => Math.round(chance(seed, what) * max * 100) / 100;
+  return {
+    seed,
+    failTasks: r('fail', 0.25),
+    killWorkers: r('kill', 0.15),
+    slowTasks: r('slow', 0.15),
+    slowFactor: 4,
+    crashDriver: r('crash', 0.25),
+    deletePartitions: r('delete', 0.3),
+    corruptBlocks: r('corrupt', 0.15),
+  };
+}
+
+function storeFor(name: string): MemoryObjectStore {
+  const store = new MemoryObjectStore();
+  if (name === 'joinStatic') {
+    void store.put(
+      'datasets/pages.jsonl',
+      readFileSync(new URL('../../examples/datasets/pages.jsonl', import.meta.url)),
+    );
+  }
+  return store;
+}
+
+afterAll(() => {
+  const f = totals.faults;
+  const sum = Object.values(f).reduce((a, b) => a + b, 0);
+  console.log(
+    `chaos: survived ${totals.runs} runs with ${sum} injected faults (${f.failedTasks} failed tasks, ${f.killedWorkers} killed workers, ` +
+      `${f.slowTasks} stragglers, ${f.driverCrashes} driver crashes, ${f.deletedPartitions} deleted partitions, ` +
+      `${f.corruptedBlocks} corrupted blocks); every output equal to the fault-free run`,
+  );
+});
+
+describe.each(Object.keys(examples))('chaos: %s', (name) => {
+  const example = examples[name]!;
+  it.each(Array.from({ length: RUNS_PER_EXAMPLE }, (_, i) => 1000 + i * 37 + name.length))(
+    'fault schedule %i gives the fault-free outputs',
+    async (seed) => {
+      const input = inputFor(example, seed);
+      const reference = await runWithFaults(
+        example.default,
+        { input },
+        { numBatches: BATCHES, store: storeFor(name) },
+      );
+      const faulty = await runWithFaults(
+        example.default,
+        { input },
+        {
+          numBatches: BATCHES,
+          store: storeFor(name),
+          faults: scheduleFor(seed),
+          speculation: { minRuntimeMs: 5 },
+        },
+      );
+      expect(faulty.conflicts).toEqual([]);
+      expect(await observable(faulty)).toEqual(await observable(reference));
+      totals.runs++;
+      for (const k of Object.keys(totals.faults) as (keyof FaultCounts)[])
+        totals.faults[k] += faulty.faults[k];
+    },
+  );
+});
