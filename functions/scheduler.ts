@@ -1,12 +1,13 @@
 import { LambdaInvoker, S3ObjectStore, SqsSource } from '../aws/index.ts';
 import {
   BatchScheduler,
+  type FaultOptions,
   type Invoker,
   LeaseHeldError,
   type ObjectStore,
   type Source,
 } from '../shared/index.ts';
-import { intEnv, requireEnv, type SluiceEnv, sluiceEnv } from './lib/env.ts';
+import { intEnv, jsonEnv, requireEnv, type SluiceEnv, sluiceEnv } from './lib/env.ts';
 import { buildContext, bundledPipeline, type PipelineModuleLike } from './lib/pipeline.ts';
 import { emitBatchMetrics, emitMetrics, log } from './lib/telemetry.ts';
 
@@ -26,6 +27,8 @@ export interface SchedulerDeps {
   readonly marginMs: number;
   /** How long input blocks stay in the bucket (for replay); the bucket's lifecycle rule matches it. */
   readonly retainInputsMs?: number;
+  /** Fault injection (SLUICE_FAULTS, JSON of FaultOptions): off unless set. */
+  readonly faults?: FaultOptions;
   readonly store?: ObjectStore;
   readonly source?: Source<unknown>;
   readonly invoker?: Invoker;
@@ -45,6 +48,7 @@ export function schedulerDepsFromEnv(env: NodeJS.ProcessEnv = process.env): Sche
     taskConcurrency: intEnv('SLUICE_TASK_CONCURRENCY', 32, env),
     marginMs: intEnv('SLUICE_RUN_MS_BEFORE_TIMEOUT', 20_000, env),
     retainInputsMs: intEnv('SLUICE_RETAIN_INPUTS_MS', 7 * 24 * 3_600_000, env),
+    faults: jsonEnv<FaultOptions>('SLUICE_FAULTS', env),
   };
 }
 
@@ -67,6 +71,7 @@ export function createSchedulerHandler(deps: SchedulerDeps) {
       sources,
       clock: 'wall',
       retainInputsMs: deps.retainInputsMs,
+      faults: deps.faults,
       lease: {
         owner: `scheduler:${context.awsRequestId}`,
         durationMs: deadlineMs - started + deps.marginMs,

@@ -13,12 +13,14 @@ export {
 } from './core/driver.ts';
 export { DStream, MapWithStateDStream, type WindowOptions } from './core/dstream.ts';
 export { runTask } from './core/executor.ts';
+export { DriverCrashError, type FaultCounts, FaultInjector, type FaultOptions } from './core/faults.ts';
 export { layout, timeKey } from './core/layout.ts';
 export { DriverLease, LeaseHeldError, type LeaseRecord } from './core/lease.ts';
 export { BatchPlan, type Stage, type Target } from './core/planner.ts';
 export { type Partitioner, RDD } from './core/rdd.ts';
 export type { State } from './core/state.ts';
 export type { GraphContext, InputRef, LineageRecord, TaskOutput, TaskResult, TaskSpec } from './core/task.ts';
+export type { SpeculationOptions } from './core/task-runner.ts';
 export * from './errors.ts';
 export { DirectoryObjectStore } from './local/directory-store.ts';
 export { InProcessInvoker } from './local/in-process-invoker.ts';

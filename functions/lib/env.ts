@@ -46,3 +46,13 @@ export function sluiceEnv(env: NodeJS.ProcessEnv = process.env): SluiceEnv {
     pipelineName: optionalEnv('SLUICE_PIPELINE_NAME', 'pipeline', env),
   };
 }
+
+export function jsonEnv<T>(name: string, env: NodeJS.ProcessEnv = process.env): T | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  try {
+    return JSON.parse(raw) as T;
+  } catch (err) {
+    throw new ConfigError(name, `must be JSON: ${(err as Error).message}`);
+  }
+}

@@ -213,8 +213,10 @@ export class TaskRunner {
         });
       } catch (err) {
         if (signal.aborted) throw err;
-        if (err instanceof MissingDataError || (err as Error)?.name === 'MissingDataError') {
-          const key = (err as MissingDataError).key ?? keyFromMessage((err as Error).message);
+        // lost input: a MissingDataError here, or its message after crossing a process boundary
+        const key =
+          err instanceof MissingDataError ? err.key : keyFromMessage(String((err as Error)?.message));
+        if (key) {
           this.o.log({
             event: 'task.input-lost',
             task: describeTask(spec),
