@@ -3,7 +3,7 @@
  * throws a UsageError (exit code 2) saying what is accepted.
  */
 import { existsSync } from 'node:fs';
-import { badValue } from './errors.ts';
+import { badValue, UsageError } from './errors.ts';
 
 const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -162,4 +162,33 @@ export function parseBatchTime(option: string, text: string): BatchTimeSpec {
     `'${text}' is not a batch time; give epoch milliseconds (1732880591400), an ISO time (2024-11-29T11:43:11.400Z), ` +
       `a time of day as sluice status prints it (11:43:11.400), or 'last'`,
   );
+}
+
+const FAULT_KEYS = [
+  'seed',
+  'failTasks',
+  'killWorkers',
+  'slowTasks',
+  'slowFactor',
+  'crashDriver',
+  'deletePartitions',
+  'corruptBlocks',
+] as const;
+
+/** `failTasks=0.1,slowTasks=0.05,seed=3` -> FaultOptions. */
+export function parseFaults(option: string, text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of text.split(',').filter(Boolean)) {
+    const [key, value] = part.split('=');
+    if (!key || value === undefined || !(FAULT_KEYS as readonly string[]).includes(key)) {
+      throw new UsageError(option, `'${part}' is not key=value with a key among ${FAULT_KEYS.join(', ')}`);
+    }
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 0)
+      throw new UsageError(option, `${key} must be a non-negative number, got '${value}'`);
+    if (key !== 'seed' && key !== 'slowFactor' && n > 1)
+      throw new UsageError(option, `${key} is a share between 0 and 1, got ${n}`);
+    out[key] = n;
+  }
+  return out;
 }

@@ -15,6 +15,7 @@ import {
   parseBatchTime,
   parseDataset,
   parseDuration,
+  parseFaults,
   parseFormat,
   parseInteger,
   parsePositiveNumber,
@@ -143,6 +144,15 @@ Examples:
     )
     .option('--max-records <n>', 'backpressure cap: never take more records than this into one batch', (v) =>
       parseInteger('--max-records', v, 'records per batch'),
+    )
+    .option(
+      '--faults <list>',
+      'inject faults, e.g. failTasks=0.1,killWorkers=0.05,slowTasks=0.1,slowFactor=10,crashDriver=0,deletePartitions=0.1,corruptBlocks=0.05,seed=7',
+      (v) => parseFaults('--faults', v),
+    )
+    .option('--no-speculation', 'do not launch speculative copies of straggling tasks')
+    .option('--checkpoint-every <n>', 'keep every n-th batch of state for recovery (default 10)', (v) =>
+      parseInteger('--checkpoint-every', v, 'batches', 1),
     )
     .option('--fresh', 'delete the store first (start over instead of resuming)')
     .option('--quiet', 'no start banner and no per-batch rows (print() output and the summary stay)')

@@ -24,6 +24,9 @@ export interface RunCommandOptions {
   readonly workers?: number;
   readonly dataset?: Readonly<Record<string, string>>;
   readonly maxRecords?: number;
+  readonly faults?: Record<string, number>;
+  readonly speculation?: boolean;
+  readonly checkpointEvery?: number;
   readonly fresh?: boolean;
   readonly quiet?: boolean;
   readonly json?: boolean;
@@ -81,6 +84,9 @@ export async function runCommand(modulePath: string, options: RunCommandOptions,
       numBatches: options.batches,
       datasets: options.dataset,
       maxRecordsPerBatch: options.maxRecords,
+      faults: options.faults,
+      speculation: { enabled: options.speculation !== false },
+      checkpointEvery: options.checkpointEvery,
       signal: controller.signal,
       ...(io.printer ? { printer: io.printer } : {}),
       onStart: ({ sources, scheduler }) => {

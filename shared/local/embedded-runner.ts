@@ -2,6 +2,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { BatchManifest } from '../core/driver.ts';
 import { BatchScheduler } from '../core/driver.ts';
+import type { FaultOptions } from '../core/faults.ts';
+import type { SpeculationOptions } from '../core/task-runner.ts';
 import { ConfigError } from '../errors.ts';
 import type { Source } from '../ports/source.ts';
 import { DirectoryObjectStore } from './directory-store.ts';
@@ -37,6 +39,10 @@ export interface EmbeddedRunOptions {
   readonly retainInputsMs?: number;
   readonly taskTimeoutMs?: number;
   readonly maxTaskAttempts?: number;
+  /** Fault injection (off by default). */
+  readonly faults?: FaultOptions;
+  readonly speculation?: SpeculationOptions;
+  readonly checkpointEvery?: number;
   readonly clock?: 'wall' | 'manual';
   readonly signal?: AbortSignal;
   readonly printer?: (text: string) => void;
@@ -169,6 +175,9 @@ export async function runEmbedded(
     retainInputsMs: options.retainInputsMs,
     taskTimeoutMs: options.taskTimeoutMs,
     maxTaskAttempts: options.maxTaskAttempts,
+    faults: options.faults,
+    speculation: options.speculation,
+    checkpointEvery: options.checkpointEvery,
     onBatch: options.onBatch,
     log: options.log,
   });
