@@ -769,10 +769,13 @@ export class BatchScheduler {
    * recomputed. Concurrent requests for the same key share one recomputation.
    */
   private recover(key: string): Promise<boolean> {
-    let p = this.recovering.get(key);
+    // one recomputation per stored RDD of a batch at a time: it restores every partition of that
+    // RDD found missing, so sibling losses share one re-run of the map stage
+    const scope = key.slice(0, key.lastIndexOf('/') + 1);
+    let p = this.recovering.get(scope);
     if (!p) {
-      p = this.recompute(key).finally(() => this.recovering.delete(key));
-      this.recovering.set(key, p);
+      p = this.recompute(key).finally(() => this.recovering.delete(scope));
+      this.recovering.set(scope, p);
     }
     return p;
   }
@@ -791,7 +794,12 @@ export class BatchScheduler {
       if (!target) return false;
       const plan = new BatchPlan(t, [{ rdd: target, name, kind: 'rdd', reason: 'recompute' }]);
       const stage = plan.stages.find((s) => s.target?.name === name)!;
-      await this.runStages(t, plan, () => {}, { stage, partitions: [partition] });
+      const present = new Set(await this.store.list(`rdd/${rdd[1]}/${name}/`));
+      const partitions = Array.from({ length: stage.numTasks }, (_, p) => p).filter(
+        (p) => p === partition || !present.has(layout.rddPartition(t, name, p)),
+      );
+      await this.runStages(t, plan, () => {}, { stage, partitions });
+      this.recomputedCount += partitions.length - 1;
     } else if (shuffle) {
       const t = parseTimeKey(shuffle[1]!);
       const plan = new BatchPlan(t, this.targetsOf(this.pipeline.generate(t)));

@@ -479,7 +479,8 @@ export class DStream<T> {
       'mapWithState',
       [this],
       (t, g) => {
-        const data = g.req(this, t).partitionBy(n);
+        // values grouped per key on the map side: one shuffle record per key, order kept per key
+        const data = g.req(this, t).groupByKey(n);
         let prev = g.rddOf(internal, t - internal.slideMs);
         if (!prev) {
           prev = new ParallelCollectionRDD<[K, S]>(g, spec.initialState ?? [], n, true, 'initialState').map(
@@ -603,11 +604,11 @@ class MapWithStateRDD<K, V, S, U> extends RDD<MapWithStateRecord<K, S, U>> {
   readonly deps: readonly Dependency[];
   readonly numPartitions: number;
   private readonly prev: RDD<MapWithStateRecord<K, S, U>>;
-  private readonly data: RDD<Pair<K, V>>;
+  private readonly data: RDD<Pair<K, V[]>>;
 
   constructor(
     prev: RDD<MapWithStateRecord<K, S, U>>,
-    data: RDD<Pair<K, V>>,
+    data: RDD<Pair<K, V[]>>,
     private readonly fn: (key: K, value: V | undefined, state: State<S>, timeMs: number) => U | undefined,
     private readonly timeMs: number,
     private readonly timeoutMs: number | undefined,
@@ -630,10 +631,8 @@ class MapWithStateRDD<K, V, S, U> extends RDD<MapWithStateRecord<K, S, U>> {
     const t = this.timeMs;
     const state = new StateImpl<S>();
     const hasTimeout = this.timeoutMs !== undefined;
-    await tc.iterate(
-      this.data,
-      p,
-      tc.guard(this, ([k, v]) => {
+    await tc.iterate(this.data, p, ([k, values]) => {
+      const one = tc.guard(this, (v: V) => {
         const current = states.get(k);
         state.reset(current !== undefined, current?.state, false);
         const out = this.fn(k, v, state, t);
@@ -643,8 +642,9 @@ class MapWithStateRDD<K, V, S, U> extends RDD<MapWithStateRecord<K, S, U>> {
           states.set(k, { key: k, state: state.value as S, updated: t });
         }
         if (out !== undefined) sink(['e', out]);
-      }),
-    );
+      });
+      for (const v of values) one(v);
+    });
     if (this.timeoutMs !== undefined) {
       const threshold = t - this.timeoutMs;
       for (const [k, entry] of [...states.entries()]) {

@@ -135,8 +135,9 @@ export class WorkerPoolInvoker implements Invoker {
         options.signal?.addEventListener('abort', () => {
           if (!this.pending.has(id)) return;
           this.pending.delete(id);
+          // Another copy won. The worker may go on with the stale task (tasks are async and its
+          // result is ignored); replacing the thread would cost a module load, so keep it.
           reject(new TaskFailedError('task cancelled', { retryable: false }));
-          slot = this.replace(slot);
         });
         slot.worker.postMessage({ id, spec });
       });

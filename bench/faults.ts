@@ -1,0 +1,298 @@
+/**
+ * `npm run bench:faults`: the D-Streams paper's fault experiments at this machine's scale, on
+ * the embedded runner (worker threads, a directory store). Not a test: it prints tables and
+ * writes bench/results/<date>-faults.json and latest-faults.json.
+ *
+ *   1. Stragglers: WordCount batch processing time normally, with one 10x straggler per batch,
+ *      and with the straggler and speculative copies.
+ *   2. Recovery at 50% load: the processing time of the batch that loses a worker or a stored
+ *      state partition, in batch intervals, and the intervals until the delay is back to normal.
+ *   3. Backlog recovery: N closed batches re-run in parallel against one at a time.
+ *   4. Checkpoint interval: processing time of a stateful pipeline by checkpointEvery.
+ *
+ *   npm run bench:faults [-- --quick]
+ */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { type BatchManifest, BatchScheduler, type Invoker, type TaskSpec } from '../shared/index.ts';
+import { DirectoryObjectStore } from '../shared/local/directory-store.ts';
+import { defaultGenerate } from '../shared/local/embedded-runner.ts';
+import { loadPipeline } from '../shared/local/load-pipeline.ts';
+import { GeneratorSource } from '../shared/local/sources.ts';
+import { WorkerPoolInvoker } from '../shared/local/worker-pool.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+const quick = args.quick;
+const WORKERS = 2;
+const PARTITIONS = 4;
+const INTERVAL = 1000;
+
+interface Setup {
+  module: string;
+  rate: number;
+  faults?: ConstructorParameters<typeof BatchScheduler>[1]['faults'];
+  speculation?: boolean;
+  checkpointEvery?: number;
+  /** Wraps the invoker (to slow one task per batch, say). */
+  wrap?: (inner: Invoker) => Invoker;
+}
+
+async function scheduler(setup: Setup) {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-bench-faults-'));
+  const loaded = await loadPipeline(path.join(here, 'pipelines', setup.module), {
+    batchIntervalMs: INTERVAL,
+    partitions: PARTITIONS,
+  });
+  const store = new DirectoryObjectStore(dir);
+  const pool = new WorkerPoolInvoker({
+    pipelineModule: path.join(here, 'pipelines', setup.module),
+    storeDir: dir,
+    batchIntervalMs: INTERVAL,
+    partitions: PARTITIONS,
+    workers: WORKERS,
+  });
+  await pool.ready();
+  const invoker = setup.wrap ? setup.wrap(pool) : pool;
+  const s = new BatchScheduler(loaded.ctx, {
+    store,
+    invoker,
+    sources: { input: new GeneratorSource({ ratePerSec: setup.rate, generate: defaultGenerate }) },
+    clock: 'manual',
+    zeroTimeMs: 0,
+    lease: false,
+    backpressure: false,
+    faults: setup.faults,
+    speculation: { enabled: setup.speculation !== false },
+    checkpointEvery: setup.checkpointEvery,
+  });
+  return {
+    s,
+    close: async () => {
+      await s.stop();
+      await pool.close();
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+/** Slows partition 0 of the first stage of every batch by `factor` (first attempt only). */
+function oneStraggler(factor: number) {
+  return (inner: Invoker): Invoker => ({
+    concurrency: inner.concurrency,
+    invoke: (spec: TaskSpec, o) =>
+      inner.invoke(
+        spec.stageId === 0 && spec.partition === 0 && spec.attempt === 0 && !spec.speculative
+          ? { ...spec, inject: { slowFactor: factor } }
+          : spec,
+        o,
+      ),
+    close: () => inner.close(),
+    describe: () => `straggler(${inner.describe()})`,
+  });
+}
+
+async function batchTimes(setup: Setup, batches: number, warmup = 2): Promise<BatchManifest[]> {
+  const { s, close } = await scheduler(setup);
+  try {
+    const all = await s.run({ numBatches: batches + warmup });
+    return all.slice(warmup);
+  } finally {
+    await close();
+  }
+}
+
+function log(text: string) {
+  process.stderr.write(`${text}\n`);
+}
+
+async function stragglers(rate: number) {
+  const n = quick ? 4 : 10;
+  log(
+    `stragglers: WordCount at ${rate} records/s, ${PARTITIONS} partitions, ${WORKERS} workers, ${n} batches each`,
+  );
+  const normal = median((await batchTimes({ module: 'wordcount.ts', rate }, n)).map((m) => m.processingMs));
+  const slow = median(
+    (await batchTimes({ module: 'wordcount.ts', rate, speculation: false, wrap: oneStraggler(10) }, n)).map(
+      (m) => m.processingMs,
+    ),
+  );
+  const spec = await batchTimes({ module: 'wordcount.ts', rate, wrap: oneStraggler(10) }, n);
+  const withSpec = median(spec.map((m) => m.processingMs));
+  const copies = spec.reduce((k, m) => k + m.tasks.speculative, 0);
+  return {
+    rate,
+    normalMs: normal,
+    stragglerMs: slow,
+    stragglerWithSpeculationMs: withSpec,
+    stragglerRatio: slow / normal,
+    speculationRatio: withSpec / normal,
+    speculativeCopies: copies,
+    target: 'with speculation at most 1.3x normal (Spark Streaming in the paper: about 1.8x)',
+    pass: withSpec / normal <= 1.3,
+  };
+}
+
+/** The rate at which running WordCount's batches take half the interval (50% load). */
+async function halfLoadRate(): Promise<number> {
+  const probe = 40_000;
+  const ms = median(
+    (await batchTimes({ module: 'running-wordcount.ts', rate: probe }, 4)).map((m) => m.processingMs),
+  );
+  return Math.round((probe * (0.5 * INTERVAL)) / Math.max(1, ms) / 1000) * 1000;
+}
+
+async function recovery() {
+  const n = quick ? 6 : 10;
+  const at = 5; // the batch that suffers (after warm-up)
+  const rate = await halfLoadRate();
+  log(`recovery at 50% load: running WordCount (state) at ${rate} records/s`);
+  const out: Record<string, unknown>[] = [];
+  for (const kind of ['normal', 'killed worker', 'lost state partition'] as const) {
+    const { s, close } = await scheduler({
+      module: 'running-wordcount.ts',
+      rate,
+      wrap:
+        kind === 'killed worker'
+          ? (inner) => ({
+              concurrency: inner.concurrency,
+              invoke: (spec, o) =>
+                inner.invoke(
+                  spec.batchTimeMs === at * INTERVAL &&
+                    spec.stageId === 0 &&
+                    spec.partition === 0 &&
+                    spec.attempt === 0
+                    ? { ...spec, inject: { exit: true } }
+                    : spec,
+                  o,
+                ),
+              close: () => inner.close(),
+              describe: () => 'kill',
+            })
+          : undefined,
+    });
+    try {
+      const manifests: BatchManifest[] = [];
+      for (let i = 1; i <= n; i++) {
+        if (kind === 'lost state partition' && i === at) {
+          // every partition of the previous batch's state is gone: batch `at` must recompute them
+          for (let p = 0; p < PARTITIONS; p++)
+            await s.store.delete(`rdd/${String((at - 1) * INTERVAL).padStart(15, '0')}/totals/${p}.blk`);
+        }
+        manifests.push(await s.runNextBatch());
+      }
+      const hit = manifests[at - 1]!;
+      const others = manifests.filter((_, i) => i >= 2 && i !== at - 1).map((m) => m.processingMs);
+      out.push({
+        fault: kind,
+        batchMs: hit.processingMs,
+        normalMs: median(others),
+        intervals: hit.processingMs / INTERVAL,
+        recoveredWithinInterval: hit.processingMs <= INTERVAL,
+        retries: hit.tasks.retries,
+        recomputed: hit.tasks.recomputed,
+      });
+    } finally {
+      await close();
+    }
+  }
+  return out;
+}
+
+async function backlog(rate: number) {
+  const n = quick ? 4 : 8;
+  log(`backlog: ${n} closed WordCount batches at ${rate} records/s, parallel vs one at a time`);
+  const result = { oneAtATimeMs: 0, parallelMs: 0 };
+  for (const parallel of [false, true]) {
+    const { s, close } = await scheduler({ module: 'wordcount.ts', rate });
+    try {
+      await s.closeBatches(n);
+      const started = Date.now();
+      if (parallel) await s.runBacklog(n);
+      else for (let i = 0; i < n; i++) await s.runNextBatch();
+      result[parallel ? 'parallelMs' : 'oneAtATimeMs'] = Date.now() - started;
+    } finally {
+      await close();
+    }
+  }
+  return {
+    batches: n,
+    ...result,
+    speedup: result.oneAtATimeMs / result.parallelMs,
+    target: `close to ${WORKERS} (the workers)`,
+  };
+}
+
+async function checkpoints(rate: number) {
+  const n = quick ? 5 : 12;
+  const rows: Record<string, number>[] = [];
+  for (const every of [1, 5, 10, 50]) {
+    const ms = (await batchTimes({ module: 'running-wordcount.ts', rate, checkpointEvery: every }, n)).map(
+      (m) => m.processingMs,
+    );
+    rows.push({
+      checkpointEvery: every,
+      medianMs: median(ms),
+      recordsPerSec: Math.round(rate / (median(ms) / 1000)),
+    });
+    log(`checkpointEvery ${every}: median ${median(ms)} ms`);
+  }
+  return rows;
+}
+
+const rate = quick ? 50_000 : 100_000;
+const started = Date.now();
+const results = {
+  benchmark: 'faults',
+  date: new Date().toISOString(),
+  machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
+  setup: { workers: WORKERS, partitions: PARTITIONS, intervalMs: INTERVAL },
+  stragglers: await stragglers(rate),
+  recovery: await recovery(),
+  backlog: await backlog(rate),
+  checkpoints: await checkpoints(rate / 2),
+  elapsedMs: 0,
+};
+results.elapsedMs = Date.now() - started;
+
+const st = results.stragglers;
+console.log('\nStragglers (WordCount, median batch processing time)');
+console.log(`  normal                         ${st.normalMs} ms`);
+console.log(`  one 10x straggler              ${st.stragglerMs} ms  (${st.stragglerRatio.toFixed(2)}x)`);
+console.log(
+  `  straggler + speculation        ${st.stragglerWithSpeculationMs} ms  (${st.speculationRatio.toFixed(2)}x, ${st.speculativeCopies} copies) ${st.pass ? 'PASS' : 'FAIL'} (target <= 1.3x)`,
+);
+console.log('\nRecovery at 50% load (running WordCount, 1 s interval)');
+for (const r of results.recovery) {
+  console.log(
+    `  ${String(r.fault).padEnd(22)} batch ${r.batchMs} ms = ${(r.intervals as number).toFixed(2)} intervals (normal ${r.normalMs} ms) ${r.recoveredWithinInterval ? 'within one interval' : 'OVER one interval'}; retries ${r.retries}, recomputed ${r.recomputed}`,
+  );
+}
+const b = results.backlog;
+console.log(
+  `\nBacklog of ${b.batches} batches: one at a time ${b.oneAtATimeMs} ms, parallel ${b.parallelMs} ms, speedup ${b.speedup.toFixed(2)}x (${b.target})`,
+);
+console.log('\nCheckpoint interval (running WordCount, median processing time)');
+for (const c of results.checkpoints)
+  console.log(
+    `  every ${String(c.checkpointEvery).padStart(2)} batches: ${c.medianMs} ms (${c.recordsPerSec} records/s)`,
+  );
+
+await fs.mkdir(path.join(here, 'results'), { recursive: true });
+const file = path.join(
+  here,
+  'results',
+  `${results.date.replace(/[:.]/g, '-').slice(0, 19)}-faults${quick ? '-quick' : ''}.json`,
+);
+await fs.writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+await fs.writeFile(
+  path.join(here, 'results', `latest-faults${quick ? '-quick' : ''}.json`),
+  `${JSON.stringify(results, null, 2)}\n`,
+);
+console.log(`\nwritten: ${path.relative(process.cwd(), file)}`);
+process.exit(0);
