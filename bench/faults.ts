@@ -33,6 +33,7 @@ const INTERVAL = 1000;
 
 interface Setup {
   module: string;
+  workers?: number;
   rate: number;
   faults?: ConstructorParameters<typeof BatchScheduler>[1]['faults'];
   speculation?: boolean;
@@ -53,7 +54,7 @@ async function scheduler(setup: Setup) {
     storeDir: dir,
     batchIntervalMs: INTERVAL,
     partitions: PARTITIONS,
-    workers: WORKERS,
+    workers: setup.workers ?? WORKERS,
   });
   await pool.ready();
   const invoker = setup.wrap ? setup.wrap(pool) : pool;
@@ -204,12 +205,22 @@ async function recovery() {
   return out;
 }
 
+/**
+ * The paper's comparison: recovering on one node (upstream backup: one worker re-runs the lost
+ * batches one at a time) against parallel recovery (every worker, every batch at once).
+ */
 async function backlog(rate: number) {
   const n = quick ? 4 : 8;
-  log(`backlog: ${n} closed WordCount batches at ${rate} records/s, parallel vs one at a time`);
+  log(
+    `backlog: ${n} closed running-WordCount batches at ${rate} records/s, one worker one batch at a time vs ${WORKERS} workers in parallel`,
+  );
   const result = { oneAtATimeMs: 0, parallelMs: 0 };
   for (const parallel of [false, true]) {
-    const { s, close } = await scheduler({ module: 'wordcount.ts', rate });
+    const { s, close } = await scheduler({
+      module: 'running-wordcount.ts',
+      rate,
+      workers: parallel ? WORKERS : 1,
+    });
     try {
       await s.closeBatches(n);
       const started = Date.now();

@@ -7,6 +7,7 @@ import type { InvokeOptions, Invoker } from '../ports/invoker.ts';
 interface Slot {
   worker: Worker;
   ready: Promise<void>;
+  isReady: boolean;
   busy: boolean;
 }
 
@@ -58,7 +59,13 @@ export class WorkerPoolInvoker implements Invoker {
       failReady = reject;
     });
     ready.catch(() => {});
-    const slot: Slot = { worker, ready, busy: false };
+    const slot: Slot = { worker, ready, isReady: false, busy: false };
+    ready.then(
+      () => {
+        slot.isReady = true;
+      },
+      () => {},
+    );
     worker.on(
       'message',
       (msg: {
@@ -90,7 +97,9 @@ export class WorkerPoolInvoker implements Invoker {
   }
 
   private acquire(): Promise<Slot> {
-    const slot = this.idle.pop();
+    // prefer a worker that has loaded the pipeline over one still starting (a replacement)
+    const i = this.idle.findIndex((s) => s.isReady);
+    const slot = i >= 0 ? this.idle.splice(i, 1)[0] : this.idle.pop();
     if (slot) return Promise.resolve(slot);
     return new Promise((resolve) => this.waiting.push(resolve));
   }
