@@ -994,20 +994,3 @@ async function sleepUntil(timeMs: number, signal?: AbortSignal): Promise<void> {
     );
   });
 }
-
-/** At most `n` tasks in flight across all stages of a batch. */
-class Limiter {
-  private active = 0;
-  private readonly queue: (() => void)[] = [];
-  constructor(private readonly n: number) {}
-  async run<R>(fn: () => Promise<R>): Promise<R> {
-    if (this.active >= this.n) await new Promise<void>((r) => this.queue.push(r));
-    this.active++;
-    try {
-      return await fn();
-    } finally {
-      this.active--;
-      this.queue.shift()?.();
-    }
-  }
-}

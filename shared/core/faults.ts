@@ -1,4 +1,5 @@
 import { ConfigError, SluiceError } from '../errors.ts';
+import { fnv1a } from './keys.ts';
 
 /**
  * Fault injection built into the runners, off by default. Every decision is a pure function of
@@ -61,18 +62,7 @@ export function emptyFaultCounts(): FaultCounts {
 
 /** A deterministic number in [0, 1) from the seed and a subject. */
 export function chance(seed: number, ...subject: (string | number)[]): number {
-  let h = (seed ^ 0x9e3779b9) >>> 0;
-  const text = subject.join('/');
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return (h >>> 0) / 4294967296;
+  return fnv1a(subject.join('/'), (seed ^ 0x9e3779b9) >>> 0) / 4294967296;
 }
 
 export class FaultInjector {

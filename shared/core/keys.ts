@@ -59,7 +59,8 @@ export class KeyMap<V> {
   }
 }
 
-function fnv1a(text: string, seed: number): number {
+/** FNV-1a with a murmur3 finalizer: a stable 32-bit hash of a string. */
+export function fnv1a(text: string, seed: number): number {
   let h = seed;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);

@@ -110,8 +110,11 @@ async function committedManifests(store: S3ObjectStore): Promise<BatchManifest[]
   );
 }
 
-/** Sums the per-batch word counts saved under outputs/wordcount-<t>.jsonl/. */
-async function totalCounts(store: S3ObjectStore): Promise<Map<string, number>> {
+/** Sums the per-batch word counts saved under outputs/wordcount-<t>.jsonl/ of a store. */
+async function totalCounts(store: {
+  list(prefix: string): Promise<string[]>;
+  get(key: string): Promise<Uint8Array | undefined>;
+}): Promise<Map<string, number>> {
   const totals = new Map<string, number>();
   for (const key of await store.list('outputs/')) {
     if (!key.endsWith('.jsonl')) continue;
@@ -129,18 +132,7 @@ async function totalCounts(store: S3ObjectStore): Promise<Map<string, number>> {
 /** What the embedded runner computes over the same events, summed over its batches. */
 async function referenceCounts(lines: string[]): Promise<Map<string, number>> {
   const { store } = await runPipeline(wordCount, { input: [lines.slice(0, 100), lines.slice(100)] });
-  const totals = new Map<string, number>();
-  for (const key of await store.list('outputs/')) {
-    if (!key.endsWith('.jsonl')) continue;
-    for (const line of Buffer.from((await store.get(key))!)
-      .toString()
-      .split('\n')) {
-      if (!line) continue;
-      const [word, n] = JSON.parse(line) as [string, number];
-      totals.set(word, (totals.get(word) ?? 0) + n);
-    }
-  }
-  return totals;
+  return totalCounts(store);
 }
 
 function phaseTable(manifests: BatchManifest[]): string {
