@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 //   unit         engine, planner, driver, CLI and examples on the embedded runner
 //   infra        the CDK stack, synthesized offline and checked with assertions and cdk-nag
 //   integration  real AWS adapters against LocalStack on 127.0.0.1 (started by test/run.sh)
+//   e2e          the CDK app deployed to that LocalStack with cdklocal, fed with `sluice send`, its
+//                functions run by the host Lambda executor (test/localstack/executor); minutes long
 export default defineConfig({
   test: {
     projects: [
@@ -15,6 +17,15 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 600_000,
           fileParallelism: false,
         },
       },

@@ -95,6 +95,7 @@ export function recoveryDepsFromEnv(env: NodeJS.ProcessEnv = process.env): Recov
     module: bundledPipeline,
     env: sluiceEnv(env),
     partitionFunction: requireEnv('SLUICE_PARTITION_FUNCTION', env),
+    retainInputsMs: intEnv('SLUICE_RETAIN_INPUTS_MS', 7 * 24 * 3_600_000, env),
   };
 }
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (`npm test`):
 #   lint + format check, type check, then every vitest tier in one run:
-#   unit (engine, planner, driver, CLI, examples), infra (CDK stack), integration (LocalStack).
+#   unit (engine, planner, driver, recovery, chaos, CLI, examples), infra (CDK stack),
+#   integration (AWS adapters and handlers against LocalStack), e2e (the CDK app deployed to
+#   LocalStack with cdklocal, its functions run by the host executor plugin).
 # LocalStack is started here on 127.0.0.1:4566 (installed into .venv/localstack on first use)
 # and stopped at the end. Set SLUICE_SKIP_LOCALSTACK=1 to run only the tiers that need no server
 # (the integration tier then fails loudly instead of being skipped).
@@ -20,7 +22,7 @@ if [ "${SLUICE_SKIP_LOCALSTACK:-0}" != "1" ] && [ -f test/localstack/start.sh ];
   echo "== LocalStack"
   bash test/localstack/start.sh
   trap 'bash test/localstack/stop.sh || true' EXIT
-  projects+=(--project integration)
+  projects+=(--project integration --project e2e)
 else
   echo "== LocalStack: not started (SLUICE_SKIP_LOCALSTACK=1); integration tier not run"
 fi

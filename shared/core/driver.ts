@@ -13,7 +13,6 @@ import { decodeJson, encodeBlock, encodeJson, encodeJsonLines } from './codec.ts
 import { type PersistedStreamDescription, Pipeline, type StreamingContext } from './context.ts';
 import { CountingObjectStore } from './counting-store.ts';
 import type { DStream } from './dstream.ts';
-import { describeTask } from './executor.ts';
 import { type CrashPoint, DriverCrashError, FaultInjector, type FaultOptions } from './faults.ts';
 import type { BatchGeneration } from './generation.ts';
 import { layout, parseTimeKey, timeKey } from './layout.ts';

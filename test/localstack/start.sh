@@ -108,6 +108,7 @@ if [[ ! -f "$VENV/.sluice-host-executor-$plugin_stamp" ]]; then
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input --force-reinstall --no-deps \
       "$PLUGIN_DIR" >&2
   fi
+  rm -rf "$PLUGIN_DIR/build" "$PLUGIN_DIR"/*.egg-info # setuptools' leftovers in the source tree
   touch "$VENV/.sluice-host-executor-$plugin_stamp"
 fi
 

@@ -270,6 +270,11 @@ const server = http.createServer((req, res) => {
 server.keepAliveTimeout = 0;
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address();
+  // On AWS the function would run on its runtime's Node.js; here it runs on the host's.
+  process.stdout.write(
+    `[host executor] ${functionName}: ${process.env.AWS_EXECUTION_ENV ?? 'a Node.js function'} runs on ` +
+      `node ${process.version} (pid ${process.pid}), handler ${handlerSpec}, listening on 127.0.0.1:${port}\n`,
+  );
   post(`/status/${runtimeId}/ready`, JSON.stringify({ port })).catch((error) => {
     process.stderr.write(`runtime: cannot report ready: ${error?.stack ?? error}\n`);
     process.exit(1);

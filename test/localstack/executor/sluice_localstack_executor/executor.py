@@ -26,7 +26,9 @@ What the Go init does and a host process must do itself:
   executor raises ``StatusErrorException``, on which LocalStack stops the environment and returns
   the payload as the function's error;
 - isolation: none beyond a separate process. The function sees the host's file system, runs as
-  the LocalStack user, and reaches LocalStack at 127.0.0.1. Test infrastructure, not a sandbox.
+  the LocalStack user, and reaches LocalStack at 127.0.0.1. Test infrastructure, not a sandbox;
+- the Node.js version: the host's `node` (``SLUICE_NODE``, else the one on LocalStack's PATH) runs
+  every nodejs* runtime. The architecture (arm64/x86_64) is ignored.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ from localstack.services.lambda_.invocation.runtime_executor import (
     RuntimeExecutor,
 )
 
-from sluice_localstack_executor.faults import FAULTS
+from sluice_localstack_executor.faults import FAULTS, MAX_EVENT_PAYLOAD
 
 LOG = logging.getLogger(__name__)
 
@@ -155,6 +157,9 @@ class HostRuntimeExecutor(RuntimeExecutor):
         env["LAMBDA_RUNTIME_DIR"] = str(BOOTSTRAP.parent)
         if fv.config.runtime:
             env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{fv.config.runtime}"
+        # The host's Node.js may be older than the function's runtime (nodejs22.x on Node 20): the AWS
+        # SDK's warning about that concerns the host, not the function, which on AWS runs on its runtime.
+        env.setdefault("AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED", "true")
 
         directory = log_dir()
         directory.mkdir(parents=True, exist_ok=True)
@@ -240,7 +245,7 @@ class HostRuntimeExecutor(RuntimeExecutor):
                     "requestId": request_id,
                     "executor": self.id,
                     "pid": self.process.pid if self.process else None,
-                    "payload": (payload.get("payload") or "")[:256 * 1024],
+                    "payload": (payload.get("payload") or "")[:MAX_EVENT_PAYLOAD],
                 }
             )
             LOG.info("host executor: fault %s (%s) on %s %s", fault.rule.id, fault.rule.action, function_name, request_id)
@@ -274,7 +279,7 @@ class HostRuntimeExecutor(RuntimeExecutor):
             code = self.process.poll()
             if code is not None:
                 try:  # an answer posted just before the exit still counts
-                    return future.result(timeout=0.3)
+                    return future.result(timeout=0.05)
                 except FutureTimeoutError:
                     pass
                 LOG.info(

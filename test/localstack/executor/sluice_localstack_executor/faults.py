@@ -6,12 +6,13 @@ working directory, which is ``test/.tmp`` when started by ``test/localstack/star
     {"rules": [
       {"id": "kill-one", "function": "PartitionFunction", "action": "kill", "skip": 3, "afterMs": 100},
       {"id": "hold-reduce", "function": "PartitionFunction", "action": "hold",
-       "match": "\\"inputs\\":[{\\"kind\\":\\"shuffle\\"", "holdMs": 30000}
+       "match": "\\"inputs\\":[{\\"kind\\":\\"shuffle\\"", "exclude": "\\"end\\":0}", "holdMs": 30000}
     ]}
 
 A rule applies to invocations whose function name contains ``function`` and whose payload (the
-event, as a JSON string) contains every string of ``match``. It lets ``skip`` of them through,
-counted from when the rule first appears, then fires on the next ``times`` (default 1):
+event, as a JSON string) contains every string of ``match`` and none of ``exclude``. It lets
+``skip`` of them through, counted from when the rule first appears, then fires on the next
+``times`` (default 1):
 
 - ``kill``: the handler runs for ``afterMs`` milliseconds (or until it finishes, whichever comes
   first), then the runtime process kills itself with SIGKILL without answering: a killed
@@ -36,7 +37,11 @@ from dataclasses import dataclass, field
 LOG = logging.getLogger(__name__)
 
 DEFAULT_FILE_NAME = "host-executor-faults.json"
-MAX_EVENT_PAYLOAD = 256 * 1024
+MAX_EVENT_PAYLOAD = 256 * 1024  # characters of the payload kept in an event
+
+
+def _strings(value) -> list[str]:
+    return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
 def faults_path() -> str:
@@ -49,6 +54,7 @@ class Rule:
     action: str
     function: str = ""
     match: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
     skip: int = 0
     times: int = 1
     after_ms: int = 0
@@ -91,14 +97,15 @@ class FaultInjector:
             with open(path, encoding="utf-8") as f:
                 raw = json.load(f)
             rules = []
+            strings = lambda v: [v] if isinstance(v, str) else [str(x) for x in v]  # noqa: E731
             for r in raw.get("rules", []):
-                match = r.get("match", [])
                 rules.append(
                     Rule(
                         id=str(r["id"]),
                         action=str(r["action"]),
                         function=str(r.get("function", "")),
-                        match=[match] if isinstance(match, str) else [str(m) for m in match],
+                        match=_strings(r.get("match", [])),
+                        exclude=_strings(r.get("exclude", [])),
                         skip=int(r.get("skip", 0)),
                         times=int(r.get("times", 1)),
                         after_ms=int(r.get("afterMs", 0)),
@@ -123,7 +130,7 @@ class FaultInjector:
             for rule in self._rules:
                 if rule.function not in function_name:
                     continue
-                if not all(m in payload for m in rule.match):
+                if not all(m in payload for m in rule.match) or any(x in payload for x in rule.exclude):
                     continue
                 seen = self._seen.get(rule.id, 0)
                 self._seen[rule.id] = seen + 1

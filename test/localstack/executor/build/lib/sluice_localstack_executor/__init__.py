@@ -1,1 +1,0 @@
-"""LocalStack Lambda runtime executor running Node.js handlers as host processes (no Docker)."""
