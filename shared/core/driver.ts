@@ -459,7 +459,12 @@ export class BatchScheduler {
     }
 
     const recomputedBefore = this.recomputedCount;
-    const received = await phase('receive', () => this.receive(t));
+    // receive = polling the sources (on SQS: the interval itself); writeInput = blocks + write-ahead entry + ack
+    const marks = { polledAt: 0 };
+    const receiveStart = Date.now();
+    const received = await this.receive(t, marks);
+    phases.receive = Math.max(0, (marks.polledAt || receiveStart) - receiveStart);
+    phases.writeInput = Date.now() - Math.max(marks.polledAt, receiveStart);
     this.maybeCrash(t, 'afterReceive');
     const gen = this.pipeline.generate(t);
     const targets = this.targetsOf(gen);
@@ -555,7 +560,7 @@ export class BatchScheduler {
   }
 
   /** Receives the interval's records from every source, writes blocks and the write-ahead entry, then acks. */
-  private async receive(t: number): Promise<ReceivedEntry> {
+  private async receive(t: number, marks: { polledAt: number } = { polledAt: 0 }): Promise<ReceivedEntry> {
     const prior = await this.readJson<ReceivedEntry>(layout.received(t));
     if (prior) return prior; // re-running a batch whose input is already durable
     const streams: Record<string, ReceivedEntry['streams'][string]> = {};
@@ -572,6 +577,7 @@ export class BatchScheduler {
           resumeFrom: this.resumePositions.get(binding.name),
         });
         this.resumePositions.delete(binding.name);
+        marks.polledAt = Math.max(marks.polledAt, Date.now());
         const n = binding.partitions;
         const records = batch.records;
         const puts: Promise<void>[] = [];

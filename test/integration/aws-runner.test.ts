@@ -140,7 +140,7 @@ function phaseTable(manifests: BatchManifest[]): string {
     .filter((m) => m.input.records > 0)
     .map((m) => {
       const p = m.phases;
-      return `  ${m.batchTimeMs}  in=${String(m.input.records).padStart(4)}  receive=${p.receive ?? 0}ms tasks=${p.tasks ?? 0}ms outputs=${p.outputs ?? 0}ms commit=${p.commit ?? 0}ms  processing=${m.processingMs}ms  S3 get/put/list/delete=${m.requests.get}/${m.requests.put}/${m.requests.list}/${m.requests.delete}`;
+      return `  ${m.batchTimeMs}  in=${String(m.input.records).padStart(4)}  poll=${p.receive ?? 0}ms writeInput=${p.writeInput ?? 0}ms tasks=${p.tasks ?? 0}ms outputs=${p.outputs ?? 0}ms commit=${p.commit ?? 0}ms  processing=${m.processingMs}ms  S3 get/put/list/delete=${m.requests.get}/${m.requests.put}/${m.requests.list}/${m.requests.delete}`;
     });
   return rows.join('\n');
 }
