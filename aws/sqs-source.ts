@@ -230,9 +230,12 @@ export class SqsSource<T = unknown> implements Source<T> {
 
     const poll = async (index: number): Promise<void> => {
       let consecutiveErrors = 0;
+      // a batch that is already late (catch-up) still gets one round of short polls
+      let first = true;
       while (!full) {
         const remaining = deadline - Date.now();
-        if (remaining <= 0) return;
+        if (remaining <= 0 && !first) return;
+        first = false;
         // Long polls are whole seconds: use them while a whole second (plus slack for the round trip)
         // is left, then short polls until the deadline, pausing when the queue looks empty.
         const waitSeconds = Math.min(20, Math.floor((remaining - 150) / 1000));

@@ -7,5 +7,7 @@ declare module 'sluice-pipeline' {
 
   const build: (ctx: StreamingContext) => void | Promise<void>;
   export default build;
-  export const options: { batchIntervalMs?: number; partitions?: number } | undefined;
+  export const options:
+    | { batchIntervalMs?: number; partitions?: number; onRecordError?: 'deadLetter' | 'fail' }
+    | undefined;
 }

@@ -23,8 +23,11 @@ export type { GraphContext, InputRef, LineageRecord, TaskOutput, TaskResult, Tas
 export type { SpeculationOptions } from './core/task-runner.ts';
 export * from './errors.ts';
 export { DirectoryObjectStore } from './local/directory-store.ts';
+export { type EmbeddedRunOptions, runEmbedded } from './local/embedded-runner.ts';
 export { InProcessInvoker } from './local/in-process-invoker.ts';
 export { MemoryObjectStore } from './local/memory-store.ts';
+export { FileSource, GeneratorSource, HttpSource, StdinSource } from './local/sources.ts';
+export { WorkerPoolInvoker } from './local/worker-pool.ts';
 export type { InvokeOptions, Invoker } from './ports/invoker.ts';
 export type { ByteRange, ObjectStore } from './ports/object-store.ts';
 export type { DeadLetter, ReceivedBatch, ReceiveRequest, Source } from './ports/source.ts';

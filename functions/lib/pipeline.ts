@@ -4,6 +4,7 @@ import type { SluiceEnv } from './env.ts';
 
 export interface PipelineModuleLike {
   default: (ctx: StreamingContext) => void | Promise<void>;
+  options?: { onRecordError?: 'deadLetter' | 'fail' };
 }
 
 /** The bundled pipeline module (esbuild alias `sluice-pipeline`). */
@@ -15,6 +16,7 @@ export async function buildContext(module: PipelineModuleLike, env: SluiceEnv): 
     batchIntervalMs: env.batchIntervalMs,
     partitions: env.partitions,
     printer: (text) => process.stdout.write(text),
+    onRecordError: module.options?.onRecordError,
   });
   await module.default(ctx);
   ctx.graph.freeze();

@@ -175,7 +175,8 @@ export class BatchScheduler {
   /** Materializations in flight, by `rdd/<t>/<name>/` prefix: a backlog batch waits for what it reads. */
   private readonly materializing = new Map<string, Promise<void>>();
   private recomputedCount = 0;
-  private outputsChain: Promise<unknown> = Promise.resolve();
+  /** Resolves true once the latest started batch committed, false if it failed. */
+  private previousBatch: Promise<boolean> = Promise.resolve(true);
   private readonly recentProcessing: number[] = [];
 
   private get slowestRecentMs(): number {
@@ -271,9 +272,9 @@ export class BatchScheduler {
     const received = (await this.store.list('batches/'))
       .filter((k) => k.endsWith('/received.json'))
       .map((k) => parseTimeKey(k.split('/')[1]!));
-    this.pending = received
-      .filter((t) => !done.has(t) && t > (this.lastCommittedMs ?? -Infinity))
-      .sort((a, b) => a - b);
+    // every batch whose input is stored but that never committed (also one before the last commit:
+    // a backlog batch that failed while later ones went on) is re-run first
+    this.pending = received.filter((t) => !done.has(t)).sort((a, b) => a - b);
     const last = Math.max(this.lastCommittedMs ?? meta.zeroTimeMs, ...this.pending);
     this.nextTimeMs = last + interval;
     // remember recent delivery ids so redelivered messages are not counted twice, and where
@@ -393,7 +394,14 @@ export class BatchScheduler {
     await this.checkLease();
     const times = this.pending.slice(0, n);
     this.log({ event: 'recovery.backlog', batches: times });
-    const manifests = await Promise.all(times.map((t) => this.runBatch(t, true)));
+    // announce what every batch will materialize before any starts, so each can wait for its inputs
+    const prepared = new Map(
+      times.map((t) => {
+        const plan = new BatchPlan(t, this.targetsOf(this.pipeline.generate(t)));
+        return [t, { plan, done: this.announceMaterializations(t, plan) }] as const;
+      }),
+    );
+    const manifests = await Promise.all(times.map((t) => this.runBatch(t, true, prepared.get(t))));
     this.pending.splice(0, n);
     return manifests;
   }
@@ -439,7 +447,35 @@ export class BatchScheduler {
     return manifest;
   }
 
-  private async runBatch(t: number, recovered: boolean): Promise<BatchManifest> {
+  private async runBatch(
+    t: number,
+    recovered: boolean,
+    prepared?: { plan: BatchPlan; done: Map<string, () => void> },
+  ): Promise<BatchManifest> {
+    // Batches commit in time order: a batch goes on to its outputs and commit only once the
+    // batch before it committed, and fails if that one failed (a backlog runs batches at once).
+    const previous = this.previousBatch;
+    let settle!: (ok: boolean) => void;
+    this.previousBatch = new Promise<boolean>((r) => {
+      settle = r;
+    });
+    try {
+      const manifest = await this.runBatchInner(t, recovered, previous, prepared);
+      settle(true);
+      return manifest;
+    } catch (err) {
+      settle(false);
+      for (const release of prepared?.done.values() ?? []) release();
+      throw err;
+    }
+  }
+
+  private async runBatchInner(
+    t: number,
+    recovered: boolean,
+    previous: Promise<boolean>,
+    prepared: { plan: BatchPlan; done: Map<string, () => void> } | undefined,
+  ): Promise<BatchManifest> {
     const startedAtMs = Date.now();
     const dueAtMs = this.options.clock === 'manual' ? startedAtMs : t;
     const requestsBefore = this.store.snapshot();
@@ -467,9 +503,8 @@ export class BatchScheduler {
     phases.writeInput = Date.now() - Math.max(marks.polledAt, receiveStart);
     this.maybeCrash(t, 'afterReceive');
     const gen = this.pipeline.generate(t);
-    const targets = this.targetsOf(gen);
-    const plan = new BatchPlan(t, targets);
-    const done = this.announceMaterializations(t, plan);
+    const plan = prepared?.plan ?? new BatchPlan(t, this.targetsOf(gen));
+    const done = prepared?.done ?? this.announceMaterializations(t, plan);
     const taskTotals = { total: 0, attempts: 0, retries: 0, speculative: 0 };
     const taskMetrics = { get: 0, put: 0, bytesRead: 0, bytesWritten: 0, deadLettered: 0 };
     const stageReports: StageReport[] = [];
@@ -495,9 +530,10 @@ export class BatchScheduler {
     gen.materialized = plan.materializedNames();
     gen.store = this.store;
     // output operations run in time order, also when a backlog of batches is re-run in parallel
-    const outputsDone = this.outputsChain.then(() => phase('outputs', () => this.runOutputs(t, gen, plan)));
-    this.outputsChain = outputsDone.catch(() => {});
-    await outputsDone;
+    if (!(await previous)) {
+      throw new BatchFailedError(t, `the batch before it failed; batches commit in time order`);
+    }
+    await phase('outputs', () => this.runOutputs(t, gen, plan));
 
     const outputs = plan.targets.map((target) => {
       const stage = plan.stages.find((s) => s.target === target)!;
@@ -776,7 +812,7 @@ export class BatchScheduler {
   private recover(key: string): Promise<boolean> {
     // one recomputation per stored RDD of a batch at a time: it restores every partition of that
     // RDD found missing, so sibling losses share one re-run of the map stage
-    const scope = key.slice(0, key.lastIndexOf('/') + 1);
+    const scope = key.startsWith('rdd/') ? key.slice(0, key.lastIndexOf('/') + 1) : key;
     let p = this.recovering.get(scope);
     if (!p) {
       p = this.recompute(key).finally(() => this.recovering.delete(scope));
@@ -882,11 +918,13 @@ export class BatchScheduler {
     // the first batch after a start pays for warm-up (module loading, connections): not a signal
     if (this.recentProcessing.length === 0) return;
     const interval = this.ctx.batchIntervalMs;
-    if (m.processingMs > interval && m.input.records > 0) {
-      const sustainable = Math.max(1, Math.floor((m.input.records * interval * 0.9) / m.processingMs));
+    // for polling sources the poll is the interval itself: count the work after it
+    const work = m.processingMs - (m.phases.receive ?? 0);
+    if (work > interval && m.input.records > 0) {
+      const sustainable = Math.max(1, Math.floor((m.input.records * interval * 0.9) / work));
       this.cap = Math.min(this.options.maxRecordsPerBatch ?? Infinity, sustainable);
       this.log({ event: 'backpressure', batchTimeMs: m.batchTimeMs, maxRecordsPerBatch: this.cap });
-    } else if (this.cap !== undefined && m.processingMs < interval * 0.7) {
+    } else if (this.cap !== undefined && work < interval * 0.7) {
       this.cap = Math.floor(this.cap * 1.25);
       if (this.cap > 1e9) this.cap = undefined;
     }
@@ -921,8 +959,9 @@ export class BatchScheduler {
       const previous = expired - every * interval;
       if (previous > this.pipeline.zeroTimeMs) await drop(`rdd/${timeKey(previous)}/`);
     }
-    const retain = this.options.retainInputsMs ?? 3_600_000;
-    const old = t - Math.max(retain, history) - interval;
+    // inputs stay at least as long as recomputing from the oldest kept checkpoint may need them
+    const retain = Math.max(this.options.retainInputsMs ?? 3_600_000, history + 2 * every * interval);
+    const old = t - retain - interval;
     if (old > this.pipeline.zeroTimeMs) {
       await drop(`inputs/${timeKey(old)}/`);
       await drop(`batches/${timeKey(old)}/`);

@@ -208,6 +208,7 @@ export class TaskRunner {
       };
       try {
         return await this.limiter.run(() => {
+          if (signal.aborted) throw new SluiceError('task copy cancelled: another copy committed first');
           onStart(Date.now());
           return this.o.invoker.invoke(spec, { timeoutMs: this.o.taskTimeoutMs, signal });
         });
@@ -227,6 +228,14 @@ export class TaskRunner {
             recoveries++;
             onRecovery();
             continue;
+          }
+          if (key?.startsWith('inputs/')) {
+            throw new BatchFailedError(
+              base.batchTimeMs,
+              `input block ${key} is gone and input cannot be recomputed (it is the source of truth): ` +
+                'restore it, raise retainInputsMs if retention removed it, or start over with a new store (--fresh)',
+              err,
+            );
           }
         }
         const retryable = !(err instanceof SluiceError) || err.retryable;

@@ -11,7 +11,7 @@ export interface PipelineModule {
   /** The seq-th demo record, for `--source generator`. */
   generate?: (seq: number) => unknown;
   /** Defaults for the CLI (flags override them). */
-  options?: { batchIntervalMs?: number; partitions?: number };
+  options?: { batchIntervalMs?: number; partitions?: number; onRecordError?: 'deadLetter' | 'fail' };
 }
 
 export class PipelineLoadError extends SluiceError {
@@ -56,7 +56,12 @@ export async function loadPipeline(
   const module = await importPipelineModule(modulePath);
   const batchIntervalMs = options.batchIntervalMs ?? module.options?.batchIntervalMs ?? 1000;
   const partitions = options.partitions ?? module.options?.partitions ?? 2;
-  const ctx = new StreamingContext({ batchIntervalMs, partitions, printer: options.printer });
+  const ctx = new StreamingContext({
+    batchIntervalMs,
+    partitions,
+    printer: options.printer,
+    onRecordError: module.options?.onRecordError,
+  });
   try {
     await module.default(ctx);
     ctx.graph.freeze();

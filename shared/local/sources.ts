@@ -97,17 +97,25 @@ export class GeneratorSource<T> implements Source<T> {
   }
 }
 
-/** Reads a file line by line (all of it, then, with `follow`, what is appended). */
+/**
+ * Reads a file line by line (all of it, then, with `follow`, what is appended). Its position is
+ * the number of lines handed out, so a restarted run carries on after exactly those lines, also
+ * when backpressure left some of the file unread.
+ */
 export class FileSource<T = string> implements Source<T> {
   private readonly path: string;
   private readonly format: RecordFormat;
   private readonly follow: boolean;
   private readonly linesPerBatch: number | undefined;
+  /** Bytes read so far, and the unfinished last line. */
   private offset = 0;
   private partial = '';
-  private lineNo = 0;
-  private eof = false;
-  private readonly buffer = new Buffer<T>();
+  /** Lines read but not handed out yet. */
+  private lines: string[] = [];
+  /** Lines handed out (the position). */
+  private handedOut = 0;
+  private skip = 0;
+  private started = false;
 
   constructor(
     path: string,
@@ -125,48 +133,51 @@ export class FileSource<T = string> implements Source<T> {
   }
   private async readMore(): Promise<void> {
     const stat = await fs.stat(this.path);
-    if (stat.size <= this.offset) {
-      this.eof = true;
-      return;
+    if (stat.size > this.offset) {
+      const chunks: string[] = [];
+      await new Promise<void>((resolve, reject) => {
+        createReadStream(this.path, { start: this.offset, end: stat.size - 1, encoding: 'utf8' })
+          .on('data', (c) => chunks.push(c as string))
+          .on('end', resolve)
+          .on('error', reject);
+      });
+      this.offset = stat.size;
+      const text = this.partial + chunks.join('');
+      const lines = text.split('\n');
+      this.partial = lines.pop() ?? '';
+      for (const line of lines) this.lines.push(line);
     }
-    const chunks: string[] = [];
-    await new Promise<void>((resolve, reject) => {
-      createReadStream(this.path, { start: this.offset, end: stat.size - 1, encoding: 'utf8' })
-        .on('data', (c) => chunks.push(c as string))
-        .on('end', resolve)
-        .on('error', reject);
-    });
-    this.offset = stat.size;
-    const text = this.partial + chunks.join('');
-    const lines = text.split('\n');
-    this.partial = lines.pop() ?? '';
-    const records: T[] = [];
-    const letters: DeadLetter[] = [];
-    for (const line of lines)
-      decodeLine(line, this.format, `${this.path}:${++this.lineNo}`, records, letters);
-    this.buffer.push(records, letters);
-    this.eof = !this.follow;
+    if (!this.follow && this.partial) {
+      this.lines.push(this.partial);
+      this.partial = '';
+    }
+    // after a restart: drop the lines an earlier run already handed out
+    if (this.skip > 0) {
+      const n = Math.min(this.skip, this.lines.length);
+      this.lines = this.lines.slice(n);
+      this.skip -= n;
+      this.handedOut += n;
+    }
   }
   async receive(request: ReceiveRequest): Promise<ReceivedBatch<T>> {
-    if (typeof request.resumeFrom === 'object' && request.resumeFrom && this.offset === 0) {
-      const pos = request.resumeFrom as { offset: number; line: number };
-      this.offset = pos.offset;
-      this.lineNo = pos.line;
-    }
-    if (this.follow || this.offset === 0) await this.readMore();
-    if (!this.follow && this.partial && this.eof) {
-      const records: T[] = [];
-      const letters: DeadLetter[] = [];
-      decodeLine(this.partial, this.format, `${this.path}:${++this.lineNo}`, records, letters);
-      this.partial = '';
-      this.buffer.push(records, letters);
-    }
-    const max = Math.min(request.maxRecords ?? Infinity, this.linesPerBatch ?? Infinity);
-    const batch = this.buffer.take(Number.isFinite(max) ? max : undefined);
-    return { ...batch, position: { offset: this.offset, line: this.lineNo } };
+    if (!this.started) {
+      this.started = true;
+      if (typeof request.resumeFrom === 'object' && request.resumeFrom !== null) {
+        this.skip = Number((request.resumeFrom as { line?: number }).line ?? 0);
+      }
+      await this.readMore();
+    } else if (this.follow) await this.readMore();
+    const max = Math.min(request.maxRecords ?? Infinity, this.linesPerBatch ?? Infinity, this.lines.length);
+    const taken = this.lines.slice(0, max);
+    this.lines = this.lines.slice(max);
+    const records: T[] = [];
+    const deadLetters: DeadLetter[] = [];
+    for (const line of taken)
+      decodeLine(line, this.format, `${this.path}:${++this.handedOut}`, records, deadLetters);
+    return { records, deadLetters, position: { line: this.handedOut } };
   }
   exhausted(): boolean {
-    return !this.follow && this.offset > 0 && this.eof && this.buffer.size === 0;
+    return !this.follow && this.started && this.lines.length === 0;
   }
   describe(): string {
     return `file(${this.path})`;

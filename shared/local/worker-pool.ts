@@ -84,9 +84,18 @@ export class WorkerPoolInvoker implements Invoker {
       },
     );
     worker.on('error', (err) => failReady(err));
-    worker.on('exit', (code) =>
-      failReady(new TaskFailedError(`worker thread exited with code ${code} while starting`)),
-    );
+    worker.on('exit', (code) => {
+      failReady(new TaskFailedError(`worker thread exited with code ${code} while starting`));
+      // an idle worker that died (or one finishing a cancelled copy) is replaced at once, so no
+      // task is ever posted to a dead thread
+      const idle = this.idle.indexOf(slot);
+      if (!this.closed && idle >= 0) {
+        this.idle.splice(idle, 1);
+        const i = this.slots.indexOf(slot);
+        if (i >= 0) this.slots.splice(i, 1);
+        this.release(this.spawn());
+      }
+    });
     this.slots.push(slot);
     return slot;
   }
@@ -116,7 +125,7 @@ export class WorkerPoolInvoker implements Invoker {
     try {
       await slot.ready;
     } catch (err) {
-      this.replace(slot);
+      this.release(this.replace(slot));
       throw new TaskFailedError(`a worker thread failed to start: ${(err as Error).message}`, {
         retryable: false,
       });
@@ -138,7 +147,12 @@ export class WorkerPoolInvoker implements Invoker {
         this.pending.set(id, { resolve, reject });
         timer = setTimeout(() => {
           this.pending.delete(id);
-          reject(new TaskTimeoutError(`task ${spec.stageId}/${spec.partition}`, options.timeoutMs));
+          reject(
+            new TaskTimeoutError(
+              `task ${spec.batchTimeMs}/stage ${spec.stageId}/partition ${spec.partition} (raise taskTimeoutMs if tasks are this slow)`,
+              options.timeoutMs,
+            ),
+          );
           slot = this.replace(slot);
         }, options.timeoutMs);
         options.signal?.addEventListener('abort', () => {

@@ -175,7 +175,7 @@ describe('recovery', () => {
     await scheduler.closeBatches(1);
     await store.delete('inputs/000000000001000/input/0.blk');
     await expect(scheduler.run({ numBatches: 1 })).rejects.toThrow(
-      /inputs\/000000000001000\/input\/0.blk is missing/,
+      /input block inputs\/000000000001000\/input\/0\.blk is gone and input cannot be recomputed/,
     );
   });
 });
