@@ -11,7 +11,7 @@
  *   manifests/<t>.json                            the batch's commit record
  *   outputs/<prefix>-<t>[.<suffix>]/part-<p>      saved outputs (+ _SUCCESS)
  *   deadletter/<t>/<origin>.jsonl                 records that could not be used, with reasons
- *   lease/driver.json                             the driver lease (AWS runner)
+ *   lease/<epoch>.json (+ .released)              the driver lease (see lease.ts)
  */
 export function timeKey(timeMs: number): string {
   return String(timeMs).padStart(15, '0');
@@ -33,7 +33,6 @@ export const layout = {
   output: (dir: string, p: number, ext: string) => `outputs/${dir}/part-${String(p).padStart(5, '0')}${ext}`,
   outputSuccess: (dir: string) => `outputs/${dir}/_SUCCESS`,
   deadLetter: (t: number, origin: string) => `deadletter/${timeKey(t)}/${origin}.jsonl`,
-  lease: () => 'lease/driver.json',
   /** Prefixes holding per-batch data, for retention clean-up. */
   perBatchPrefixes: ['inputs/', 'rdd/', 'shuffle/', 'batches/'] as const,
 };
