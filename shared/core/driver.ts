@@ -1027,14 +1027,14 @@ async function sleepUntil(timeMs: number, signal?: AbortSignal): Promise<void> {
   const wait = timeMs - Date.now();
   if (wait <= 0) return;
   await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, wait);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, wait);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

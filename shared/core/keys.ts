@@ -43,7 +43,7 @@ export class KeyMap<V> {
   }
   /** Returns the entry for `key`, creating it with `init()` if absent. */
   entry(key: unknown, init: () => V): [unknown, V] {
-    const id = keyId(key);
+    const id = typeof key === 'string' ? key : keyId(key);
     let entry = this.map.get(id);
     if (!entry) {
       entry = [key, init()];

@@ -18,9 +18,11 @@ export async function bucketize(
   if (dep.mapSideCombine && agg) {
     const combined = new KeyMap<unknown>();
     const none = combined; // a sentinel no combiner can equal
+    const fresh = () => none; // one closure for the task, not one per record
+    const { createCombiner, mergeValue } = agg;
     await produce((kv) => {
-      const entry = combined.entry(kv[0], () => none);
-      entry[1] = entry[1] === none ? agg.createCombiner(kv[1]) : agg.mergeValue(entry[1], kv[1]);
+      const entry = combined.entry(kv[0], fresh);
+      entry[1] = entry[1] === none ? createCombiner(kv[1]) : mergeValue(entry[1], kv[1]);
     });
     for (const [k, c] of combined.entries()) buckets[partitionOf(dep.partitioner, k)]!.push([k, c]);
   } else {
