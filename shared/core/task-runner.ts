@@ -14,9 +14,9 @@ export interface SpeculationOptions {
   readonly enabled?: boolean;
   /** Share of a stage's tasks that must have finished before any copy is launched. Default 0.5. */
   readonly quantile?: number;
-  /** A task running longer than this multiple of the finished tasks' median gets a copy. Default 2. */
+  /** A task running longer than this multiple of the finished tasks' median gets a copy. Default 1.5 (Spark's). */
   readonly multiplier?: number;
-  /** Never speculate on a task younger than this. Default 100 ms. */
+  /** Never speculate on a task younger than this. Default 50 ms. */
   readonly minRuntimeMs?: number;
 }
 
@@ -73,8 +73,8 @@ export class TaskRunner {
   async runStage(specs: readonly Omit<TaskSpec, 'attempt'>[]): Promise<StageOutcome> {
     const spec = this.o.speculation;
     const quantile = spec.quantile ?? 0.5;
-    const multiplier = spec.multiplier ?? 2;
-    const minRuntime = spec.minRuntimeMs ?? 100;
+    const multiplier = spec.multiplier ?? 1.5;
+    const minRuntime = spec.minRuntimeMs ?? 50;
     const finished: number[] = [];
     const running = new Map<number, { startedAt: number; copy?: () => void }>();
     const startedAt = new Map<number, number>();
