@@ -154,18 +154,24 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async put(key: string, body: Uint8Array): Promise<void> {
+  /** One PutObject, counted; `ifNoneMatch` makes it a conditional (first-writer-wins) write. */
+  private async putObject(key: string, body: Uint8Array, ifNoneMatch: boolean): Promise<void> {
     this.counters.puts++;
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: this.fullKey(key),
+        Body: body,
+        ContentLength: body.byteLength,
+        ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
+      }),
+    );
+    this.counters.bytesOut += body.byteLength;
+  }
+
+  async put(key: string, body: Uint8Array): Promise<void> {
     try {
-      await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: this.fullKey(key),
-          Body: body,
-          ContentLength: body.byteLength,
-        }),
-      );
-      this.counters.bytesOut += body.byteLength;
+      await this.putObject(key, body, false);
     } catch (error) {
       this.fail('PutObject', key, error);
     }
@@ -179,18 +185,8 @@ export class S3ObjectStore implements ObjectStore {
         // (full jitter) and ask again; once it settles S3 answers 412 (it won) or 200 (it failed).
         await sleep(Math.random() * 25 * 2 ** attempt);
       }
-      this.counters.puts++;
       try {
-        await this.client.send(
-          new PutObjectCommand({
-            Bucket: this.bucket,
-            Key: this.fullKey(key),
-            Body: body,
-            ContentLength: body.byteLength,
-            IfNoneMatch: '*',
-          }),
-        );
-        this.counters.bytesOut += body.byteLength;
+        await this.putObject(key, body, true);
         return true;
       } catch (error) {
         const status = statusOf(error);
