@@ -207,11 +207,14 @@ export class TaskRunner {
         ...(copy ? { speculative: true } : {}),
       };
       try {
-        return await this.limiter.run(() => {
+        const invoke = () => {
           if (signal.aborted) throw new SluiceError('task copy cancelled: another copy committed first');
           onStart(Date.now());
           return this.o.invoker.invoke(spec, { timeoutMs: this.o.taskTimeoutMs, signal });
-        });
+        };
+        // a speculative copy starts at once: waiting for a free slot behind the stage would
+        // cost what speculation is meant to save (the invoker places it)
+        return await (copy ? invoke() : this.limiter.run(invoke));
       } catch (err) {
         if (signal.aborted) throw err;
         // lost input: a MissingDataError here, or its message after crossing a process boundary

@@ -9,6 +9,8 @@ interface Slot {
   ready: Promise<void>;
   isReady: boolean;
   busy: boolean;
+  /** Tasks running on this worker (a speculative copy may share a busy worker). */
+  inFlight: number;
 }
 
 interface Pending {
@@ -59,7 +61,7 @@ export class WorkerPoolInvoker implements Invoker {
       failReady = reject;
     });
     ready.catch(() => {});
-    const slot: Slot = { worker, ready, isReady: false, busy: false };
+    const slot: Slot = { worker, ready, isReady: false, busy: false, inFlight: 0 };
     ready.then(
       () => {
         slot.isReady = true;
@@ -121,7 +123,13 @@ export class WorkerPoolInvoker implements Invoker {
 
   async invoke(spec: TaskSpec, options: InvokeOptions): Promise<TaskResult> {
     if (this.closed) throw new TaskFailedError('the worker pool is closed', { retryable: false });
-    let slot = await this.acquire();
+    if (spec.speculative && !this.idle.some((s) => s.isReady)) {
+      // A copy of a straggler does not queue behind the stage: it shares the least busy worker
+      // (tasks are async, a worker interleaves them), so it starts as soon as it is launched.
+      const shared = this.slots.filter((s) => s.isReady).sort((a, b) => a.inFlight - b.inFlight)[0];
+      if (shared) return this.runOn(shared, spec, options, false);
+    }
+    const slot = await this.acquire();
     try {
       await slot.ready;
     } catch (err) {
@@ -130,9 +138,20 @@ export class WorkerPoolInvoker implements Invoker {
         retryable: false,
       });
     }
+    return this.runOn(slot, spec, options, true);
+  }
+
+  /** Runs a task on a worker; `owned`: this call holds the slot and gives it back (or replaces it). */
+  private async runOn(
+    slot: Slot,
+    spec: TaskSpec,
+    options: InvokeOptions,
+    owned: boolean,
+  ): Promise<TaskResult> {
     const id = this.nextId++;
     let timer: NodeJS.Timeout | undefined;
     let died = false;
+    let current = slot;
     const onExit = (code: number) => {
       died = true;
       const p = this.pending.get(id);
@@ -142,6 +161,7 @@ export class WorkerPoolInvoker implements Invoker {
       }
     };
     slot.worker.once('exit', onExit);
+    slot.inFlight++;
     try {
       return await new Promise<TaskResult>((resolve, reject) => {
         this.pending.set(id, { resolve, reject });
@@ -153,7 +173,7 @@ export class WorkerPoolInvoker implements Invoker {
               options.timeoutMs,
             ),
           );
-          slot = this.replace(slot);
+          if (owned) current = this.replace(slot);
         }, options.timeoutMs);
         options.signal?.addEventListener('abort', () => {
           if (!this.pending.has(id)) return;
@@ -166,8 +186,9 @@ export class WorkerPoolInvoker implements Invoker {
       });
     } finally {
       clearTimeout(timer);
+      slot.inFlight--;
       slot.worker.off('exit', onExit);
-      this.release(died ? this.replace(slot) : slot);
+      if (owned) this.release(died ? this.replace(current) : current);
     }
   }
 
