@@ -33,6 +33,7 @@ export type { ByteRange, ObjectStore } from './ports/object-store.ts';
 export type { DeadLetter, ReceivedBatch, ReceiveRequest, Source } from './ports/source.ts';
 export {
   arraySource,
+  inProcessScheduler,
   type RunBatchesOptions,
   type RunPipelineResult,
   runBatches,

@@ -1,6 +1,6 @@
 import type { StreamingContext } from './core/context.ts';
 import { StreamingContext as Context } from './core/context.ts';
-import { type BatchManifest, BatchScheduler } from './core/driver.ts';
+import { type BatchManifest, BatchScheduler, type BatchSchedulerOptions } from './core/driver.ts';
 import type { DStream } from './core/dstream.ts';
 import { InProcessInvoker } from './local/in-process-invoker.ts';
 import { MemoryObjectStore } from './local/memory-store.ts';
@@ -65,16 +65,7 @@ async function runWith<V>(
     collected.push(await rdd.collect());
   });
   const store = new MemoryObjectStore();
-  let scheduler: BatchScheduler | undefined;
-  const invoker = new InProcessInvoker({ pipeline: () => scheduler!.pipeline, store });
-  scheduler = new BatchScheduler(ctx, {
-    store,
-    invoker,
-    clock: 'manual',
-    zeroTimeMs: 0,
-    retryBackoffMs: 1,
-    lease: false,
-  });
+  const scheduler = inProcessScheduler(ctx, { store, lease: false });
   await scheduler.run({ numBatches: options.numBatches ?? inputBatches });
   await scheduler.stop();
   return collected;
@@ -110,16 +101,7 @@ export async function runPipeline(
   const store = options.store ?? new MemoryObjectStore();
   const sources: Record<string, Source<unknown>> = {};
   for (const [name, batches] of Object.entries(inputs)) sources[name] = arraySource(batches);
-  let scheduler: BatchScheduler | undefined;
-  const invoker = new InProcessInvoker({ pipeline: () => scheduler!.pipeline, store });
-  scheduler = new BatchScheduler(ctx, {
-    store,
-    invoker,
-    sources,
-    clock: 'manual',
-    zeroTimeMs: 0,
-    retryBackoffMs: 1,
-  });
+  const scheduler = inProcessScheduler(ctx, { store, sources });
   const longest = Math.max(0, ...Object.values(inputs).map((b) => b.length));
   const manifests = await scheduler.run({ numBatches: options.numBatches ?? longest });
   await scheduler.stop();
@@ -137,4 +119,29 @@ export function arraySource<T>(batches: readonly (readonly T[])[]): Source<T> {
     exhausted: () => next >= batches.length,
     describe: () => `array(${batches.length} batches)`,
   };
+}
+
+/**
+ * A driver that runs tasks in this thread on a manual clock: what runBatches, runPipeline and
+ * the chaos harness share. The pipeline's closures stay in this process, so no worker is needed.
+ */
+export function inProcessScheduler(
+  ctx: StreamingContext,
+  options: Omit<BatchSchedulerOptions, 'invoker'> & { concurrency?: number },
+): BatchScheduler {
+  const { concurrency, ...rest } = options;
+  let scheduler: BatchScheduler | undefined;
+  const invoker = new InProcessInvoker({
+    pipeline: () => scheduler!.pipeline,
+    store: options.store,
+    concurrency,
+  });
+  scheduler = new BatchScheduler(ctx, {
+    clock: 'manual',
+    zeroTimeMs: 0,
+    retryBackoffMs: 1,
+    ...rest,
+    invoker,
+  });
+  return scheduler;
 }

@@ -11,7 +11,7 @@ import type { ObjectStore } from '../ports/object-store.ts';
 import type { DeadLetter, Source } from '../ports/source.ts';
 import { decodeJson, encodeBlock, encodeJson, encodeJsonLines } from './codec.ts';
 import { type PersistedStreamDescription, Pipeline, type StreamingContext } from './context.ts';
-import { CountingObjectStore } from './counting-store.ts';
+import { CountingObjectStore, type RequestCounts } from './counting-store.ts';
 import type { DStream } from './dstream.ts';
 import { type CrashPoint, DriverCrashError, FaultInjector, type FaultOptions } from './faults.ts';
 import type { BatchGeneration } from './generation.ts';
@@ -96,14 +96,7 @@ export interface BatchManifest {
     readonly recomputed: number;
   };
   readonly deadLettered: number;
-  readonly requests: {
-    get: number;
-    put: number;
-    list: number;
-    delete: number;
-    bytesRead: number;
-    bytesWritten: number;
-  };
+  readonly requests: RequestCounts;
 }
 
 export interface BatchSchedulerOptions {

@@ -12,9 +12,8 @@ import {
 import {
   arraySource,
   type BatchManifest,
-  BatchScheduler,
   StreamingContext as Context,
-  InProcessInvoker,
+  inProcessScheduler,
   MemoryObjectStore,
   type StreamingContext,
 } from '../../shared/index.ts';
@@ -67,15 +66,10 @@ export async function runWithFaults(
     const sources = Object.fromEntries(
       Object.entries(inputs).map(([name, batches]) => [name, arraySource(batches)]),
     );
-    let scheduler: BatchScheduler | undefined;
-    const invoker = new InProcessInvoker({ pipeline: () => scheduler!.pipeline, store, concurrency: 4 });
-    scheduler = new BatchScheduler(ctx, {
+    const scheduler = inProcessScheduler(ctx, {
       store,
-      invoker,
+      concurrency: 4,
       sources,
-      clock: 'manual',
-      zeroTimeMs: 0,
-      retryBackoffMs: 1,
       faults: options.faults,
       incarnation,
       speculation: options.speculation ?? { minRuntimeMs: 5 },
