@@ -283,6 +283,8 @@ export class FileSource<T = string> implements Source<T> {
           this.lineStart += line.length;
         });
         this.eof = true;
+        await this.handle?.close();
+        this.handle = undefined;
       }
       return false;
     }
