@@ -222,6 +222,13 @@ export class FileSource<T = string> implements Source<T> {
   async resume(position: unknown): Promise<void> {
     if (this.resumed) return;
     this.resumed = true;
+    await this.resumeFrom(position).catch(async (err: unknown) => {
+      await this.stop();
+      throw err;
+    });
+  }
+
+  private async resumeFrom(position: unknown): Promise<void> {
     const handle = await this.open();
     const id = this.identity!;
     const p = (position ?? {}) as Partial<FilePosition>;

@@ -65,6 +65,7 @@ describe('FileSource', () => {
     expect(a.records).toEqual(['l1', 'l2']);
     expect(a.position).toMatchObject({ kind: 'file', offset: 6, line: 2, path: file });
     expect(first.exhausted()).toBe(false);
+    await first.stop();
     // a restart: the new source resumes from the position recorded with the last batch
     const second = new FileSource(file);
     const b = await second.receive(req(2, 2, a.position));
@@ -99,6 +100,7 @@ describe('FileSource', () => {
     const source = new FileSource(file, { chunkBytes: 4 });
     const first = await source.receive(req(1, 1));
     expect(first.position).toMatchObject({ offset: Buffer.byteLength('héllo wörld\n'), line: 1 });
+    await source.stop();
   });
 
   it('caps a batch at linesPerBatch, so a large file is handed out over several batches', async () => {
@@ -164,7 +166,9 @@ describe('FileSource', () => {
   it('refuses a file that was truncated or rewritten since the saved position', async () => {
     const file = path.join(dir, 'shrinks.txt');
     writeFileSync(file, 'one\ntwo\nthree\nfour\n');
-    const first = await new FileSource(file).receive(req(1, 3));
+    const reader = new FileSource(file);
+    const first = await reader.receive(req(1, 3));
+    await reader.stop();
     truncateSync(file, 4);
     await expect(new FileSource(file).resume(first.position)).rejects.toThrow(/truncated.*--fresh/);
     writeFileSync(file, 'ONE\ntwo\nthree\nfour\n');
@@ -311,7 +315,7 @@ describe('HttpSource', () => {
     try {
       const big = await fetch(source.url, { method: 'POST', body: 'x'.repeat(101) });
       expect(big.status).toBe(413);
-      expect((await big.json()).error).toMatch(/over 100 bytes/);
+      expect(((await big.json()) as { error: string }).error).toMatch(/over 100 bytes/);
       const get = await fetch(source.url, { method: 'GET' });
       expect(get.status).toBe(405);
       expect(get.headers.get('allow')).toBe('POST');
