@@ -100,7 +100,9 @@ export class DirectoryObjectStore implements ObjectStore {
   }
 
   /** Every file under the root (temporary ones included), with its key, size and age. */
-  private async walkFiles(visit: (key: string, file: string, stat: import('node:fs').Stats) => void | Promise<void>): Promise<void> {
+  private async walkFiles(
+    visit: (key: string, file: string, stat: import('node:fs').Stats) => void | Promise<void>,
+  ): Promise<void> {
     const walk = async (dir: string, rel: string): Promise<void> => {
       let entries: import('node:fs').Dirent[];
       try {

@@ -119,7 +119,13 @@ export function decodeLineBytes<T>(
     });
     return;
   }
-  decodeLine(Buffer.from(line.buffer, line.byteOffset, line.length).toString('utf8'), format, origin, records, deadLetters);
+  decodeLine(
+    Buffer.from(line.buffer, line.byteOffset, line.length).toString('utf8'),
+    format,
+    origin,
+    records,
+    deadLetters,
+  );
 }
 
 /**
@@ -137,7 +143,10 @@ export class LineSplitter {
 
   /** Calls `onLine` with each complete line (without `\n`) of `rest + chunk`. */
   push(chunk: Uint8Array, onLine: (line: Buffer) => void): void {
-    const buf = this.rest.length === 0 ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length) : Buffer.concat([this.rest, chunk]);
+    const buf =
+      this.rest.length === 0
+        ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length)
+        : Buffer.concat([this.rest, chunk]);
     let start = 0;
     let nl = buf.indexOf(LF, start);
     while (nl >= 0) {

@@ -366,9 +366,7 @@ export class StdinSource<T = string> implements Source<T> {
   private readonly input: NodeJS.ReadableStream;
   private readonly maxBuffered: number;
 
-  constructor(
-    options: { format?: RecordFormat; input?: NodeJS.ReadableStream; maxBuffered?: number } = {},
-  ) {
+  constructor(options: { format?: RecordFormat; input?: NodeJS.ReadableStream; maxBuffered?: number } = {}) {
     this.format = options.format ?? 'lines';
     this.input = options.input ?? process.stdin;
     this.maxBuffered = options.maxBuffered ?? 1_000_000;
@@ -469,7 +467,12 @@ export class HttpSource<T = string> implements Source<T> {
     return `http://${this.host}:${address?.port ?? this.port}/events`;
   }
 
-  private answer(res: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
+  private answer(
+    res: ServerResponse,
+    status: number,
+    body: object,
+    headers: Record<string, string> = {},
+  ): void {
     if (res.headersSent) return;
     res.writeHead(status, { 'content-type': 'application/json', ...headers });
     res.end(JSON.stringify(body));
@@ -479,9 +482,14 @@ export class HttpSource<T = string> implements Source<T> {
     if (req.answered) return;
     req.answered = true;
     this.held.delete(req);
-    this.answer(req.res, 503, { error: `${why}; nothing of this request was acknowledged, send it again` }, {
-      'retry-after': '1',
-    });
+    this.answer(
+      req.res,
+      503,
+      { error: `${why}; nothing of this request was acknowledged, send it again` },
+      {
+        'retry-after': '1',
+      },
+    );
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -491,7 +499,12 @@ export class HttpSource<T = string> implements Source<T> {
       return;
     }
     if (req.method !== 'POST') {
-      this.answer(res, 405, { error: `${req.method} is not allowed: POST events to /events` }, { allow: 'POST' });
+      this.answer(
+        res,
+        405,
+        { error: `${req.method} is not allowed: POST events to /events` },
+        { allow: 'POST' },
+      );
       return;
     }
     if (this.stopping) {
@@ -543,7 +556,8 @@ export class HttpSource<T = string> implements Source<T> {
     if (this.format === 'json' && text.startsWith('[')) {
       const bad = invalidUtf8At(body);
       const parsed = bad >= 0 ? { reason: `invalid UTF-8 at byte ${bad}` } : parseJsonRecord(text);
-      if ('value' in parsed && Array.isArray(parsed.value)) for (const e of parsed.value) records.push(e as T);
+      if ('value' in parsed && Array.isArray(parsed.value))
+        for (const e of parsed.value) records.push(e as T);
       else
         letters.push({
           raw: bad >= 0 ? body.toString('base64') : body.toString('utf8'),
@@ -641,7 +655,8 @@ export class HttpSource<T = string> implements Source<T> {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    for (const req of [...this.held]) this.retryLater(req, 'the pipeline stopped before storing this request');
+    for (const req of [...this.held])
+      this.retryLater(req, 'the pipeline stopped before storing this request');
     this.queue = [];
     this.letters = [];
     this.outstanding.clear();

@@ -22,12 +22,27 @@ const storeDir = path.join(dir, 'store');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Starts `sluice run` on the HTTP source; resolves with the child and its /events URL. */
-function startRun(...extra: string[]): Promise<{ child: ChildProcess; url: string; done: Promise<number | null> }> {
+function startRun(
+  ...extra: string[]
+): Promise<{ child: ChildProcess; url: string; done: Promise<number | null> }> {
   const env = { ...process.env };
   delete env.SLUICE_DEBUG;
   const child = spawn(
     process.execPath,
-    [bin, 'run', pipeline, '--source', 'http:0', '--store', storeDir, '--workers', '0', '--interval', '300ms', ...extra],
+    [
+      bin,
+      'run',
+      pipeline,
+      '--source',
+      'http:0',
+      '--store',
+      storeDir,
+      '--workers',
+      '0',
+      '--interval',
+      '300ms',
+      ...extra,
+    ],
     { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const done = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -49,7 +64,13 @@ async function recordsIn(prefix: string): Promise<string[]> {
     const body = (await store.get(key))!;
     if (key.endsWith('.blk')) out.push(...(decodeBlock(body) as string[]));
     else if (key.endsWith('.jsonl'))
-      out.push(...(Buffer.from(body).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) as string[]));
+      out.push(
+        ...(Buffer.from(body)
+          .toString('utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l)) as string[]),
+      );
   }
   return out.sort();
 }

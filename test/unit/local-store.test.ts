@@ -24,7 +24,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function sluice(...args: string[]) {
   const env = { ...process.env };
   delete env.SLUICE_DEBUG;
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', timeout: 45_000, env });
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 45_000,
+    env,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -55,7 +60,13 @@ describe('DirectoryObjectStore', () => {
     utimesSync(fresh, old, old);
     const file = path.join(dir, 'one.txt');
     writeFileSync(file, 'x\n');
-    await runEmbedded({ pipelineModule: pipeline, storeDir, workers: 0, source: `file:${file}`, numBatches: 1 });
+    await runEmbedded({
+      pipelineModule: pipeline,
+      storeDir,
+      workers: 0,
+      source: `file:${file}`,
+      numBatches: 1,
+    });
     expect(existsSync(fresh)).toBe(false);
   });
 
@@ -80,7 +91,10 @@ describe('sluice run with a file source and a reused store', () => {
     writeFileSync(b, 'b1\nb2\n');
     const storeDir = path.join(dir, 'reused');
     const common = ['--store', storeDir, '--workers', '0', '--interval', '200ms', '--quiet'];
-    expect(sluice('run', pipeline, '--source', `file:${a}`, '--max-records', '2', '--batches', '1', ...common).code).toBe(0);
+    expect(
+      sluice('run', pipeline, '--source', `file:${a}`, '--max-records', '2', '--batches', '1', ...common)
+        .code,
+    ).toBe(0);
     const refused = sluice('run', pipeline, '--source', `file:${b}`, ...common);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/already read 2 lines .*A\.txt; this run reads another file/);
@@ -97,7 +111,19 @@ describe('sluice run with a file source and a reused store', () => {
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/--retain-inputs/);
     }
-    const ok = sluice('run', pipeline, '--retain-inputs', '10m', '--batches', '1', '--workers', '0', '--quiet', '--store', path.join(dir, 'retain'));
+    const ok = sluice(
+      'run',
+      pipeline,
+      '--retain-inputs',
+      '10m',
+      '--batches',
+      '1',
+      '--workers',
+      '0',
+      '--quiet',
+      '--store',
+      path.join(dir, 'retain'),
+    );
     expect(ok.code).toBe(0);
   });
 });

@@ -1,5 +1,4 @@
-import { mkdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -93,7 +92,8 @@ describe('FileSource', () => {
     for (const chunkBytes of [1, 2, 3, 5, 7]) {
       const source = new FileSource(file, { chunkBytes });
       const got: unknown[] = [];
-      for (let t = 1; !source.exhausted() && t < 100; t++) got.push(...(await source.receive(req(t, 2))).records);
+      for (let t = 1; !source.exhausted() && t < 100; t++)
+        got.push(...(await source.receive(req(t, 2))).records);
       expect(got).toEqual(lines);
     }
     // it reads only as far as the batch needs: the position is right after the lines handed out
@@ -153,7 +153,9 @@ describe('FileSource', () => {
     );
     await second.stop();
     expect(refused).toBeInstanceOf(SourcePositionError);
-    expect((refused as Error).message).toMatch(/already read 2 lines .* of .*a\.txt; this run reads another file/);
+    expect((refused as Error).message).toMatch(
+      /already read 2 lines .* of .*a\.txt; this run reads another file/,
+    );
     expect((refused as Error).message).toMatch(/--fresh/);
     expect((refused as Error).message).toMatch(/--store/);
     // the same file carries on after exactly the lines handed out
@@ -204,7 +206,9 @@ describe('StdinSource', () => {
     await new Promise((r) => setImmediate(r));
     const batch = await source.receive(req(1));
     expect(batch.records).toEqual(['one', 'twéo', 'last']);
-    expect(batch.deadLetters).toEqual([{ raw: 'gA==', reason: 'invalid UTF-8 at byte 0', origin: 'stdin:3' }]);
+    expect(batch.deadLetters).toEqual([
+      { raw: 'gA==', reason: 'invalid UTF-8 at byte 0', origin: 'stdin:3' },
+    ]);
     expect(source.exhausted()).toBe(true);
   });
 });
@@ -338,7 +342,11 @@ describe('HttpSource', () => {
     const source = new HttpSource({ port: 0 });
     await source.start();
     try {
-      const body = Buffer.concat([Buffer.from('a\r\nb'), Buffer.from([0xe2, 0x28, 0xa1]), Buffer.from('\r\nc\r\n')]);
+      const body = Buffer.concat([
+        Buffer.from('a\r\nb'),
+        Buffer.from([0xe2, 0x28, 0xa1]),
+        Buffer.from('\r\nc\r\n'),
+      ]);
       const answer = fetch(source.url, { method: 'POST', body }).then((r) => r.json());
       await until(() => source.buffered === 2);
       const batch = await source.receive(req(1));
