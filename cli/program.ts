@@ -154,6 +154,11 @@ Examples:
     .option('--checkpoint-every <n>', 'keep every n-th batch of state for recovery (default 10)', (v) =>
       parseInteger('--checkpoint-every', v, 'batches', 1),
     )
+    .option(
+      '--retain-inputs <duration>',
+      'keep input blocks and write-ahead entries this long, for replay and recovery (default 1h)',
+      (v) => parseDuration('--retain-inputs', v),
+    )
     .option('--fresh', 'delete the store first (start over instead of resuming)')
     .option('--quiet', 'no start banner and no per-batch rows (print() output and the summary stay)')
     .option('--json', 'one JSON line per batch on stderr instead of the table')

@@ -27,6 +27,8 @@ export interface RunCommandOptions {
   readonly faults?: Record<string, number>;
   readonly speculation?: boolean;
   readonly checkpointEvery?: number;
+  /** `--retain-inputs`: how long input blocks and write-ahead entries stay. */
+  readonly retainInputs?: number;
   readonly fresh?: boolean;
   readonly quiet?: boolean;
   readonly json?: boolean;
@@ -87,6 +89,7 @@ export async function runCommand(modulePath: string, options: RunCommandOptions,
       faults: options.faults,
       speculation: { enabled: options.speculation !== false },
       checkpointEvery: options.checkpointEvery,
+      ...(options.retainInputs !== undefined ? { retainInputsMs: options.retainInputs } : {}),
       signal: controller.signal,
       ...(io.printer ? { printer: io.printer } : {}),
       onStart: ({ sources, scheduler }) => {

@@ -2,10 +2,12 @@
  * `sluice status`: what a store holds. The pipeline (fingerprint, zero time, interval), every
  * committed batch with its input, delays, stages, tasks and requests, a timeline picture, and an
  * estimate of what the same requests would cost on AWS. Reads only meta/graph.json and
- * manifests/, through the ObjectStore port, so it works on a directory or on S3.
+ * manifests/, through the ObjectStore port, so it works on a directory or on S3; the store's size
+ * (bytes and objects by top-level prefix) is shown for a directory store.
  */
 import { promises as fs } from 'node:fs';
 import type { BatchManifest, GraphMeta } from '../shared/core/driver.ts';
+import { DirectoryObjectStore, type StoreUsage } from '../shared/local/directory-store.ts';
 import { CliError } from './errors.ts';
 import {
   formatBytes,
@@ -78,15 +80,17 @@ export async function statusCommand(
       timelineSvg(manifests, meta.batchIntervalMs, `Sluice batches: ${opened.description}`),
     );
   }
+  const size = await storeUsage(opened);
   if (options.json) {
     const { graph: _graph, ...header } = meta;
     write(
-      `${JSON.stringify({ store: opened.description, ...header, committed: times.length, uncommitted, batches: manifests }, null, 2)}\n`,
+      `${JSON.stringify({ store: opened.description, ...header, committed: times.length, uncommitted, ...(size ? { size } : {}), batches: manifests }, null, 2)}\n`,
     );
     return;
   }
   const lines: string[] = [];
   lines.push(...headerLines(meta, opened, times, uncommitted));
+  lines.push(...sizeLines(size));
   lines.push('');
   if (manifests.length === 0) {
     lines.push('no committed batch yet.');
@@ -112,6 +116,21 @@ export async function statusCommand(
   }
   if (options.svg) lines.push(`timeline picture written to ${options.svg}`);
   for (const line of lines) write(`${line}\n`);
+}
+
+/** The size of a directory store (an S3 store is not walked: that would list every object). */
+async function storeUsage(opened: OpenedStore): Promise<StoreUsage | undefined> {
+  return opened.store instanceof DirectoryObjectStore ? opened.store.usage() : undefined;
+}
+
+function sizeLines(size: StoreUsage | undefined): string[] {
+  if (!size) return [];
+  const prefixes = Object.entries(size.byPrefix)
+    .sort((a, b) => b[1].bytes - a[1].bytes)
+    .map(([p, u]) => `${p} ${formatBytes(u.bytes)} (${u.objects})`);
+  return [
+    `size         ${formatBytes(size.bytes)} in ${size.objects} objects${prefixes.length > 0 ? `: ${prefixes.join(', ')}` : ''}`,
+  ];
 }
 
 function describeGraph(meta: GraphMeta): string {

@@ -291,6 +291,11 @@ export class BatchScheduler {
       this.sources.set(binding.name, source);
     }
     for (const s of this.sources.values()) await s.start?.();
+    // a source refuses, before any batch, a saved position it cannot carry on from (another file)
+    for (const [name, s] of this.sources) {
+      const position = this.resumePositions.get(name);
+      if (position !== undefined) await s.resume?.(position);
+    }
     this.started = true;
     this.log({
       event: 'driver.start',

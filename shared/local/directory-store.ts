@@ -3,6 +3,13 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ByteRange, ObjectStore } from '../ports/object-store.ts';
 
+/** What a store holds on disk (temporary files included). */
+export interface StoreUsage {
+  readonly bytes: number;
+  readonly objects: number;
+  readonly byPrefix: Readonly<Record<string, { readonly bytes: number; readonly objects: number }>>;
+}
+
 /**
  * An object store on a local directory, shared by the driver and the worker threads.
  * `put` writes a temporary file and renames it (atomic on POSIX), and `putIfAbsent` uses
@@ -90,6 +97,65 @@ export class DirectoryObjectStore implements ObjectStore {
     };
     await walk(dirKey ? this.pathOf(dirKey) : this.root, dirKey);
     return out.sort();
+  }
+
+  /** Every file under the root (temporary ones included), with its key, size and age. */
+  private async walkFiles(
+    visit: (key: string, file: string, stat: import('node:fs').Stats) => void | Promise<void>,
+  ): Promise<void> {
+    const walk = async (dir: string, rel: string): Promise<void> => {
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = await fs.readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw err;
+      }
+      for (const e of entries) {
+        const key = rel ? `${rel}/${e.name}` : e.name;
+        const file = path.join(dir, e.name);
+        if (e.isDirectory()) await walk(file, key);
+        else if (e.isFile()) {
+          const stat = await fs.stat(file).catch(() => undefined);
+          if (stat) await visit(key, file, stat);
+        }
+      }
+    };
+    await walk(this.root, '');
+  }
+
+  /**
+   * Removes the temporary files (`<key>.<random>.tmp`) that a writer killed between write and
+   * rename left behind; only those older than `olderThanMs`, so a write in flight is never touched.
+   * `sluice run` calls it at start. Returns how many it removed.
+   */
+  async removeStaleTempFiles(olderThanMs = 60_000): Promise<number> {
+    const before = Date.now() - olderThanMs;
+    let removed = 0;
+    await this.walkFiles(async (_key, file, stat) => {
+      if (file.endsWith('.tmp') && stat.mtimeMs < before) {
+        await fs.rm(file, { force: true });
+        removed++;
+      }
+    });
+    return removed;
+  }
+
+  /** Bytes and objects in the store, in all and by top-level prefix (`inputs/`, `rdd/`, ...). */
+  async usage(): Promise<StoreUsage> {
+    const byPrefix: Record<string, { bytes: number; objects: number }> = {};
+    let bytes = 0;
+    let objects = 0;
+    await this.walkFiles((key, _file, stat) => {
+      const slash = key.indexOf('/');
+      const prefix = slash >= 0 ? key.slice(0, slash + 1) : key;
+      const p = (byPrefix[prefix] ??= { bytes: 0, objects: 0 });
+      p.bytes += stat.size;
+      p.objects++;
+      bytes += stat.size;
+      objects++;
+    });
+    return { bytes, objects, byPrefix };
   }
 
   async delete(key: string): Promise<void> {

@@ -137,6 +137,9 @@ export async function runEmbedded(
   const ctx = loaded.ctx;
   const store = new DirectoryObjectStore(options.storeDir);
   await fs.mkdir(store.root, { recursive: true });
+  // temporary files of writes cut short by a kill would otherwise stay forever
+  const removed = await store.removeStaleTempFiles();
+  if (removed > 0) options.log?.({ event: 'store.tempFilesRemoved', files: removed });
   for (const [key, file] of Object.entries(options.datasets ?? {})) {
     const body = await fs.readFile(file).catch(() => {
       throw new ConfigError('dataset', `cannot read ${file} (for store key ${key})`);

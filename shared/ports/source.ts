@@ -57,9 +57,18 @@ export interface Source<T = unknown> {
   readonly polls?: boolean;
   /** Starts listening (opens a port, a file, a queue connection). */
   start?(): Promise<void>;
+  /**
+   * Called once after `start` with the position persisted with the last received batch (the same
+   * value `resumeFrom` carries on the first receive). A source that cannot carry on from it (a
+   * file source given another file's position) throws, so the run stops before any batch.
+   */
+  resume?(position: unknown): Promise<void>;
   /** Returns the records of one interval. Called once per batch, in time order. */
   receive(request: ReceiveRequest): Promise<ReceivedBatch<T>>;
-  /** Acknowledges a batch returned by `receive` once it is durable. */
+  /**
+   * Acknowledges a batch returned by `receive` once its write-ahead entry is stored. A token not
+   * acknowledged by the next `receive` belongs to a batch that failed.
+   */
   ack?(token: unknown): Promise<void>;
   /** Stops listening. */
   stop?(): Promise<void>;
