@@ -11,6 +11,7 @@ import { UsageError } from './errors.ts';
 import { formatMs } from './format.ts';
 import { ProgressView } from './progress.ts';
 import { defaultStoreDir } from './store.ts';
+import { startUiBesideRun } from './ui/command.ts';
 
 export interface RunCommandOptions {
   readonly interval?: number;
@@ -30,6 +31,11 @@ export interface RunCommandOptions {
   readonly fresh?: boolean;
   readonly quiet?: boolean;
   readonly json?: boolean;
+  /** Serve the web UI beside the run (`--ui`, `--ui-port`, `--ui-host`, `--ui-token`). */
+  readonly ui?: boolean;
+  readonly uiPort?: number;
+  readonly uiHost?: string;
+  readonly uiToken?: string;
 }
 
 export interface RunIo {
@@ -46,6 +52,7 @@ export async function runCommand(modulePath: string, options: RunCommandOptions,
   if (!existsSync(modulePath)) throw new PipelineLoadError(modulePath, 'the file does not exist');
   const storeDir = options.store ?? defaultStoreDir(modulePath);
   if (options.fresh) await deleteStore(storeDir);
+  const ui = await startUiBesideRun(storeDir, options, io.progress);
 
   const progress = new ProgressView({
     write: io.progress,
@@ -108,7 +115,10 @@ export async function runCommand(modulePath: string, options: RunCommandOptions,
         manifestsSeen++;
         progress.batch(m);
       },
-      log: (e) => progress.event(e),
+      log: (e) => {
+        progress.event(e);
+        ui?.pushEvent(e);
+      },
     });
     const reason = controller.signal.aborted
       ? 'stopped'
@@ -123,6 +133,7 @@ export async function runCommand(modulePath: string, options: RunCommandOptions,
     throw err;
   } finally {
     removeInterrupt?.();
+    await ui?.close();
   }
 }
 
