@@ -453,7 +453,11 @@ async function renderBatch(t) {
                 x.partitions.map((p) =>
                   h(
                     'a',
-                    { href: `#/lineage/${encodeURIComponent(x.name)}/${m.batchTimeMs}/${p}`, class: 'lineage-link' },
+                    {
+                      href: `#/lineage/${encodeURIComponent(x.name)}/${m.batchTimeMs}/${p}`,
+                      class: 'lineage-link',
+                      'data-area': x.area,
+                    },
                     String(p),
                   ),
                 ),
