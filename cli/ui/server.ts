@@ -193,10 +193,14 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
         const rdd = url.searchParams.get('rdd') ?? '';
         const t = Number(url.searchParams.get('t'));
         const part = Number(url.searchParams.get('p') ?? 0);
+        const depth = Number(url.searchParams.get('depth') ?? 12);
         if (!Number.isSafeInteger(t) || t < 0 || !Number.isSafeInteger(part) || part < 0) {
           throw new UiProblem(400, 'lineage needs rdd=<name>, t=<batch time in ms> and p=<partition>');
         }
-        return json(res, 200, await store.lineage(rdd, t, part));
+        if (!Number.isInteger(depth) || depth < 1 || depth > 100) {
+          throw new UiProblem(400, 'depth must be a whole number of levels from 1 to 100');
+        }
+        return json(res, 200, await store.lineage(rdd, t, part, depth));
       }
       if (p === '/api/record') return json(res, 200, await store.record(url.searchParams.get('key') ?? ''));
       if (p === '/api/live') return json(res, 200, { events: live });

@@ -539,12 +539,14 @@ function clip(text, max) {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
-async function renderLineage(rdd, t, p) {
+async function renderLineage(rdd, t, p, depth) {
   destroyCharts();
   main.replaceChildren(h('p', { class: 'muted' }, 'loading lineage…'));
   let graph;
   try {
-    graph = await api(`/api/lineage?rdd=${encodeURIComponent(rdd)}&t=${encodeURIComponent(t)}&p=${encodeURIComponent(p)}`);
+    graph = await api(
+      `/api/lineage?rdd=${encodeURIComponent(rdd)}&t=${encodeURIComponent(t)}&p=${encodeURIComponent(p)}&depth=${depth}`,
+    );
   } catch (err) {
     main.replaceChildren(
       h('p', null, h('a', { href: `#/batch/${t}` }, '← batch')),
@@ -608,6 +610,16 @@ async function renderLineage(rdd, t, p) {
     h('h2', null, `Lineage of ${rdd}[${p}] `, h('span', { class: 'muted mono' }, root ? root.key : '')),
     h(
       'p',
+      { class: 'muted' },
+      'levels of parents shown: ',
+      [3, 6, 12, 24].map((d) =>
+        d === depth
+          ? h('b', { style: 'margin-right:8px' }, String(d))
+          : h('a', { href: `#/lineage/${encodeURIComponent(rdd)}/${t}/${p}/${d}`, style: 'margin-right:8px' }, String(d)),
+      ),
+    ),
+    h(
+      'p',
       { class: 'legend muted' },
       h('span', null, h('i', { style: `background:${KIND_FILL.partition}` }), 'stored partition'),
       h('span', null, h('i', { style: `background:${KIND_FILL.input};border-radius:6px` }), 'input block (leaf)'),
@@ -657,7 +669,8 @@ function route() {
     renderBatch(parts[1]);
   } else if (parts[0] === 'lineage' && parts.length >= 4) {
     state.route = 'lineage';
-    renderLineage(parts[1], parts[2], parts[3]);
+    const depth = Number(parts[4]);
+    renderLineage(parts[1], parts[2], parts[3], Number.isInteger(depth) && depth > 0 ? depth : 6);
   } else if (parts[0] === 'deadletters') {
     state.route = 'deadletters';
     nav('deadletters');
