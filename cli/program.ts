@@ -204,7 +204,12 @@ Examples:
           'the batch table with a page per batch, dead letters, events, and lineage graphs',
       ),
   )
-    .option('--port <port>', 'port to listen on (0 picks a free one)', (v) => parseInteger('--port', v, 'port', 0, 65_535), 4040)
+    .option(
+      '--port <port>',
+      'port to listen on (0 picks a free one)',
+      (v) => parseInteger('--port', v, 'port', 0, 65_535),
+      4040,
+    )
     .option('--host <address>', 'address to bind to; anything but loopback requires a token', '127.0.0.1')
     .option('--token <token>', 'require this token (generated when --host is not loopback)')
     .action(async (opts) => {

@@ -10,8 +10,8 @@ import { existsSync } from 'node:fs';
 import type { BatchManifest, GraphMeta } from '../../shared/core/driver.ts';
 import { layout, timeKey } from '../../shared/core/layout.ts';
 import type { LineageRecord } from '../../shared/core/task.ts';
-import type { ObjectStore } from '../../shared/ports/object-store.ts';
 import { SluiceError } from '../../shared/errors.ts';
+import type { ObjectStore } from '../../shared/ports/object-store.ts';
 import { buildTree, findDataKey, type LineageNode, listNames } from '../lineage.ts';
 import { ASSUMED_LAMBDA_GB, PRICES } from '../status.ts';
 import {
@@ -98,7 +98,8 @@ export function manifestEvents(m: BatchManifest, intervalMs: number): UiEvent[] 
   const t = m.batchTimeMs;
   const add = (kind: string, level: UiEvent['level'], text: string) =>
     out.push({ atMs: at, batchTimeMs: t, kind, level, text });
-  if (m.input.capped) add('backpressure', 'warn', `input capped by backpressure at ${m.input.records} records`);
+  if (m.input.capped)
+    add('backpressure', 'warn', `input capped by backpressure at ${m.input.records} records`);
   if (m.processingMs > intervalMs)
     add('slow', 'warn', `processing took ${m.processingMs} ms, longer than the ${intervalMs} ms interval`);
   if (m.tasks.retries > 0) add('retry', 'warn', `${m.tasks.retries} task attempts failed and were retried`);
@@ -145,7 +146,10 @@ export function checkKey(key: string): string {
     key.includes('//') ||
     !READABLE_KEY.test(key)
   ) {
-    throw new UiProblem(400, `refused key '${key.slice(0, 200)}': only rdd/, shuffle/, outputs/ and inputs/ keys inside the store can be read`);
+    throw new UiProblem(
+      400,
+      `refused key '${key.slice(0, 200)}': only rdd/, shuffle/, outputs/ and inputs/ keys inside the store can be read`,
+    );
   }
   return key;
 }
@@ -220,7 +224,10 @@ export class UiStore {
       throw new UiProblem(500, `corrupt manifest: ${(err as Error).message}`);
     }
     if (m && (typeof m.batchTimeMs !== 'number' || !m.input || !Array.isArray(m.stages))) {
-      throw new UiProblem(500, `corrupt manifest: ${store.describe()}/${layout.manifest(t)} is not a batch manifest`);
+      throw new UiProblem(
+        500,
+        `corrupt manifest: ${store.describe()}/${layout.manifest(t)} is not a batch manifest`,
+      );
     }
     if (m) this.manifests.set(t, m);
     return m;
@@ -251,7 +258,10 @@ export class UiStore {
         events.push(...manifestEvents(m, meta.batchIntervalMs));
       }
     }
-    const graph = meta.graph as { streams?: { kind?: string }[]; outputs?: { label?: string; kind?: string }[] };
+    const graph = meta.graph as {
+      streams?: { kind?: string }[];
+      outputs?: { label?: string; kind?: string }[];
+    };
     return {
       store: opened.description,
       flags: opened.flags,
@@ -282,7 +292,11 @@ export class UiStore {
     const stored: StoredPartitionSet[] = [];
     for (const area of ['rdd', 'shuffle'] as const) {
       for (const n of await listNames(store, `${area}/${timeKey(t)}/`)) {
-        stored.push({ area, name: area === 'shuffle' ? `shuffle:${n.name}` : n.name, partitions: n.partitions });
+        stored.push({
+          area,
+          name: area === 'shuffle' ? `shuffle:${n.name}` : n.name,
+          partitions: n.partitions,
+        });
       }
     }
     const outputDirs = new Map<string, number[]>();
@@ -318,7 +332,10 @@ export class UiStore {
       const bytes = await store.get(key);
       if (!bytes) continue;
       const batchTimeMs = Number(key.split('/')[1]);
-      const file = key.split('/').pop()!.replace(/\.jsonl$/, '');
+      const file = key
+        .split('/')
+        .pop()!
+        .replace(/\.jsonl$/, '');
       for (const line of Buffer.from(bytes).toString('utf8').split('\n')) {
         if (!line.trim() || out.length >= limit) continue;
         try {
@@ -331,7 +348,13 @@ export class UiStore {
             raw: String(d.raw ?? '').slice(0, 500),
           });
         } catch {
-          out.push({ batchTimeMs, file, origin: '', reason: `unreadable line in ${key}`, raw: line.slice(0, 500) });
+          out.push({
+            batchTimeMs,
+            file,
+            origin: '',
+            reason: `unreadable line in ${key}`,
+            raw: line.slice(0, 500),
+          });
         }
       }
     }

@@ -23,7 +23,12 @@ export async function startUi(options: UiOptions, say: (text: string) => void): 
   const loopback = isLoopback(options.host);
   const token = options.token ?? (loopback ? undefined : randomBytes(18).toString('base64url'));
   const store = await UiStore.validate(options);
-  const server = await startUiServer({ store, host: options.host, port: options.port, ...(token ? { token } : {}) });
+  const server = await startUiServer({
+    store,
+    host: options.host,
+    port: options.port,
+    ...(token ? { token } : {}),
+  });
   say(`sluice ui: ${store.description} at ${server.url}\n`);
   if (!loopback) {
     say(
@@ -56,7 +61,14 @@ export async function startUiBesideRun(
   say: (text: string) => void,
 ): Promise<UiServer | undefined> {
   if (!options.ui) {
-    const stray = options.uiPort !== undefined ? '--ui-port' : options.uiHost !== undefined ? '--ui-host' : options.uiToken !== undefined ? '--ui-token' : undefined;
+    const stray =
+      options.uiPort !== undefined
+        ? '--ui-port'
+        : options.uiHost !== undefined
+          ? '--ui-host'
+          : options.uiToken !== undefined
+            ? '--ui-token'
+            : undefined;
     if (stray) throw new UsageError(stray, 'only applies with --ui');
     return undefined;
   }

@@ -19,8 +19,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { asProblem, logEvent, type UiEvent, UiProblem, type UiStore } from './api.ts';
 
@@ -145,7 +145,10 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     const given = url.searchParams.get('token') ?? bearer ?? cookieToken(req);
     if (given !== undefined && sameSecret(given, token)) {
       if (url.searchParams.has('token')) {
-        res.setHeader('Set-Cookie', `${COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`);
+        res.setHeader(
+          'Set-Cookie',
+          `${COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`,
+        );
       }
       return true;
     }

@@ -7,7 +7,7 @@
  * address, and requests that try to leave the store. Screenshots go to test/.tmp/ui-*.png.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, promises as fs, rmSync } from 'node:fs';
+import { existsSync, promises as fs, mkdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,7 +38,9 @@ function startSluice(args: string[]): Promise<Started> {
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`sluice ${args[0]} exited (${code}) before serving:\n${out}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`sluice ${args[0]} exited (${code}) before serving:\n${out}`)),
+    );
   });
 }
 
@@ -131,11 +133,7 @@ describe('sluice ui in a browser', () => {
     const first = await rows.count();
     const newestBefore = await rows.first().locator('td').first().textContent();
     // no reload: the server-sent events bring the next batches in
-    await page.waitForFunction(
-      (n) => document.querySelectorAll('#batches tbody tr').length > n,
-      first + 1,
-      { timeout: 30_000 },
-    );
+    await expect.poll(() => rows.count(), { timeout: 30_000 }).toBeGreaterThan(first + 1);
     expect(await rows.first().locator('td').first().textContent()).not.toBe(newestBefore);
     expect(await page.locator('.uplot').count()).toBe(4);
     await expect.poll(() => page.locator('#live').textContent()).toBe('live');
@@ -158,28 +156,48 @@ describe('sluice ui in a browser', () => {
     // a saved output part: kept for good (RDD partitions are cleaned up as later batches commit)
     await page.locator('a.lineage-link[data-area="outputs"]').first().click();
     await page.locator('#lineage-graph').waitFor();
-    const kinds = await page.locator('#lineage-graph g.node').evaluateAll((els) => els.map((e) => e.getAttribute('data-kind')));
+    const kinds = await page
+      .locator('#lineage-graph g.node')
+      .evaluateAll((els) => els.map((e) => e.getAttribute('data-kind')));
     expect(kinds).toContain('partition');
     expect(kinds).toContain('input');
     expect(await page.locator('#lineage-graph path.edge').count()).toBeGreaterThan(0);
     await page.locator('#lineage-graph g.node[data-kind="partition"]').first().click();
     await page.locator('#record-json').waitFor();
     const record = JSON.parse((await page.locator('#record-json').textContent())!);
-    expect(record).toMatchObject({ rddId: expect.any(String), operators: expect.any(Array), checksum: expect.any(String) });
+    expect(record).toMatchObject({
+      rddId: expect.any(String),
+      operators: expect.any(Array),
+      checksum: expect.any(String),
+    });
+    // show the input side of the graph (the click scrolled it to the partition asked for)
+    await page.locator('.graph').evaluate((el) => {
+      el.scrollLeft = 0;
+    });
     await page.screenshot({ path: path.join(tmp, 'ui-lineage.png'), fullPage: true });
   });
 
   it('serves nothing outside the store and its own assets', async () => {
     const base = run.url;
-    for (const p of ['/assets/../../package.json', '/assets/..%2f..%2fpackage.json', '/assets/%2e%2e/cli/ui/server.ts']) {
+    for (const p of [
+      '/assets/../../package.json',
+      '/assets/..%2f..%2fpackage.json',
+      '/assets/%2e%2e/cli/ui/server.ts',
+    ]) {
       const res = await fetch(new URL(p, base));
       expect(res.status, p).toBe(404);
       expect(await res.text()).not.toContain('"name": "sluice"');
     }
-    for (const key of ['../../package.json', 'rdd/../../../package.json', '/etc/passwd', 'meta/graph.json', 'lease/1.json']) {
+    for (const key of [
+      '../../package.json',
+      'rdd/../../../package.json',
+      '/etc/passwd',
+      'meta/graph.json',
+      'lease/1.json',
+    ]) {
       const res = await fetch(new URL(`/api/record?key=${encodeURIComponent(key)}`, base));
       expect(res.status, key).toBe(400);
-      expect((await res.json()).error).toContain('refused key');
+      expect(((await res.json()) as { error: string }).error).toContain('refused key');
     }
     const rdd = await fetch(new URL('/api/lineage?rdd=..%2F..%2Fetc&t=1&p=0', base));
     expect(rdd.status).toBe(400);
@@ -188,10 +206,13 @@ describe('sluice ui in a browser', () => {
     const rebinding = await new Promise<number>((resolve, reject) => {
       const u = new URL('/api/overview', base);
       http
-        .get({ host: u.hostname, port: u.port, path: u.pathname, headers: { Host: 'attacker.example' } }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        })
+        .get(
+          { host: u.hostname, port: u.port, path: u.pathname, headers: { Host: 'attacker.example' } },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        )
         .on('error', reject);
     });
     expect(rebinding).toBe(421);
@@ -203,27 +224,40 @@ describe('sluice ui in a browser', () => {
     try {
       const p = await browser.newPage({ viewport: { width: 1400, height: 900 } });
       await p.goto(ui.url);
-      await expect.poll(() => p.locator('#problem').textContent(), { timeout: 15_000 }).toContain('does not exist');
+      await expect
+        .poll(() => p.locator('#problem').textContent(), { timeout: 15_000 })
+        .toContain('does not exist');
       expect(await p.locator('#problem').isVisible()).toBe(true);
       await p.screenshot({ path: path.join(tmp, 'ui-missing-store.png') });
 
       mkdirSync(later, { recursive: true });
-      await expect.poll(() => p.locator('#problem').textContent(), { timeout: 15_000 }).toContain('no Sluice store');
+      await expect
+        .poll(() => p.locator('#problem').textContent(), { timeout: 15_000 })
+        .toContain('no Sluice store');
 
       // a copy of the running store's pipeline and two batches, one of them corrupt
       await fs.mkdir(path.join(later, 'meta'), { recursive: true });
       await fs.mkdir(path.join(later, 'manifests'), { recursive: true });
       await fs.copyFile(path.join(store, 'meta/graph.json'), path.join(later, 'meta/graph.json'));
-      const manifests = (await fs.readdir(path.join(store, 'manifests'))).filter((f) => f.endsWith('.json')).sort();
-      await fs.copyFile(path.join(store, 'manifests', manifests[0]!), path.join(later, 'manifests', manifests[0]!));
+      const manifests = (await fs.readdir(path.join(store, 'manifests')))
+        .filter((f) => f.endsWith('.json'))
+        .sort();
+      await fs.copyFile(
+        path.join(store, 'manifests', manifests[0]!),
+        path.join(later, 'manifests', manifests[0]!),
+      );
       await fs.writeFile(path.join(later, 'manifests', manifests[1]!), '{"batchTimeMs": 12, trunc');
       const t0 = Number(manifests[0]!.replace('.json', ''));
-      await fs.mkdir(path.join(later, `deadletter/${manifests[0]!.replace('.json', '')}`), { recursive: true });
+      await fs.mkdir(path.join(later, `deadletter/${manifests[0]!.replace('.json', '')}`), {
+        recursive: true,
+      });
       await fs.writeFile(
         path.join(later, `deadletter/${manifests[0]!.replace('.json', '')}/input.jsonl`),
         `${JSON.stringify({ batchTimeMs: t0, raw: '{"user": 1,', reason: 'invalid JSON: unexpected end', origin: 'line 7' })}\n`,
       );
-      await expect.poll(() => p.locator('#problem').textContent(), { timeout: 15_000 }).toContain('corrupt manifest');
+      await expect
+        .poll(() => p.locator('#problem').textContent(), { timeout: 15_000 })
+        .toContain('corrupt manifest');
       expect(await p.locator('#problem').textContent()).toContain(manifests[1]!);
       // the good batch is still shown
       await expect.poll(() => p.locator('#batches tbody tr').count(), { timeout: 15_000 }).toBe(1);
@@ -246,11 +280,15 @@ describe('sluice ui in a browser', () => {
       await expect.poll(() => ui.output()).toContain('every request needs the token');
       const without = await fetch(local(ui.url, '/api/overview'));
       expect(without.status).toBe(401);
-      expect((await without.json()).error).toContain('token');
+      expect(((await without.json()) as { error: string }).error).toContain('token');
       expect((await fetch(local(ui.url, '/'))).status).toBe(401);
-      const wrong = await fetch(local(ui.url, '/api/overview'), { headers: { Authorization: 'Bearer nope' } });
+      const wrong = await fetch(local(ui.url, '/api/overview'), {
+        headers: { Authorization: 'Bearer nope' },
+      });
       expect(wrong.status).toBe(401);
-      const bearer = await fetch(local(ui.url, '/api/overview'), { headers: { Authorization: `Bearer ${token}` } });
+      const bearer = await fetch(local(ui.url, '/api/overview'), {
+        headers: { Authorization: `Bearer ${token}` },
+      });
       expect(bearer.status).toBe(200);
       // the browser: the address with ?token= sets a cookie, then the page and its stream work
       const p = await browser.newPage();

@@ -6,7 +6,7 @@
  * keys outside the data areas refused, a token when asked for, a missing or corrupt store told as
  * a message while the server keeps answering, and bad options failing at start-up.
  */
-import { mkdtempSync, promises as fs, rmSync } from 'node:fs';
+import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -117,7 +117,14 @@ describe('UI API on a store', () => {
   });
 
   it('refuses keys outside the data areas and names outside the store', async () => {
-    for (const key of ['../x', 'rdd/../../etc/passwd', '/etc/passwd', 'rdd\\..\\x', 'meta/graph.json', 'rdd//x']) {
+    for (const key of [
+      '../x',
+      'rdd/../../etc/passwd',
+      '/etc/passwd',
+      'rdd\\..\\x',
+      'meta/graph.json',
+      'rdd//x',
+    ]) {
       expect(() => checkKey(key), key).toThrow(UiProblem);
       const res = await get(`/api/record?key=${encodeURIComponent(key)}`);
       expect(res.status, key).toBe(400);
@@ -125,7 +132,9 @@ describe('UI API on a store', () => {
     expect(checkKey('rdd/000000000001000/ds3/0.blk')).toBe('rdd/000000000001000/ds3/0.blk');
     expect((await get('/api/lineage?rdd=..%2F..%2Fx&t=1000&p=0')).status).toBe(400);
     expect((await get('/assets/..%2F..%2Fpackage.json')).status).toBe(404);
-    expect((await get('/api/overview', { method: 'DELETE' }).catch(() => ({ status: 405 }))).status).toBe(405);
+    expect((await get('/api/overview', { method: 'DELETE' }).catch(() => ({ status: 405 }))).status).toBe(
+      405,
+    );
   });
 
   it('tells of a corrupt manifest and still lists the other batches', async () => {
@@ -134,7 +143,10 @@ describe('UI API on a store', () => {
     await fs.writeFile(path.join(copy, layout.manifest(manifests[1]!.batchTimeMs)), '{ not json');
     const ui = new UiStore({ store: copy });
     const o = await ui.overview();
-    expect(o.batches.map((b) => b.batchTimeMs)).toEqual([manifests[0]!.batchTimeMs, manifests[2]!.batchTimeMs]);
+    expect(o.batches.map((b) => b.batchTimeMs)).toEqual([
+      manifests[0]!.batchTimeMs,
+      manifests[2]!.batchTimeMs,
+    ]);
     expect(o.problems).toHaveLength(1);
     expect(o.problems[0]).toContain('corrupt manifest');
     expect(o.problems[0]).toContain(layout.manifest(manifests[1]!.batchTimeMs));
@@ -163,20 +175,31 @@ describe('UI API on a store', () => {
 describe('UI safety and options', () => {
   it('requires the token when one is set', async () => {
     const token = 'a-long-enough-token-123';
-    const s = await startUiServer({ store: new UiStore({ store: storeDir }), host: '127.0.0.1', port: 0, token });
+    const s = await startUiServer({
+      store: new UiStore({ store: storeDir }),
+      host: '127.0.0.1',
+      port: 0,
+      token,
+    });
     try {
       const base = new URL(s.url);
       expect(base.searchParams.get('token')).toBe(token);
       const url = (p: string) => new URL(p, `http://127.0.0.1:${s.port}`);
       expect((await fetch(url('/api/overview'))).status).toBe(401);
       expect((await fetch(url('/'))).status).toBe(401);
-      expect((await fetch(url('/api/overview'), { headers: { Authorization: 'Bearer wrong' } })).status).toBe(401);
-      expect((await fetch(url('/api/overview'), { headers: { Authorization: `Bearer ${token}` } })).status).toBe(200);
+      expect((await fetch(url('/api/overview'), { headers: { Authorization: 'Bearer wrong' } })).status).toBe(
+        401,
+      );
+      expect(
+        (await fetch(url('/api/overview'), { headers: { Authorization: `Bearer ${token}` } })).status,
+      ).toBe(200);
       const first = await fetch(url(`/?token=${token}`));
       expect(first.status).toBe(200);
       const cookie = first.headers.get('set-cookie')!;
       expect(cookie).toContain('HttpOnly');
-      expect((await fetch(url('/api/overview'), { headers: { Cookie: cookie.split(';')[0]! } })).status).toBe(200);
+      expect((await fetch(url('/api/overview'), { headers: { Cookie: cookie.split(';')[0]! } })).status).toBe(
+        200,
+      );
     } finally {
       await s.close();
     }
@@ -195,11 +218,15 @@ describe('UI safety and options', () => {
 
   it('fails at start-up on bad options, naming them', async () => {
     const say = () => {};
-    await expect(startUi({ store: storeDir, host: '127.0.0.1', port: 0, token: 'short' }, say)).rejects.toThrow(
-      UsageError,
+    await expect(
+      startUi({ store: storeDir, host: '127.0.0.1', port: 0, token: 'short' }, say),
+    ).rejects.toThrow(UsageError);
+    await expect(startUi({ bucket: 'Not_A_Bucket', host: '127.0.0.1', port: 0 }, say)).rejects.toThrow(
+      /--bucket/,
     );
-    await expect(startUi({ bucket: 'Not_A_Bucket', host: '127.0.0.1', port: 0 }, say)).rejects.toThrow(/--bucket/);
-    await expect(startUiBesideRun(storeDir, { uiPort: 4041 }, say)).rejects.toThrow(/--ui-port.*only applies with --ui/);
+    await expect(startUiBesideRun(storeDir, { uiPort: 4041 }, say)).rejects.toThrow(
+      /--ui-port.*only applies with --ui/,
+    );
     let err = '';
     const code = await main(['node', 'sluice', 'ui', '--store', storeDir, '--port', '70000'], {
       stdout: () => {},
@@ -211,7 +238,9 @@ describe('UI safety and options', () => {
     expect(err).toContain('--port');
     const taken = await startUi({ store: storeDir, host: '127.0.0.1', port: 0 }, say);
     try {
-      await expect(startUi({ store: storeDir, host: '127.0.0.1', port: taken.port }, say)).rejects.toThrow(/in use/);
+      await expect(startUi({ store: storeDir, host: '127.0.0.1', port: taken.port }, say)).rejects.toThrow(
+        /in use/,
+      );
     } finally {
       await taken.close();
     }

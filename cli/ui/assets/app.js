@@ -3,7 +3,6 @@
 // node_modules) and the lineage graph as hand-laid SVG. Every value from the store goes into the
 // page as text (textContent), never as HTML.
 /* global uPlot */
-'use strict';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const main = document.getElementById('main');
@@ -100,7 +99,9 @@ function table(columns, rows, onRow) {
     h(
       'tr',
       { class: onRow ? 'click' : '', onclick: onRow ? () => onRow(r) : undefined },
-      columns.map((c) => h('td', { class: [c.num ? 'num' : '', c.wrap ? 'wrap' : ''].join(' ') }, c.value(r))),
+      columns.map((c) =>
+        h('td', { class: [c.num ? 'num' : '', c.wrap ? 'wrap' : ''].join(' ') }, c.value(r)),
+      ),
     ),
   );
   return h('table', null, h('thead', null, head), h('tbody', null, body));
@@ -134,7 +135,7 @@ function connect() {
       showProblem(data.error);
     } else {
       state.overview = data;
-      showProblem(data.problems && data.problems.length ? data.problems.join('\n') : '');
+      showProblem(data.problems?.length ? data.problems.join('\n') : '');
       storeLabel.textContent = data.store;
     }
     if (state.route === 'overview') renderOverview();
@@ -161,7 +162,13 @@ function chart(parent, title, unit, xs, ys, color, intervalMs) {
   ];
   const data = [xs, ys];
   if (intervalMs !== undefined) {
-    series.push({ label: 'batch interval', stroke: '#d62728', dash: [5, 3], width: 1, points: { show: false } });
+    series.push({
+      label: 'batch interval',
+      stroke: '#d62728',
+      dash: [5, 3],
+      width: 1,
+      points: { show: false },
+    });
     data.push(xs.map(() => intervalMs));
   }
   const plot = new uPlot(
@@ -169,7 +176,10 @@ function chart(parent, title, unit, xs, ys, color, intervalMs) {
       width,
       height: 170,
       series,
-      axes: [{}, { values: (_u, ticks) => ticks.map((v) => (unit === 'ms' ? fmtMs(v) : fmtCount(v))), size: 64 }],
+      axes: [
+        {},
+        { values: (_u, ticks) => ticks.map((v) => (unit === 'ms' ? fmtMs(v) : fmtCount(v))), size: 64 },
+      ],
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
@@ -206,7 +216,9 @@ function renderOverview() {
     ]),
   );
   if (rows.length === 0) {
-    main.append(h('div', { class: 'notice', id: 'empty' }, 'No committed batch yet: this page updates as they commit.'));
+    main.append(
+      h('div', { class: 'notice', id: 'empty' }, 'No committed batch yet: this page updates as they commit.'),
+    );
   }
   const charts = h('div', { class: 'charts' });
   main.append(charts);
@@ -227,7 +239,10 @@ function renderOverview() {
   const maxBar = Math.max(o.batchIntervalMs * 1.25, ...rows.map((b) => b.totalDelayMs));
   const barPx = (ms) => Math.max(ms > 0 ? 1 : 0, Math.round((ms / maxBar) * 160));
   const cols = [
-    { label: 'batch time', value: (b) => h('a', { href: `#/batch/${b.batchTimeMs}` }, timeOfDay(b.batchTimeMs)) },
+    {
+      label: 'batch time',
+      value: (b) => h('a', { href: `#/batch/${b.batchTimeMs}` }, timeOfDay(b.batchTimeMs)),
+    },
     { label: 'records', num: true, value: (b) => fmtCount(b.records) },
     { label: 'input rate', num: true, value: (b) => `${fmtCount(b.records / intervalS)}/s` },
     { label: 'sched delay', num: true, value: (b) => fmtMs(b.schedulingDelayMs) },
@@ -277,7 +292,8 @@ function eventsTable(events) {
       { label: 'time', value: (e) => timeOfDay(e.atMs) },
       {
         label: 'batch',
-        value: (e) => (e.batchTimeMs ? h('a', { href: `#/batch/${e.batchTimeMs}` }, timeOfDay(e.batchTimeMs)) : '-'),
+        value: (e) =>
+          e.batchTimeMs ? h('a', { href: `#/batch/${e.batchTimeMs}` }, timeOfDay(e.batchTimeMs)) : '-',
       },
       { label: 'event', value: (e) => tag(e.kind, e.level) },
       { label: 'what', wrap: true, value: (e) => e.text },
@@ -318,7 +334,10 @@ function deadLetterTable(rows) {
     { class: 'scroll' },
     table(
       [
-        { label: 'batch', value: (d) => h('a', { href: `#/batch/${d.batchTimeMs}` }, timeOfDay(d.batchTimeMs)) },
+        {
+          label: 'batch',
+          value: (d) => h('a', { href: `#/batch/${d.batchTimeMs}` }, timeOfDay(d.batchTimeMs)),
+        },
         { label: 'from', value: (d) => d.file + (d.origin ? ` · ${d.origin}` : '') },
         { label: 'reason', wrap: true, value: (d) => d.reason },
         { label: 'record', wrap: true, value: (d) => h('code', null, d.raw) },
@@ -337,7 +356,10 @@ async function renderBatch(t) {
   try {
     d = await api(`/api/batch/${encodeURIComponent(t)}`);
   } catch (err) {
-    main.replaceChildren(h('p', null, h('a', { href: '#/' }, '← all batches')), h('div', { class: 'problem' }, err.message));
+    main.replaceChildren(
+      h('p', null, h('a', { href: '#/' }, '← all batches')),
+      h('div', { class: 'problem' }, err.message),
+    );
     return;
   }
   const m = d.manifest;
@@ -358,9 +380,15 @@ async function renderBatch(t) {
       ['scheduling delay', fmtMs(m.schedulingDelayMs)],
       ['processing', fmtMs(m.processingMs)],
       ['total delay', fmtMs(m.totalDelayMs)],
-      ['due · started · finished', `${timeOfDay(m.dueAtMs)} · ${rel(m.startedAtMs)} · ${rel(m.finishedAtMs)}`],
+      [
+        'due · started · finished',
+        `${timeOfDay(m.dueAtMs)} · ${rel(m.startedAtMs)} · ${rel(m.finishedAtMs)}`,
+      ],
       ['tasks · attempts', `${m.tasks.total} · ${m.tasks.attempts}`],
-      ['retries · speculative · recomputed', `${m.tasks.retries} · ${m.tasks.speculative} · ${m.tasks.recomputed}`],
+      [
+        'retries · speculative · recomputed',
+        `${m.tasks.retries} · ${m.tasks.speculative} · ${m.tasks.recomputed}`,
+      ],
     ]),
     h('h2', null, 'Phases'),
     facts(Object.entries(m.phases).map(([k, v]) => [k, fmtMs(v)])),
@@ -413,7 +441,10 @@ async function renderBatch(t) {
       ['delete', fmtCount(m.requests.delete)],
       ['read', fmtBytes(m.requests.bytesRead)],
       ['written', fmtBytes(m.requests.bytesWritten)],
-      ['cost on AWS (S3 + Lambda)', `${fmtUsd(d.cost.totalUsd)} (${fmtUsd(d.cost.s3Usd)} + ${fmtUsd(d.cost.lambdaUsd)})`],
+      [
+        'cost on AWS (S3 + Lambda)',
+        `${fmtUsd(d.cost.totalUsd)} (${fmtUsd(d.cost.s3Usd)} + ${fmtUsd(d.cost.lambdaUsd)})`,
+      ],
     ]),
     h('p', { class: 'muted' }, 'us-east-1 list prices, 1 GB Lambdas, task times as measured here.'),
     h('h2', null, 'Outputs'),
@@ -486,9 +517,9 @@ const KIND_FILL = {
 /** Layers as columns (input blocks left, the partition asked for right); order within a layer by
  *  the mean position of the nodes it feeds (a barycenter pass), so edges cross less. */
 function layout(graph) {
-  const W = 230;
+  const W = 210;
   const H = 58;
-  const GX = 70;
+  const GX = 56;
   const GY = 16;
   const maxLayer = Math.max(0, ...graph.nodes.map((n) => n.layer));
   const layers = Array.from({ length: maxLayer + 1 }, () => []);
@@ -562,7 +593,15 @@ async function renderLineage(rdd, t, p, depth) {
       null,
       s(
         'marker',
-        { id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto' },
+        {
+          id: 'arrow',
+          viewBox: '0 0 10 10',
+          refX: 10,
+          refY: 5,
+          markerWidth: 7,
+          markerHeight: 7,
+          orient: 'auto',
+        },
         s('path', { d: 'M0,0 L10,5 L0,10 z', fill: '#8c959f' }),
       ),
     ),
@@ -576,7 +615,13 @@ async function renderLineage(rdd, t, p, depth) {
     const x2 = b.x;
     const y2 = b.y + H / 2;
     const mx = (x1 + x2) / 2;
-    svg.append(s('path', { class: 'edge', d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`, 'marker-end': 'url(#arrow)' }));
+    svg.append(
+      s('path', {
+        class: 'edge',
+        d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`,
+        'marker-end': 'url(#arrow)',
+      }),
+    );
   }
   const panel = h(
     'div',
@@ -597,9 +642,9 @@ async function renderLineage(rdd, t, p, depth) {
         fill: KIND_FILL[n.kind] || '#fff',
         'stroke-dasharray': n.kind === 'missing' || n.kind === 'truncated' ? '4,3' : '',
       }),
-      s('text', { x: 8, y: 17, class: 'title' }, clip(title, 34)),
-      s('text', { x: 8, y: 33 }, clip(l2 || '', 36)),
-      s('text', { x: 8, y: 49, class: 'muted' }, clip(l3 || '', 38)),
+      s('text', { x: 8, y: 17, class: 'title' }, clip(title, 31)),
+      s('text', { x: 8, y: 33 }, clip(l2 || '', 33)),
+      s('text', { x: 8, y: 49, class: 'muted' }, clip(l3 || '', 35)),
     );
     g.addEventListener('click', () => openRecord(n, g, panel));
     svg.append(g);
@@ -615,17 +660,30 @@ async function renderLineage(rdd, t, p, depth) {
       [3, 6, 12, 24].map((d) =>
         d === depth
           ? h('b', { style: 'margin-right:8px' }, String(d))
-          : h('a', { href: `#/lineage/${encodeURIComponent(rdd)}/${t}/${p}/${d}`, style: 'margin-right:8px' }, String(d)),
+          : h(
+              'a',
+              { href: `#/lineage/${encodeURIComponent(rdd)}/${t}/${p}/${d}`, style: 'margin-right:8px' },
+              String(d),
+            ),
       ),
     ),
     h(
       'p',
       { class: 'legend muted' },
       h('span', null, h('i', { style: `background:${KIND_FILL.partition}` }), 'stored partition'),
-      h('span', null, h('i', { style: `background:${KIND_FILL.input};border-radius:6px` }), 'input block (leaf)'),
+      h(
+        'span',
+        null,
+        h('i', { style: `background:${KIND_FILL.input};border-radius:6px` }),
+        'input block (leaf)',
+      ),
       h('span', null, h('i', { style: `background:${KIND_FILL.dataset}` }), 'stored dataset'),
       h('span', null, h('i', { style: `background:${KIND_FILL.missing};border-style:dashed` }), 'cleaned up'),
-      h('span', null, `${graph.nodes.length} partitions, ${graph.edges.length} edges; data flows left to right`),
+      h(
+        'span',
+        null,
+        `${graph.nodes.length} partitions, ${graph.edges.length} edges; data flows left to right`,
+      ),
     ),
     h('div', { class: 'lineage' }, h('div', { class: 'graph' }, svg), panel),
   );
