@@ -2,6 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 // Three tiers, run by `npm test` (test/run.sh):
 //   unit         engine, planner, driver, CLI and examples on the embedded runner
+//   ui           the web UI (sluice ui, run --ui) in headless Chromium via playwright-core
 //   infra        the CDK stack, synthesized offline and checked with assertions and cdk-nag
 //   integration  real AWS adapters against LocalStack on 127.0.0.1 (started by test/run.sh)
 //   e2e          the CDK app deployed to that LocalStack with cdklocal, fed with `sluice send`, its
@@ -10,6 +11,15 @@ export default defineConfig({
   test: {
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 60_000 } },
+      {
+        test: {
+          name: 'ui',
+          include: ['test/ui/**/*.test.ts'],
+          testTimeout: 90_000,
+          hookTimeout: 90_000,
+          fileParallelism: false,
+        },
+      },
       { test: { name: 'infra', include: ['test/infra/**/*.test.ts'], testTimeout: 180_000 } },
       {
         test: {

@@ -104,7 +104,7 @@ export async function lineageListCommand(
 }
 
 /** The data key of partition `p` of `name` in batch `t`: a stored RDD, a shuffle map output, or a saved output part. */
-async function findDataKey(
+export async function findDataKey(
   store: ObjectStore,
   name: string,
   t: number,
@@ -127,7 +127,7 @@ async function findDataKey(
   return undefined;
 }
 
-async function buildTree(store: ObjectStore, ref: ParentRef, maxDepth: number): Promise<LineageNode> {
+export async function buildTree(store: ObjectStore, ref: ParentRef, maxDepth: number): Promise<LineageNode> {
   const seen = new Set<string>();
   const visit = async (
     r: ParentRef,
@@ -255,13 +255,13 @@ export function toDot(root: LineageNode): string {
   ].join('\n');
 }
 
-interface NameCount {
+export interface NameCount {
   readonly name: string;
   readonly partitions: number[];
 }
 
 /** Distinct names one level under `prefix`, with the partitions that have a lineage record. */
-async function listNames(store: ObjectStore, prefix: string): Promise<NameCount[]> {
+export async function listNames(store: ObjectStore, prefix: string): Promise<NameCount[]> {
   const byName = new Map<string, number[]>();
   for (const k of await store.list(prefix)) {
     if (!k.endsWith('.lineage.json')) continue;

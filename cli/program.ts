@@ -24,6 +24,7 @@ import {
 import { runCommand } from './run.ts';
 import { sendCommand } from './send.ts';
 import { statusCommand } from './status.ts';
+import { uiCommand } from './ui/command.ts';
 
 export interface CliIo {
   readonly stdout: (text: string) => void;
@@ -89,7 +90,8 @@ Examples:
   $ sluice run examples/wordcount.ts --duration 10s
   $ sluice run examples/wordcount.ts --source file:words.txt --interval 500ms --workers 0
   $ sluice status --store .sluice/wordcount --last 10 --svg timeline.svg
-  $ sluice lineage ds3 last 0 --store .sluice/wordcount`,
+  $ sluice lineage ds3 last 0 --store .sluice/wordcount
+  $ sluice ui --store .sluice/wordcount   (then open http://127.0.0.1:4040/)`,
     );
 
   program
@@ -162,6 +164,12 @@ Examples:
     .option('--fresh', 'delete the store first (start over instead of resuming)')
     .option('--quiet', 'no start banner and no per-batch rows (print() output and the summary stay)')
     .option('--json', 'one JSON line per batch on stderr instead of the table')
+    .option('--ui', 'also serve the web UI of this run (see sluice ui)')
+    .option('--ui-port <port>', 'port of --ui (default 4040; 0 picks a free one)', (v) =>
+      parseInteger('--ui-port', v, 'port', 0, 65_535),
+    )
+    .option('--ui-host <address>', 'address --ui binds to (default 127.0.0.1; others need a token)')
+    .option('--ui-token <token>', 'token --ui requires (generated when --ui-host is not loopback)')
     .action(async (modulePath: string, opts) => {
       await runCommand(modulePath, opts, {
         progress: io.stderr,
@@ -190,6 +198,27 @@ Examples:
     .option('--json', 'print JSON (graph meta and manifests) instead of tables')
     .action(async (opts) => {
       await statusCommand(opts, io.stdout);
+    });
+
+  addStoreOptions(
+    program
+      .command('ui')
+      .summary('serve a live web page of a store: charts, batches, dead letters, lineage')
+      .description(
+        'serve a read-only web page of a store, live while a pipeline runs: input rate and delays as charts, ' +
+          'the batch table with a page per batch, dead letters, events, and lineage graphs',
+      ),
+  )
+    .option(
+      '--port <port>',
+      'port to listen on (0 picks a free one)',
+      (v) => parseInteger('--port', v, 'port', 0, 65_535),
+      4040,
+    )
+    .option('--host <address>', 'address to bind to; anything but loopback requires a token', '127.0.0.1')
+    .option('--token <token>', 'require this token (generated when --host is not loopback)')
+    .action(async (opts) => {
+      await uiCommand(opts, io.stdout, io.onInterrupt);
     });
 
   program

@@ -11,6 +11,7 @@ import { UsageError } from './errors.ts';
 import { formatMs } from './format.ts';
 import { ProgressView } from './progress.ts';
 import { defaultStoreDir } from './store.ts';
+import { startUiBesideRun } from './ui/command.ts';
 
 export interface RunCommandOptions {
   readonly interval?: number;
@@ -32,6 +33,11 @@ export interface RunCommandOptions {
   readonly fresh?: boolean;
   readonly quiet?: boolean;
   readonly json?: boolean;
+  /** Serve the web UI beside the run (`--ui`, `--ui-port`, `--ui-host`, `--ui-token`). */
+  readonly ui?: boolean;
+  readonly uiPort?: number;
+  readonly uiHost?: string;
+  readonly uiToken?: string;
 }
 
 export interface RunIo {
@@ -48,6 +54,7 @@ export async function runCommand(modulePath: string, options: RunCommandOptions,
   if (!existsSync(modulePath)) throw new PipelineLoadError(modulePath, 'the file does not exist');
   const storeDir = options.store ?? defaultStoreDir(modulePath);
   if (options.fresh) await deleteStore(storeDir);
+  const ui = await startUiBesideRun(storeDir, options, io.progress);
 
   const progress = new ProgressView({
     write: io.progress,
@@ -111,7 +118,10 @@ export async function runCommand(modulePath: string, options: RunCommandOptions,
         manifestsSeen++;
         progress.batch(m);
       },
-      log: (e) => progress.event(e),
+      log: (e) => {
+        progress.event(e);
+        ui?.pushEvent(e);
+      },
     });
     const reason = controller.signal.aborted
       ? 'stopped'
@@ -126,6 +136,7 @@ export async function runCommand(modulePath: string, options: RunCommandOptions,
     throw err;
   } finally {
     removeInterrupt?.();
+    await ui?.close();
   }
 }
 

@@ -45,13 +45,13 @@ export interface StatusCommandOptions extends StoreOptions {
 }
 
 /** us-east-1 list prices, for the estimate (see the brief's anchors). */
-const PRICES = {
+export const PRICES = {
   s3PutPer1000: 0.005,
   s3GetPer1000: 0.0004,
   lambdaPerMillionRequests: 0.2,
   lambdaPerGbSecond: 0.0000166667,
 };
-const ASSUMED_LAMBDA_GB = 1;
+export const ASSUMED_LAMBDA_GB = 1;
 
 export async function statusCommand(
   options: StatusCommandOptions,

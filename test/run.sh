@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (`npm test`):
 #   lint + format check, type check, then every vitest tier in one run:
-#   unit (engine, planner, driver, recovery, chaos, CLI, examples), infra (CDK stack),
+#   unit (engine, planner, driver, recovery, chaos, CLI, examples), ui (the web UI in headless
+#   Chromium, installed from Debian's packages here when missing), infra (CDK stack),
 #   integration (AWS adapters and handlers against LocalStack), e2e (the CDK app deployed to
 #   LocalStack with cdklocal, its functions run by the host executor plugin).
 # LocalStack is started here on 127.0.0.1:4566 (installed into .venv/localstack on first use)
@@ -17,7 +18,10 @@ npx biome ci .
 echo "== type check (tsc --noEmit)"
 npx tsc --noEmit -p .
 
-projects=(--project unit --project infra)
+echo "== Chromium (the web UI's browser tests, test/ui)"
+command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
+
+projects=(--project unit --project ui --project infra)
 if [ "${SLUICE_SKIP_LOCALSTACK:-0}" != "1" ] && [ -f test/localstack/start.sh ]; then
   echo "== LocalStack"
   bash test/localstack/start.sh
