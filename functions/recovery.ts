@@ -10,6 +10,7 @@ import {
   type Source,
 } from '../shared/index.ts';
 import { intEnv, requireEnv, type SluiceEnv, sluiceEnv } from './lib/env.ts';
+import { DEFAULT_PARTITION_TIMEOUT_MS, driverTaskTimeoutMs, LAMBDA_ENV } from './lib/env-names.ts';
 import { buildContext, bundledPipeline, type PipelineModuleLike } from './lib/pipeline.ts';
 import { emitMetrics, log } from './lib/telemetry.ts';
 
@@ -22,6 +23,8 @@ export interface RecoveryDeps {
   readonly module: PipelineModuleLike;
   readonly env: SluiceEnv;
   readonly partitionFunction: string;
+  /** The partition function's timeout: the driver's task timeout follows it (`driverTaskTimeoutMs`). */
+  readonly partitionTimeoutMs: number;
   readonly retainInputsMs?: number;
   readonly store?: ObjectStore;
   readonly invoker?: Invoker;
@@ -64,6 +67,7 @@ export function createRecoveryHandler(deps: RecoveryDeps) {
       invoker,
       sources,
       clock: 'manual',
+      taskTimeoutMs: driverTaskTimeoutMs(deps.partitionTimeoutMs),
       retainInputsMs: deps.retainInputsMs,
       lease: {
         owner: `recovery:${context.awsRequestId}`,
@@ -94,8 +98,9 @@ export function recoveryDepsFromEnv(env: NodeJS.ProcessEnv = process.env): Recov
   return {
     module: bundledPipeline,
     env: sluiceEnv(env),
-    partitionFunction: requireEnv('SLUICE_PARTITION_FUNCTION', env),
-    retainInputsMs: intEnv('SLUICE_RETAIN_INPUTS_MS', 7 * 24 * 3_600_000, env),
+    partitionFunction: requireEnv(LAMBDA_ENV.partitionFunction, env),
+    partitionTimeoutMs: intEnv(LAMBDA_ENV.partitionTimeoutMs, DEFAULT_PARTITION_TIMEOUT_MS, env),
+    retainInputsMs: intEnv(LAMBDA_ENV.retainInputsMs, 7 * 24 * 3_600_000, env),
   };
 }
 
