@@ -5,7 +5,7 @@
  * a fault-free run of the same batches.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalLambdaEndpoint, startLocalLambdaEndpoint } from '../../aws/local-lambda-endpoint.ts';
+import { type LocalLambdaEndpoint, startLocalLambdaEndpoint } from './local-lambda-endpoint.ts';
 import { SqsProducer } from '../../aws/producer.ts';
 import { S3ObjectStore } from '../../aws/s3-object-store.ts';
 import pageviews, { generate } from '../../examples/pageviews.ts';

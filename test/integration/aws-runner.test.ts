@@ -5,7 +5,7 @@
  * speaks Lambda's Invoke API, since LocalStack runs Lambda code only in Docker).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalLambdaEndpoint, startLocalLambdaEndpoint } from '../../aws/local-lambda-endpoint.ts';
+import { type LocalLambdaEndpoint, startLocalLambdaEndpoint } from './local-lambda-endpoint.ts';
 import { SqsProducer } from '../../aws/producer.ts';
 import { S3ObjectStore } from '../../aws/s3-object-store.ts';
 import { SqsSource } from '../../aws/sqs-source.ts';
