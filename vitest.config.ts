@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Three tiers, run by `npm test` (test/run.sh):
+// Four tiers, run by `npm test` (test/run.sh):
 //   unit         engine, planner, driver, CLI and examples on the embedded runner
 //   infra        the CDK stack, synthesized offline and checked with assertions and cdk-nag
 //   integration  real AWS adapters against LocalStack on 127.0.0.1 (started by test/run.sh)

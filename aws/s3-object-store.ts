@@ -2,6 +2,8 @@
  * The object store port on S3: ranged reads, atomic puts, put-if-absent by S3 conditional write
  * (`If-None-Match: *`, atomic on S3 since 2024-08 and on LocalStack), paginated lists, and a request
  * counter the engine reads to report S3 requests and bytes per batch.
+ *
+ * @module
  */
 import {
   DeleteObjectCommand,

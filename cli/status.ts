@@ -3,6 +3,8 @@
  * committed batch with its input, delays, stages, tasks and requests, a timeline picture, and an
  * estimate of what the same requests would cost on AWS. Reads only meta/graph.json and
  * manifests/, through the ObjectStore port, so it works on a directory or on S3.
+ *
+ * @module
  */
 import { promises as fs } from 'node:fs';
 import type { BatchManifest, GraphMeta } from '../shared/core/driver.ts';

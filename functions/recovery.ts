@@ -1,3 +1,10 @@
+/**
+ * The recovery function, woken every few minutes. When no scheduler holds the lease but batches
+ * were received and never committed (the scheduler died mid-batch), it takes the lease and
+ * re-runs exactly those batches from their stored input, through the partition functions.
+ *
+ * @module
+ */
 import { LambdaInvoker, S3ObjectStore } from '../aws/index.ts';
 import {
   BatchScheduler,
@@ -14,11 +21,6 @@ import { DEFAULT_PARTITION_TIMEOUT_MS, driverTaskTimeoutMs, LAMBDA_ENV } from '.
 import { buildContext, bundledPipeline, type PipelineModuleLike } from './lib/pipeline.ts';
 import { emitMetrics, log } from './lib/telemetry.ts';
 
-/**
- * The recovery function, woken every few minutes. When no scheduler holds the lease but batches
- * were received and never committed (the scheduler died mid-batch), it takes the lease and
- * re-runs exactly those batches from their stored input, through the partition functions.
- */
 export interface RecoveryDeps {
   readonly module: PipelineModuleLike;
   readonly env: SluiceEnv;

@@ -1,3 +1,11 @@
+/**
+ * The scheduler function, woken every minute by EventBridge. It takes the driver lease in S3
+ * (until its own deadline), resumes after the last committed batch and runs consecutive batches
+ * (SQS → S3 input blocks → partition functions → manifest) until close to its timeout, then
+ * hands the lease over. A wake-up while another invocation holds the lease returns at once.
+ *
+ * @module
+ */
 import { LambdaInvoker, S3ObjectStore, SqsSource } from '../aws/index.ts';
 import {
   BatchScheduler,
@@ -12,12 +20,6 @@ import { DEFAULT_PARTITION_TIMEOUT_MS, driverTaskTimeoutMs, LAMBDA_ENV } from '.
 import { buildContext, bundledPipeline, type PipelineModuleLike } from './lib/pipeline.ts';
 import { emitBatchMetrics, emitMetrics, log } from './lib/telemetry.ts';
 
-/**
- * The scheduler function, woken every minute by EventBridge. It takes the driver lease in S3
- * (until its own deadline), resumes after the last committed batch and runs consecutive batches
- * (SQS → S3 input blocks → partition functions → manifest) until close to its timeout, then
- * hands the lease over. A wake-up while another invocation holds the lease returns at once.
- */
 export interface SchedulerDeps {
   readonly module: PipelineModuleLike;
   readonly env: SluiceEnv;

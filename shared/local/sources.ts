@@ -1,13 +1,14 @@
+/**
+ * The local sources of the embedded runner. Each buffers what arrives and hands the buffer over
+ * once per batch; records beyond `maxRecords` (backpressure) stay buffered for the next batch.
+ *
+ * @module
+ */
 import { createReadStream, promises as fs } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import type { DeadLetter, ReceivedBatch, ReceiveRequest, Source } from '../ports/source.ts';
-
-/**
- * The local sources of the embedded runner. Each buffers what arrives and hands the buffer over
- * once per batch; records beyond `maxRecords` (backpressure) stay buffered for the next batch.
- */
 
 export type RecordFormat = 'lines' | 'json';
 

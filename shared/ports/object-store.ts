@@ -3,6 +3,8 @@
  *
  * Local implementations live in `shared/local/` (a directory, and memory for tests);
  * the S3 implementation lives in `aws/`. Keys are `/`-separated relative paths.
+ *
+ * @module
  */
 export interface ByteRange {
   /** First byte, inclusive. */
