@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Three tiers, run by `npm test` (test/run.sh):
+// Four tiers, run by `npm test` (test/run.sh):
 //   unit         engine, planner, driver, CLI and examples on the embedded runner
 //   ui           the web UI (sluice ui, run --ui) in headless Chromium via playwright-core
 //   infra        the CDK stack, synthesized offline and checked with assertions and cdk-nag

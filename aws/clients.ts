@@ -7,6 +7,8 @@
  * same variables to decide what the SDK cannot: path-style S3 addressing (LocalStack and other local
  * endpoints have no per-bucket host names), a default region, and dummy credentials for a loopback
  * endpoint that has none configured (LocalStack accepts any).
+ *
+ * @module
  */
 import { LambdaClient, type LambdaClientConfig } from '@aws-sdk/client-lambda';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';

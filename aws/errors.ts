@@ -2,6 +2,8 @@
  * Errors raised by the AWS adapters. Every one is a `SluiceAwsError`, a `SluiceError` of the engine,
  * so the driver reads its `retryable` flag: whether the same operation can succeed if tried again
  * (throttling, 5xx, timeouts, network) or not (no such bucket or function, a bug, bad input).
+ *
+ * @module
  */
 import { SluiceError, TaskTimeoutError } from '../shared/errors.ts';
 

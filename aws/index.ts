@@ -2,7 +2,6 @@
 export * from './clients.ts';
 export * from './errors.ts';
 export * from './lambda-invoker.ts';
-export * from './local-lambda-endpoint.ts';
 export * from './payload.ts';
 export * from './producer.ts';
 export * from './s3-object-store.ts';

@@ -15,6 +15,8 @@
  * Optional packing (`pack`): tasks submitted within `windowMs` of each other go together, up to
  * `maxTasks`, as one invocation `{tasks: [...]}` answered by `{results: [...]}` (payload.ts), which
  * saves invocations and cold starts for many small partitions.
+ *
+ * @module
  */
 import { setMaxListeners } from 'node:events';
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';

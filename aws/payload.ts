@@ -11,6 +11,8 @@
  * `{errorType, errorMessage, trace}`. Throw `NonRetryableTaskError` (or any error with
  * `retryable = false`, such as the engine's non-retryable `SluiceError`s, which
  * `handlePartitionPayload` rethrows as `NonRetryableTaskError`) for a failure a retry cannot fix.
+ *
+ * @module
  */
 import type { TaskResult, TaskSpec } from '../shared/core/task.ts';
 import { NonRetryableTaskError } from './errors.ts';

@@ -1,6 +1,8 @@
 /**
  * Sends events to the SQS queue a Sluice pipeline reads: many events per message (a JSON array, the
  * shape `SqsSource` decodes), up to 10 messages per SendMessageBatch, failed entries retried.
+ *
+ * @module
  */
 import {
   SendMessageBatchCommand,

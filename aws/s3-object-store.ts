@@ -2,6 +2,8 @@
  * The object store port on S3: ranged reads, atomic puts, put-if-absent by S3 conditional write
  * (`If-None-Match: *`, atomic on S3 since 2024-08 and on LocalStack), paginated lists, and a request
  * counter the engine reads to report S3 requests and bytes per batch.
+ *
+ * @module
  */
 import {
   DeleteObjectCommand,
@@ -10,7 +12,12 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import type { ByteRange, ObjectStore } from '../shared/ports/object-store.ts';
+import {
+  type ByteRange,
+  checkByteRange,
+  compareKeys,
+  type ObjectStore,
+} from '../shared/ports/object-store.ts';
 import { createS3Client } from './clients.ts';
 import { ConditionalWriteConflictError, ObjectStoreError } from './errors.ts';
 
@@ -128,9 +135,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async get(key: string, range?: ByteRange): Promise<Uint8Array | undefined> {
-    if (range && (range.start < 0 || range.end < range.start)) {
-      throw new RangeError(`invalid byte range [${range.start}, ${range.end}) for ${key}`);
-    }
+    checkByteRange(key, range);
     this.counters.gets++;
     try {
       const res = await this.client.send(
@@ -235,7 +240,7 @@ export class S3ObjectStore implements ObjectStore {
     } while (token);
     // S3 lists in UTF-8 byte order, which can differ from JS string order for astral characters;
     // the port promises one lexicographic order, so sort by code points.
-    return keys.sort(compareCodePoints);
+    return keys.sort(compareKeys);
   }
 
   async delete(key: string): Promise<void> {
@@ -250,19 +255,4 @@ export class S3ObjectStore implements ObjectStore {
 }
 
 /** Orders strings by Unicode code point (the same order as their UTF-8 bytes, which S3 lists in). */
-export function compareCodePoints(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x === y) continue;
-    // UTF-16 order differs from code point order only between a surrogate (part of a code point
-    // >= U+10000) and a unit in U+E000..U+FFFF.
-    const sx = x >= 0xd800 && x <= 0xdfff;
-    const sy = y >= 0xd800 && y <= 0xdfff;
-    if (sx && !sy && y >= 0xe000) return 1;
-    if (sy && !sx && x >= 0xe000) return -1;
-    return x - y;
-  }
-  return a.length - b.length;
-}
+export const compareCodePoints: (a: string, b: string) => number = compareKeys;

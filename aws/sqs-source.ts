@@ -18,6 +18,8 @@
  * still in flight. Those are recognised by id once the batch commits, so nothing is counted twice,
  * but they are received (and paid for) again. Use at least 30 s and several batch intervals, on the
  * queue or with `visibilityTimeoutSeconds`.
+ *
+ * @module
  */
 import {
   ChangeMessageVisibilityBatchCommand,

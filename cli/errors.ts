@@ -2,6 +2,8 @@
  * Errors of the command line. Each says what went wrong and what to do; `main.ts` turns them into
  * one line on stderr and an exit code (2 for a bad option value, 1 for everything else), without a
  * stack trace unless SLUICE_DEBUG=1.
+ *
+ * @module
  */
 import { type ConfigError, SluiceError } from '../shared/errors.ts';
 

@@ -1,6 +1,8 @@
 /**
  * Text formatting shared by the commands: times, durations, sizes, tables, and the small
  * pictures (bars against the batch interval, sparklines).
+ *
+ * @module
  */
 
 const pad2 = (n: number) => String(n).padStart(2, '0');

@@ -3,6 +3,8 @@
  * partition a task writes has a lineage record beside it (`<key>.lineage.json`) naming its
  * operators and the parent partitions it read; following the parents down to the input blocks
  * gives the tree Spark would recompute the partition from.
+ *
+ * @module
  */
 import { layout, timeKey } from '../shared/core/layout.ts';
 import type { LineageRecord, ParentRef } from '../shared/core/task.ts';

@@ -1,5 +1,7 @@
 /**
  * Entry of the `sluice` command (bin/sluice.js registers tsx, then imports this module).
+ *
+ * @module
  */
 import { main } from './program.ts';
 

@@ -1,6 +1,8 @@
 /**
  * Parsers for option values. Each takes the flag it parses so that its error names it, and
  * throws a UsageError (exit code 2) saying what is accepted.
+ *
+ * @module
  */
 import { existsSync } from 'node:fs';
 import { badValue, UsageError } from './errors.ts';

@@ -3,6 +3,8 @@
  * validated as they are parsed; every error a user can cause ends as one line on stderr
  * (`sluice: ...`) with exit code 2 for a bad option or argument and 1 otherwise. Set
  * SLUICE_DEBUG=1 to see stack traces.
+ *
+ * @module
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';

@@ -3,6 +3,8 @@
  * input, rate, processing time, scheduling and total delay, tasks and retries, and a bar of the
  * processing time against the batch interval; then a summary. Written to stderr, so stdout stays
  * the pipeline's own output (print()).
+ *
+ * @module
  */
 import type { BatchManifest } from '../shared/core/driver.ts';
 import {

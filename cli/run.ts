@@ -1,6 +1,8 @@
 /**
  * `sluice run <pipeline-module>`: runs a pipeline on this machine (the embedded runner: a store
  * directory, a local source, worker threads) and shows each batch as it commits.
+ *
+ * @module
  */
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';

@@ -2,6 +2,8 @@
  * `sluice send`: pushes events to the pipeline's SQS queue, many events per message, in
  * batches of ten messages. Events come from a file or standard input (one per line, as text or
  * JSON), or from a pipeline module's `generate()` demo function.
+ *
+ * @module
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';

@@ -4,6 +4,8 @@
  * estimate of what the same requests would cost on AWS. Reads only meta/graph.json and
  * manifests/, through the ObjectStore port, so it works on a directory or on S3; the store's size
  * (bytes and objects by top-level prefix) is shown for a directory store.
+ *
+ * @module
  */
 import { promises as fs } from 'node:fs';
 import type { BatchManifest, GraphMeta } from '../shared/core/driver.ts';

@@ -2,6 +2,8 @@
  * Where `sluice status` and `sluice lineage` read from: any ObjectStore. `--store <dir>` opens a
  * directory store; `--bucket <name> [--prefix <p>]` opens the S3 store of the AWS runner
  * (aws/s3-object-store.ts, loaded only when asked for, so the CLI has no AWS dependency).
+ *
+ * @module
  */
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';

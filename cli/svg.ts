@@ -2,6 +2,8 @@
  * The batch timeline as an SVG picture (`sluice status --svg <file>`): one stacked bar per batch,
  * scheduling delay below and processing time above (together the total delay), and a dashed line
  * at the batch interval. Hand-written markup, no dependency.
+ *
+ * @module
  */
 import type { BatchManifest } from '../shared/core/driver.ts';
 import { formatMs, timeOfDay } from './format.ts';

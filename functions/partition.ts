@@ -1,14 +1,16 @@
+/**
+ * The partition function: runs task specs (one, or a pack) against S3. Stateless: the pipeline
+ * module is bundled in, every input comes from S3 and every output goes there, committed by a
+ * conditional write, so Lambda may run a task twice without harm.
+ *
+ * @module
+ */
 import { handlePartitionPayload, S3ObjectStore } from '../aws/index.ts';
 import { type ObjectStore, type Pipeline, runTask, type TaskSpec } from '../shared/index.ts';
 import { type SluiceEnv, sluiceEnv } from './lib/env.ts';
 import { buildContext, bundledPipeline, type PipelineModuleLike, pipelineCache } from './lib/pipeline.ts';
 import { log } from './lib/telemetry.ts';
 
-/**
- * The partition function: runs task specs (one, or a pack) against S3. Stateless: the pipeline
- * module is bundled in, every input comes from S3 and every output goes there, committed by a
- * conditional write, so Lambda may run a task twice without harm.
- */
 export interface PartitionDeps {
   readonly module: PipelineModuleLike;
   readonly env: SluiceEnv;

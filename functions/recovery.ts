@@ -1,3 +1,10 @@
+/**
+ * The recovery function, woken every few minutes. When no scheduler holds the lease but batches
+ * were received and never committed (the scheduler died mid-batch), it takes the lease and
+ * re-runs exactly those batches from their stored input, through the partition functions.
+ *
+ * @module
+ */
 import { LambdaInvoker, S3ObjectStore } from '../aws/index.ts';
 import {
   BatchScheduler,
@@ -10,18 +17,16 @@ import {
   type Source,
 } from '../shared/index.ts';
 import { intEnv, requireEnv, type SluiceEnv, sluiceEnv } from './lib/env.ts';
+import { DEFAULT_PARTITION_TIMEOUT_MS, driverTaskTimeoutMs, LAMBDA_ENV } from './lib/env-names.ts';
 import { buildContext, bundledPipeline, type PipelineModuleLike } from './lib/pipeline.ts';
 import { emitMetrics, log } from './lib/telemetry.ts';
 
-/**
- * The recovery function, woken every few minutes. When no scheduler holds the lease but batches
- * were received and never committed (the scheduler died mid-batch), it takes the lease and
- * re-runs exactly those batches from their stored input, through the partition functions.
- */
 export interface RecoveryDeps {
   readonly module: PipelineModuleLike;
   readonly env: SluiceEnv;
   readonly partitionFunction: string;
+  /** The partition function's timeout: the driver's task timeout follows it (`driverTaskTimeoutMs`). */
+  readonly partitionTimeoutMs: number;
   readonly retainInputsMs?: number;
   readonly store?: ObjectStore;
   readonly invoker?: Invoker;
@@ -64,6 +69,7 @@ export function createRecoveryHandler(deps: RecoveryDeps) {
       invoker,
       sources,
       clock: 'manual',
+      taskTimeoutMs: driverTaskTimeoutMs(deps.partitionTimeoutMs),
       retainInputsMs: deps.retainInputsMs,
       lease: {
         owner: `recovery:${context.awsRequestId}`,
@@ -94,8 +100,9 @@ export function recoveryDepsFromEnv(env: NodeJS.ProcessEnv = process.env): Recov
   return {
     module: bundledPipeline,
     env: sluiceEnv(env),
-    partitionFunction: requireEnv('SLUICE_PARTITION_FUNCTION', env),
-    retainInputsMs: intEnv('SLUICE_RETAIN_INPUTS_MS', 7 * 24 * 3_600_000, env),
+    partitionFunction: requireEnv(LAMBDA_ENV.partitionFunction, env),
+    partitionTimeoutMs: intEnv(LAMBDA_ENV.partitionTimeoutMs, DEFAULT_PARTITION_TIMEOUT_MS, env),
+    retainInputsMs: intEnv(LAMBDA_ENV.retainInputsMs, 7 * 24 * 3_600_000, env),
   };
 }
 

@@ -1,3 +1,11 @@
+/**
+ * The scheduler function, woken every minute by EventBridge. It takes the driver lease in S3
+ * (until its own deadline), resumes after the last committed batch and runs consecutive batches
+ * (SQS → S3 input blocks → partition functions → manifest) until close to its timeout, then
+ * hands the lease over. A wake-up while another invocation holds the lease returns at once.
+ *
+ * @module
+ */
 import { LambdaInvoker, S3ObjectStore, SqsSource } from '../aws/index.ts';
 import {
   BatchScheduler,
@@ -8,21 +16,18 @@ import {
   type Source,
 } from '../shared/index.ts';
 import { intEnv, jsonEnv, requireEnv, type SluiceEnv, sluiceEnv } from './lib/env.ts';
+import { DEFAULT_PARTITION_TIMEOUT_MS, driverTaskTimeoutMs, LAMBDA_ENV } from './lib/env-names.ts';
 import { buildContext, bundledPipeline, type PipelineModuleLike } from './lib/pipeline.ts';
 import { emitBatchMetrics, emitMetrics, log } from './lib/telemetry.ts';
 
-/**
- * The scheduler function, woken every minute by EventBridge. It takes the driver lease in S3
- * (until its own deadline), resumes after the last committed batch and runs consecutive batches
- * (SQS → S3 input blocks → partition functions → manifest) until close to its timeout, then
- * hands the lease over. A wake-up while another invocation holds the lease returns at once.
- */
 export interface SchedulerDeps {
   readonly module: PipelineModuleLike;
   readonly env: SluiceEnv;
   readonly queueUrl: string;
   readonly partitionFunction: string;
   readonly taskConcurrency: number;
+  /** The partition function's timeout: the driver's task timeout follows it (`driverTaskTimeoutMs`). */
+  readonly partitionTimeoutMs: number;
   /** Stop starting batches this long before the function's timeout. */
   readonly marginMs: number;
   /** How long input blocks stay in the bucket (for replay); the bucket's lifecycle rule matches it. */
@@ -46,6 +51,7 @@ export function schedulerDepsFromEnv(env: NodeJS.ProcessEnv = process.env): Sche
     queueUrl: requireEnv('SLUICE_QUEUE_URL', env),
     partitionFunction: requireEnv('SLUICE_PARTITION_FUNCTION', env),
     taskConcurrency: intEnv('SLUICE_TASK_CONCURRENCY', 32, env),
+    partitionTimeoutMs: intEnv(LAMBDA_ENV.partitionTimeoutMs, DEFAULT_PARTITION_TIMEOUT_MS, env),
     marginMs: intEnv('SLUICE_RUN_MS_BEFORE_TIMEOUT', 20_000, env),
     retainInputsMs: intEnv('SLUICE_RETAIN_INPUTS_MS', 7 * 24 * 3_600_000, env),
     faults: jsonEnv<FaultOptions>('SLUICE_FAULTS', env),
@@ -70,6 +76,7 @@ export function createSchedulerHandler(deps: SchedulerDeps) {
       invoker,
       sources,
       clock: 'wall',
+      taskTimeoutMs: driverTaskTimeoutMs(deps.partitionTimeoutMs),
       retainInputsMs: deps.retainInputsMs,
       faults: deps.faults,
       lease: {

@@ -6,6 +6,8 @@
  *   npx cdk deploy -c pipeline=examples/grep.ts -c partitions=8 -c batchIntervalMs=1000 -c stackName=SluiceGrep
  *
  * See infra/context.ts for every context key and docs/DEPLOY.md for the whole story.
+ *
+ * @module
  */
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';

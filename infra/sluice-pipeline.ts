@@ -14,6 +14,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { DEFAULT_PARTITION_TIMEOUT_MS, LAMBDA_ENV } from '../functions/lib/env-names.ts';
 import { SluicePipelinePropsError } from './errors.ts';
 
 /** The repository root (this file lives in `infra/`). */
@@ -38,19 +39,7 @@ export const ESM_REQUIRE_BANNER =
   "import { createRequire as __sluiceCreateRequire } from 'node:module'; const require = __sluiceCreateRequire(import.meta.url);";
 
 /** The environment variables the construct sets; `environment` may not override them. */
-const RESERVED_ENV = [
-  'SLUICE_BUCKET',
-  'SLUICE_PREFIX',
-  'SLUICE_BATCH_INTERVAL_MS',
-  'SLUICE_PARTITIONS',
-  'SLUICE_PIPELINE_NAME',
-  'SLUICE_QUEUE_URL',
-  'SLUICE_PARTITION_FUNCTION',
-  'SLUICE_TASK_CONCURRENCY',
-  'SLUICE_RUN_MS_BEFORE_TIMEOUT',
-  'SLUICE_RETAIN_INPUTS_MS',
-  'NODE_OPTIONS',
-];
+const RESERVED_ENV: readonly string[] = Object.values(LAMBDA_ENV);
 
 /**
  * Props of {@link SluicePipeline}.
@@ -342,12 +331,12 @@ export class SluicePipeline extends Construct {
     // ---- functions ------------------------------------------------------------------------------
     const common: Record<string, string> = {
       ...props.environment,
-      SLUICE_BUCKET: this.bucket.bucketName,
-      SLUICE_PREFIX: config.prefix,
-      SLUICE_BATCH_INTERVAL_MS: String(config.batchIntervalMs),
-      SLUICE_PARTITIONS: String(config.partitions),
-      SLUICE_PIPELINE_NAME: config.pipelineName,
-      NODE_OPTIONS: '--enable-source-maps',
+      [LAMBDA_ENV.bucket]: this.bucket.bucketName,
+      [LAMBDA_ENV.prefix]: config.prefix,
+      [LAMBDA_ENV.batchIntervalMs]: String(config.batchIntervalMs),
+      [LAMBDA_ENV.partitions]: String(config.partitions),
+      [LAMBDA_ENV.pipelineName]: config.pipelineName,
+      [LAMBDA_ENV.nodeOptions]: '--enable-source-maps',
     };
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const makeFunction = (
@@ -394,14 +383,16 @@ export class SluicePipeline extends Construct {
       memorySize: config.schedulerMemorySize,
       retryAttempts: 0,
     });
-    this.schedulerFunction.addEnvironment('SLUICE_QUEUE_URL', this.inputQueue.queueUrl);
-    this.schedulerFunction.addEnvironment('SLUICE_PARTITION_FUNCTION', this.partitionFunction.functionName);
-    this.schedulerFunction.addEnvironment('SLUICE_TASK_CONCURRENCY', String(config.taskConcurrency));
-    this.schedulerFunction.addEnvironment('SLUICE_RUN_MS_BEFORE_TIMEOUT', String(config.runMarginMs));
-    this.recoveryFunction.addEnvironment('SLUICE_PARTITION_FUNCTION', this.partitionFunction.functionName);
-    // The drivers' own clean-up of old inputs must not undercut the lifecycle rule (replay window).
+    this.schedulerFunction.addEnvironment(LAMBDA_ENV.queueUrl, this.inputQueue.queueUrl);
+    this.schedulerFunction.addEnvironment(LAMBDA_ENV.taskConcurrency, String(config.taskConcurrency));
+    this.schedulerFunction.addEnvironment(LAMBDA_ENV.runMsBeforeTimeout, String(config.runMarginMs));
     for (const driver of [this.schedulerFunction, this.recoveryFunction]) {
-      driver.addEnvironment('SLUICE_RETAIN_INPUTS_MS', String(config.retainInputs.toMilliseconds()));
+      driver.addEnvironment(LAMBDA_ENV.partitionFunction, this.partitionFunction.functionName);
+      // The drivers wait for a task as long as the partition function may run (not a fixed 2 minutes),
+      // so they never re-invoke a task that is still running.
+      driver.addEnvironment(LAMBDA_ENV.partitionTimeoutMs, String(config.partitionTimeout.toMilliseconds()));
+      // The drivers' own clean-up of old inputs must not undercut the lifecycle rule (replay window).
+      driver.addEnvironment(LAMBDA_ENV.retainInputsMs, String(config.retainInputs.toMilliseconds()));
     }
 
     // ---- least privilege ------------------------------------------------------------------------
@@ -735,7 +726,7 @@ function resolveProps(where: string, props: SluicePipelineProps): ResolvedProps 
       `must be whole seconds from 1 to 15 minutes (it is woken every minute), got ${schedulerTimeout.toHumanString()}`,
     );
   }
-  const partitionTimeout = props.partitionTimeout ?? Duration.seconds(60);
+  const partitionTimeout = props.partitionTimeout ?? Duration.millis(DEFAULT_PARTITION_TIMEOUT_MS);
   const partitionTimeoutMs = millis('partitionTimeout', partitionTimeout, fail);
   if (partitionTimeoutMs < 1000 || partitionTimeoutMs > 900_000 || partitionTimeoutMs % 1000 !== 0) {
     fail(

@@ -1,6 +1,8 @@
 /**
  * Errors a user can meet. Each says what went wrong and what to do, and `retryable` tells the
  * driver whether running the same task again could help.
+ *
+ * @module
  */
 export class SluiceError extends Error {
   readonly retryable: boolean;

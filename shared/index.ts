@@ -1,6 +1,8 @@
 /**
  * Sluice: Discretized Streams (the model of Spark Streaming) for TypeScript.
  * The engine: no AWS import anywhere below this folder.
+ *
+ * @module
  */
 
 export { decodeBlock, encodeBlock } from './core/codec.ts';

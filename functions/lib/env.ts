@@ -1,4 +1,5 @@
 import { ConfigError } from '../../shared/index.ts';
+import { LAMBDA_ENV } from './env-names.ts';
 
 /** Typed access to the functions' environment; a missing or bad variable fails loudly, naming it. */
 export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
@@ -39,11 +40,11 @@ export interface SluiceEnv {
 
 export function sluiceEnv(env: NodeJS.ProcessEnv = process.env): SluiceEnv {
   return {
-    bucket: requireEnv('SLUICE_BUCKET', env),
-    prefix: optionalEnv('SLUICE_PREFIX', '', env),
-    batchIntervalMs: intEnv('SLUICE_BATCH_INTERVAL_MS', 1000, env),
-    partitions: intEnv('SLUICE_PARTITIONS', 2, env),
-    pipelineName: optionalEnv('SLUICE_PIPELINE_NAME', 'pipeline', env),
+    bucket: requireEnv(LAMBDA_ENV.bucket, env),
+    prefix: optionalEnv(LAMBDA_ENV.prefix, '', env),
+    batchIntervalMs: intEnv(LAMBDA_ENV.batchIntervalMs, 1000, env),
+    partitions: intEnv(LAMBDA_ENV.partitions, 2, env),
+    pipelineName: optionalEnv(LAMBDA_ENV.pipelineName, 'pipeline', env),
   };
 }
 

@@ -1,6 +1,3 @@
-import { crc32 } from 'node:zlib';
-import { Packr } from 'msgpackr';
-
 /**
  * Record blocks: one byte of format, then the body, then the CRC-32 of both (4 bytes, big
  * endian), so a corrupt block is caught on read without fetching its lineage record.
@@ -8,7 +5,12 @@ import { Packr } from 'msgpackr';
  *   1  msgpackr (any records)
  *   2  UTF-8 lines (only strings without a newline: the common case of raw text input,
  *      about 3x faster to decode than msgpack and as small)
+ *
+ * @module
  */
+import { crc32 } from 'node:zlib';
+import { Packr } from 'msgpackr';
+
 const EMPTY = 0;
 const MSGPACK = 1;
 const LINES = 2;

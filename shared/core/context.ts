@@ -4,7 +4,7 @@ import type { Source } from '../ports/source.ts';
 import { DStream, type OutputOperation } from './dstream.ts';
 import { BatchGeneration, type Shape } from './generation.ts';
 import { layout } from './layout.ts';
-import { checkPartitions, type RDD, StoredRDD } from './rdd.ts';
+import { checkPartitions, StoredRDD } from './rdd.ts';
 
 export interface StreamingContextOptions {
   /** The batch interval in milliseconds (100 ms to minutes; 1000 is the usual). */
@@ -311,10 +311,6 @@ export class Pipeline {
     for (const s of this.ctx.graph.streams) if (s.persisted) set.add(s);
     for (const o of this.ctx.graph.outputs) set.add(o.stream);
     return [...set].sort((a, b) => a.id - b.id);
-  }
-
-  rddOfStream(gen: BatchGeneration, stream: DStream<unknown>): RDD<unknown> | undefined {
-    return gen.rddOf(stream, gen.batchTimeMs);
   }
 }
 

@@ -1,12 +1,14 @@
-import { ConfigError, SluiceError } from '../errors.ts';
-import { fnv1a } from './keys.ts';
-
 /**
  * Fault injection built into the runners, off by default. Every decision is a pure function of
  * the seed and what it is about (batch, stage, partition), so a fault schedule can be replayed.
  * Faults hit first attempts only, never retries or speculative copies: a fault schedule tests
  * recovery, it does not make a batch impossible.
+ *
+ * @module
  */
+import { ConfigError, SluiceError } from '../errors.ts';
+import { fnv1a } from './keys.ts';
+
 export interface FaultOptions {
   readonly seed?: number;
   /** Share of tasks whose first attempt throws a retryable error. */

@@ -39,12 +39,10 @@ export class BatchGeneration implements RDDScope {
   private readonly memo = new Map<string, RDD<unknown> | undefined>();
   private readonly counters = new Map<string, number>();
   private scope = 'drv';
-  private readonly structural: boolean;
 
-  constructor(times: GraphTimes, batchTimeMs: number, structural = false) {
+  constructor(times: GraphTimes, batchTimeMs: number) {
     this.times = times;
     this.batchTimeMs = batchTimeMs;
-    this.structural = structural;
   }
 
   get defaultPartitions(): number {
@@ -135,16 +133,12 @@ export class BatchGeneration implements RDDScope {
     const key = `${stream.id}@${t}`;
     let shape = this.times.shapeCache.get(key);
     if (!shape) {
-      const rdd = new BatchGeneration(this.times, t, true).req(stream, t);
+      const rdd = new BatchGeneration(this.times, t).req(stream, t);
       shape = { numPartitions: rdd.numPartitions, partitioner: rdd.partitioner };
       if (this.times.shapeCache.size > 50_000) this.times.shapeCache.clear();
       this.times.shapeCache.set(key, shape);
     }
     return shape;
-  }
-
-  get isStructural(): boolean {
-    return this.structural;
   }
 
   /** Runs `fn` with RDD ids drawn from a named scope (driver-side code such as foreachRDD). */

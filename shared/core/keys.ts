@@ -2,6 +2,8 @@
  * Keys are compared by value: strings, numbers, booleans, and arrays or plain objects of them.
  * Primitive keys are used as they are (fast path); composite keys are canonicalized to a string
  * with sorted object fields, so `{a:1,b:2}` and `{b:2,a:1}` are the same key.
+ *
+ * @module
  */
 
 const COMPOSITE = '\u0000';

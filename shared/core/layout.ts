@@ -12,6 +12,8 @@
  *   outputs/<prefix>-<t>[.<suffix>]/part-<p>      saved outputs (+ _SUCCESS)
  *   deadletter/<t>/<origin>.jsonl                 records that could not be used, with reasons
  *   lease/<epoch>.json (+ .released)              the driver lease (see lease.ts)
+ *
+ * @module
  */
 export function timeKey(timeMs: number): string {
   return String(timeMs).padStart(15, '0');
@@ -33,6 +35,4 @@ export const layout = {
   output: (dir: string, p: number, ext: string) => `outputs/${dir}/part-${String(p).padStart(5, '0')}${ext}`,
   outputSuccess: (dir: string) => `outputs/${dir}/_SUCCESS`,
   deadLetter: (t: number, origin: string) => `deadletter/${timeKey(t)}/${origin}.jsonl`,
-  /** Prefixes holding per-batch data, for retention clean-up. */
-  perBatchPrefixes: ['inputs/', 'rdd/', 'shuffle/', 'batches/'] as const,
 };

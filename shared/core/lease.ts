@@ -1,7 +1,3 @@
-import { SluiceError } from '../errors.ts';
-import type { ObjectStore } from '../ports/object-store.ts';
-import { decodeJson, encodeJson } from './codec.ts';
-
 /**
  * The driver lease: at most one driver runs batches on a store at a time.
  *
@@ -12,7 +8,13 @@ import { decodeJson, encodeJson } from './codec.ts';
  *
  * On AWS the lease of the scheduler Lambda expires at the invocation's deadline: Lambda stops the
  * function then, so an expired holder cannot still be writing (the fencing a lease needs).
+ *
+ * @module
  */
+import { SluiceError } from '../errors.ts';
+import type { ObjectStore } from '../ports/object-store.ts';
+import { decodeJson, encodeJson } from './codec.ts';
+
 export interface LeaseRecord {
   readonly owner: string;
   readonly epoch: number;

@@ -122,10 +122,6 @@ export class BatchPlan {
     });
   }
 
-  isMaterialized(rddId: string): boolean {
-    return this.materialized.has(rddId);
-  }
-
   /** rdd id -> stored name of every RDD materialized by this batch. */
   materializedNames(): Map<string, string> {
     const out = new Map<string, string>();

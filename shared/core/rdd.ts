@@ -1,7 +1,3 @@
-import { GraphError } from '../errors.ts';
-import { KeyMap, stableHash } from './keys.ts';
-import type { TaskContext } from './task-context.ts';
-
 /**
  * RDDs: immutable, partitioned datasets with explicit dependencies. An RDD object is only a
  * description; it is computed one partition at a time by a task (see executor.ts), which pushes
@@ -9,7 +5,12 @@ import type { TaskContext } from './task-context.ts';
  *
  * RDD ids are deterministic: the same pipeline module, at the same batch time, builds the same
  * RDDs with the same ids in every process (driver, worker thread, Lambda function).
+ *
+ * @module
  */
+import { GraphError } from '../errors.ts';
+import { KeyMap, stableHash } from './keys.ts';
+import type { TaskContext } from './task-context.ts';
 
 export type Sink<T> = (record: T) => void;
 
@@ -544,14 +545,6 @@ export class UnionRDD<T> extends RDD<T> {
       }
     }
   }
-}
-
-/** An RDD with no partitions. */
-export class EmptyRDD<T> extends RDD<T> {
-  readonly operator = 'empty';
-  readonly deps: readonly Dependency[] = [];
-  readonly numPartitions = 0;
-  async iterate(): Promise<void> {}
 }
 
 /** Records held in the pipeline module itself (initial state, static lookups), split into partitions. */

@@ -1,6 +1,8 @@
 /**
  * Task specs, task results and lineage records: plain data that crosses process boundaries
  * (worker threads, Lambda payloads, JSON files in the store). Nothing here holds a closure.
+ *
+ * @module
  */
 
 /** What a worker needs to rebuild the same graph as the driver (the pipeline module is loaded there too). */

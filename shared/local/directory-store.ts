@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { ByteRange, ObjectStore } from '../ports/object-store.ts';
+import { type ByteRange, checkByteRange, compareKeys, type ObjectStore } from '../ports/object-store.ts';
+
+/** A write in progress (`writeTemp`): `<name>.<12 hex digits>.tmp`, never listed as a key. */
+const TEMP_FILE = /\.[0-9a-f]{12}\.tmp$/;
 
 /** What a store holds on disk (temporary files included). */
 export interface StoreUsage {
@@ -22,11 +25,13 @@ export class DirectoryObjectStore implements ObjectStore {
   }
 
   private pathOf(key: string): string {
-    if (key.includes('..') || key.startsWith('/')) throw new Error(`invalid object key: ${key}`);
+    // A `..` segment would leave the root; `a..b` is an ordinary name.
+    if (key.startsWith('/') || key.split('/').includes('..')) throw new Error(`invalid object key: ${key}`);
     return path.join(this.root, key);
   }
 
   async get(key: string, range?: ByteRange): Promise<Uint8Array | undefined> {
+    checkByteRange(key, range);
     try {
       if (!range) return await fs.readFile(this.pathOf(key));
       const handle = await fs.open(this.pathOf(key), 'r');
@@ -92,11 +97,11 @@ export class DirectoryObjectStore implements ObjectStore {
         const key = rel ? `${rel}/${e.name}` : e.name;
         if (e.isDirectory()) {
           if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) await walk(path.join(dir, e.name), key);
-        } else if (key.startsWith(prefix) && !e.name.endsWith('.tmp')) out.push(key);
+        } else if (key.startsWith(prefix) && !TEMP_FILE.test(e.name)) out.push(key);
       }
     };
     await walk(dirKey ? this.pathOf(dirKey) : this.root, dirKey);
-    return out.sort();
+    return out.sort(compareKeys);
   }
 
   /** Every file under the root (temporary ones included), with its key, size and age. */

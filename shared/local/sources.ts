@@ -1,3 +1,11 @@
+/**
+ * The local sources of the embedded runner. Each buffers what arrives and hands the buffer over
+ * once per batch; records beyond `maxRecords` (backpressure) stay buffered for the next batch.
+ * All of them decode bytes the same way (shared/local/line-decoder.ts): CRLF is stripped, invalid
+ * UTF-8 and bad JSON are dead-lettered with the reason.
+ *
+ * @module
+ */
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -13,13 +21,6 @@ import {
   parseJsonRecord,
   type RecordFormat,
 } from './line-decoder.ts';
-
-/**
- * The local sources of the embedded runner. Each buffers what arrives and hands the buffer over
- * once per batch; records beyond `maxRecords` (backpressure) stay buffered for the next batch.
- * All of them decode bytes the same way (shared/local/line-decoder.ts): CRLF is stripped, invalid
- * UTF-8 and bad JSON are dead-lettered with the reason.
- */
 
 export { decodeLine, type RecordFormat };
 

@@ -1,3 +1,9 @@
+/**
+ * A worker thread of the embedded runner: loads the pipeline module once (closures are never
+ * sent between threads), then runs the task specs the pool posts, one at a time.
+ *
+ * @module
+ */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Pipeline } from '../core/context.ts';
 import { runTask } from '../core/executor.ts';
@@ -6,10 +12,6 @@ import { errorToJson } from '../errors.ts';
 import { DirectoryObjectStore } from './directory-store.ts';
 import { loadPipeline } from './load-pipeline.ts';
 
-/**
- * A worker thread of the embedded runner: loads the pipeline module once (closures are never
- * sent between threads), then runs the task specs the pool posts, one at a time.
- */
 interface WorkerData {
   readonly pipelineModule: string;
   readonly storeDir: string;

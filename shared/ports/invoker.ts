@@ -1,10 +1,12 @@
-import type { TaskResult, TaskSpec } from '../core/task.ts';
-
 /**
  * The invoker port: runs task specs somewhere (worker threads, Lambda functions, this thread)
  * and reports their results. The driver decides what to run, in what order, and what to retry;
  * an invoker only runs one spec per call and honours the timeout.
+ *
+ * @module
  */
+import type { TaskResult, TaskSpec } from '../core/task.ts';
+
 export interface InvokeOptions {
   /** Give up on the task after this long; the invoker rejects with a retryable `TaskTimeoutError`. */
   readonly timeoutMs: number;

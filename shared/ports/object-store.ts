@@ -3,6 +3,8 @@
  *
  * Local implementations live in `shared/local/` (a directory, and memory for tests);
  * the S3 implementation lives in `aws/`. Keys are `/`-separated relative paths.
+ *
+ * @module
  */
 export interface ByteRange {
   /** First byte, inclusive. */
@@ -27,4 +29,38 @@ export interface ObjectStore {
   delete(key: string): Promise<void>;
   /** A description for logs and `sluice status`, such as `dir:/tmp/x` or `s3://bucket/prefix`. */
   describe(): string;
+}
+
+/**
+ * Rejects a range no store can serve the same way: negative, fractional or backwards. A range that
+ * reaches past the end of an object is fine (it reads what is there, or nothing).
+ */
+export function checkByteRange(key: string, range: ByteRange | undefined): void {
+  if (!range) return;
+  const { start, end } = range;
+  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end < start) {
+    throw new RangeError(
+      `invalid byte range [${start}, ${end}) for ${key}: start and end must be whole numbers with 0 <= start <= end`,
+    );
+  }
+}
+
+/**
+ * The order of `list`: by Unicode code point, which is the order of the keys' UTF-8 bytes, the
+ * order S3 lists in. It differs from JavaScript's default string order (UTF-16 units) only between
+ * a character beyond U+FFFF and one in U+E000..U+FFFF.
+ */
+export function compareKeys(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    const sx = x >= 0xd800 && x <= 0xdfff;
+    const sy = y >= 0xd800 && y <= 0xdfff;
+    if (sx && !sy && y >= 0xe000) return 1;
+    if (sy && !sx && x >= 0xe000) return -1;
+    return x - y;
+  }
+  return a.length - b.length;
 }

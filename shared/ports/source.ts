@@ -4,6 +4,8 @@
  * A source is polled once per batch interval by the driver. It hands over the records of the
  * interval together with an opaque acknowledgement token; the driver writes the records to the
  * store (the write-ahead step) and only then calls `ack`, so nothing acknowledged is ever lost.
+ *
+ * @module
  */
 export interface DeadLetter {
   /** What was received, as text (or base64 for binary data). */

@@ -16,6 +16,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LAMBDA_ENV } from '../../functions/lib/env-names.ts';
 import {
   configFromContext,
   ESM_REQUIRE_BANNER,
@@ -261,6 +262,48 @@ describe('functions', () => {
     expect(recovery.Environment.Variables.SLUICE_PARTITION_FUNCTION).toEqual({ Ref: fnId('Partition') });
     expect(recovery.Environment.Variables.SLUICE_QUEUE_URL).toBeUndefined();
     expect(recovery.Environment.Variables.SLUICE_RETAIN_INPUTS_MS).toBe(String(7 * 86_400_000));
+  });
+
+  it('the drivers (scheduler, recovery) know the partition timeout, the partition function does not', () => {
+    for (const role of ['Scheduler', 'Recovery'] as const) {
+      expect(resources[fnId(role)]!.Properties.Environment.Variables[LAMBDA_ENV.partitionTimeoutMs]).toBe(
+        '60000',
+      );
+    }
+    expect(
+      resources[fnId('Partition')]!.Properties.Environment.Variables[LAMBDA_ENV.partitionTimeoutMs],
+    ).toBeUndefined();
+  });
+
+  it('a longer partitionTimeout reaches the drivers, so they never re-invoke a task still running', () => {
+    const s = new Stack(appWithoutBundling(), 'LongTasks');
+    new SluicePipeline(s, 'P', {
+      pipeline: WORDCOUNT,
+      functionsDir: FUNCTIONS_DIR,
+      partitionTimeout: Duration.minutes(10),
+      runMarginBeforeTimeout: Duration.minutes(4),
+    });
+    const fns = Template.fromStack(s).findResources('AWS::Lambda::Function');
+    const byRole = (role: string) =>
+      Object.entries(fns).find(([id]) => id.startsWith(`P${role}Function`))![1].Properties;
+    expect(byRole('Partition').Timeout).toBe(600);
+    for (const role of ['Scheduler', 'Recovery']) {
+      expect(byRole(role).Environment.Variables[LAMBDA_ENV.partitionTimeoutMs]).toBe('600000');
+    }
+  });
+
+  it('every variable the construct sets is reserved: environment cannot override it', () => {
+    for (const name of Object.values(LAMBDA_ENV)) {
+      expect(
+        () =>
+          new SluicePipeline(new Stack(appWithoutBundling(), 'Reserved'), 'P', {
+            pipeline: WORDCOUNT,
+            functionsDir: FUNCTIONS_DIR,
+            environment: { [name]: 'x' },
+          }),
+        name,
+      ).toThrow(/set by the construct/);
+    }
   });
 
   it('scheduled functions are not retried by Lambda (the next tick is the retry)', () => {

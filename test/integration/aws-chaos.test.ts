@@ -5,12 +5,12 @@
  * a fault-free run of the same batches.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalLambdaEndpoint, startLocalLambdaEndpoint } from '../../aws/local-lambda-endpoint.ts';
 import { SqsProducer } from '../../aws/producer.ts';
 import { S3ObjectStore } from '../../aws/s3-object-store.ts';
 import pageviews, { generate } from '../../examples/pageviews.ts';
 import { decodeBlock, type FaultOptions, runPipeline } from '../../shared/index.ts';
 import { bundleHandler, importBundle } from './bundle.ts';
+import { type LocalLambdaEndpoint, startLocalLambdaEndpoint } from './local-lambda-endpoint.ts';
 import { createBucket, createQueue, requireLocalStack } from './localstack.ts';
 
 type Handler = (event: unknown, context?: unknown) => Promise<unknown>;

@@ -5,13 +5,13 @@
  * speaks Lambda's Invoke API, since LocalStack runs Lambda code only in Docker).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalLambdaEndpoint, startLocalLambdaEndpoint } from '../../aws/local-lambda-endpoint.ts';
 import { SqsProducer } from '../../aws/producer.ts';
 import { S3ObjectStore } from '../../aws/s3-object-store.ts';
 import { SqsSource } from '../../aws/sqs-source.ts';
 import wordCount, { generate } from '../../examples/wordcount.ts';
 import { type BatchManifest, runPipeline, type Source } from '../../shared/index.ts';
 import { bundleHandler, importBundle } from './bundle.ts';
+import { type LocalLambdaEndpoint, startLocalLambdaEndpoint } from './local-lambda-endpoint.ts';
 import { createBucket, createQueue, LOCALSTACK_URL, queueDepth, requireLocalStack } from './localstack.ts';
 
 type Handler = (event: unknown, context?: unknown) => Promise<unknown>;

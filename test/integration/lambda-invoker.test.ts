@@ -15,10 +15,10 @@ import {
   TaskTimeoutError,
 } from '../../aws/errors.ts';
 import { LambdaInvoker } from '../../aws/lambda-invoker.ts';
-import { type LocalLambdaEndpoint, startLocalLambdaEndpoint } from '../../aws/local-lambda-endpoint.ts';
 import { handlePartitionPayload } from '../../aws/payload.ts';
 import type { TaskResult, TaskSpec } from '../../shared/core/task.ts';
 import { SluiceError } from '../../shared/errors.ts';
+import { type LocalLambdaEndpoint, startLocalLambdaEndpoint } from './local-lambda-endpoint.ts';
 import './localstack.ts'; // test credentials and region; these tests need no LocalStack
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

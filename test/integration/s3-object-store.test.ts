@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createS3Client } from '../../aws/clients.ts';
 import { ObjectStoreError } from '../../aws/errors.ts';
 import { compareCodePoints, S3ObjectStore } from '../../aws/s3-object-store.ts';
+import { objectStoreConformance } from '../conformance/object-store.ts';
 import { createBucket, requireLocalStack, uniqueName } from './localstack.ts';
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -13,6 +14,13 @@ let bucket: string;
 beforeAll(async () => {
   await requireLocalStack();
   bucket = await createBucket();
+});
+
+// The suite the local stores pass too (test/unit/object-store.test.ts), each case under a new prefix;
+// 1100 keys make the store list two pages of S3's 1000.
+objectStoreConformance('S3 on LocalStack', {
+  open: () => new S3ObjectStore({ bucket, prefix: uniqueName('conformance') }),
+  manyKeys: 1100,
 });
 
 describe('S3ObjectStore on LocalStack', () => {
@@ -32,17 +40,6 @@ describe('S3ObjectStore on LocalStack', () => {
     expect(store.describe()).toMatch(new RegExp(`^s3://${bucket}/rw-`));
   });
 
-  it('reads byte ranges [start, end)', async () => {
-    const store = new S3ObjectStore({ bucket, prefix: uniqueName('range') });
-    await store.put('digits', text('0123456789'));
-    expect(str(await store.get('digits', { start: 2, end: 5 }))).toBe('234');
-    expect(str(await store.get('digits', { start: 0, end: 1 }))).toBe('0');
-    expect(str(await store.get('digits', { start: 7, end: 100 }))).toBe('789');
-    expect(str(await store.get('digits', { start: 10, end: 20 }))).toBe('');
-    expect(str(await store.get('digits', { start: 4, end: 4 }))).toBe('');
-    await expect(store.get('digits', { start: 5, end: 2 })).rejects.toThrow(RangeError);
-  });
-
   it('lists keys under a prefix in order, across pages, relative to the store prefix', async () => {
     const prefix = uniqueName('list');
     const store = new S3ObjectStore({ bucket, prefix, listPageSize: 7 });
@@ -57,16 +54,6 @@ describe('S3ObjectStore on LocalStack', () => {
     // Another prefix in the same bucket sees none of it.
     const neighbour = new S3ObjectStore({ bucket, prefix: `${prefix}-2` });
     expect(await neighbour.list('')).toEqual([]);
-  });
-
-  it('deletes; deleting a missing key is not an error', async () => {
-    const store = new S3ObjectStore({ bucket, prefix: uniqueName('del') });
-    await store.put('k', text('v'));
-    await store.delete('k');
-    expect(await store.get('k')).toBeUndefined();
-    await store.delete('k');
-    await store.delete('never-existed');
-    expect(await store.list('')).toEqual([]);
   });
 
   it('putIfAbsent: exactly one of 10 concurrent writers wins, and its bytes stay', async () => {
@@ -85,15 +72,6 @@ describe('S3ObjectStore on LocalStack', () => {
     const stats = store.requestStats();
     expect(stats.conditionalMisses).toBeGreaterThanOrEqual(5 * 10);
     expect(stats.errors).toBe(0);
-  });
-
-  it('putIfAbsent succeeds again after the object is deleted', async () => {
-    const store = new S3ObjectStore({ bucket, prefix: uniqueName('recommit') });
-    expect(await store.putIfAbsent('lease', text('a'))).toBe(true);
-    expect(await store.putIfAbsent('lease', text('b'))).toBe(false);
-    await store.delete('lease');
-    expect(await store.putIfAbsent('lease', text('c'))).toBe(true);
-    expect(str(await store.get('lease'))).toBe('c');
   });
 
   it('counts requests and bytes', async () => {

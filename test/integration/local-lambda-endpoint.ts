@@ -1,7 +1,8 @@
 /**
  * A small local HTTP server that speaks Lambda's Invoke API, so the real `@aws-sdk/client-lambda`
- * code path (and `LambdaInvoker`) runs against handlers in this process: for tests, and for running
- * the AWS runner on one machine where LocalStack cannot execute functions (it needs Docker).
+ * code path (and `LambdaInvoker`) runs against handlers in this process. A test double: the
+ * integration tests run the bundled handlers behind it, since LocalStack here cannot execute
+ * functions (it needs Docker). It is not part of any Lambda bundle.
  *
  *   POST /2015-03-31/functions/{FunctionName}/invocations[?Qualifier=...]
  *     X-Amz-Invocation-Type: RequestResponse (default) → 200 with the JSON result
@@ -21,7 +22,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { toLambdaError } from './payload.ts';
+import { toLambdaError } from '../../aws/payload.ts';
 
 export interface LocalLambdaContext {
   readonly functionName: string;
