@@ -155,6 +155,11 @@ Examples:
       parseInteger('--checkpoint-every', v, 'batches', 1),
     )
     .option('--fresh', 'delete the store first (start over instead of resuming)')
+    .option(
+      '--skip-batch <batch-time>',
+      'commit this stored, uncommitted batch (epoch ms, as in "Batch <time> failed") without its input and with no outputs (repeatable)',
+      (v, prev: number[] | undefined) => [...(prev ?? []), parseInteger('--skip-batch', v, 'ms', 0)],
+    )
     .option('--quiet', 'no start banner and no per-batch rows (print() output and the summary stay)')
     .option('--json', 'one JSON line per batch on stderr instead of the table')
     .action(async (modulePath: string, opts) => {

@@ -28,6 +28,7 @@ export interface RunCommandOptions {
   readonly speculation?: boolean;
   readonly checkpointEvery?: number;
   readonly fresh?: boolean;
+  readonly skipBatch?: readonly number[];
   readonly quiet?: boolean;
   readonly json?: boolean;
 }
@@ -87,6 +88,7 @@ export async function runCommand(modulePath: string, options: RunCommandOptions,
       faults: options.faults,
       speculation: { enabled: options.speculation !== false },
       checkpointEvery: options.checkpointEvery,
+      ...(options.skipBatch ? { skipBatches: options.skipBatch } : {}),
       signal: controller.signal,
       ...(io.printer ? { printer: io.printer } : {}),
       onStart: ({ sources, scheduler }) => {
@@ -103,6 +105,11 @@ export async function runCommand(modulePath: string, options: RunCommandOptions,
           resumedAfterMs: scheduler.lastCommittedBatchMs,
           limits: limits.join(', '),
         });
+        for (const t of options.skipBatch ?? []) {
+          progress.note(
+            `skipping batch ${t} (--skip-batch): its input records reach no operator and no output runs for it; its input stays stored`,
+          );
+        }
       },
       onBatch: (m) => {
         manifestsSeen++;

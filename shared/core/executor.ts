@@ -11,7 +11,7 @@ import {
 } from './codec.ts';
 import type { Pipeline } from './context.ts';
 import { layout } from './layout.ts';
-import { encodeSkippingBad } from './poison.ts';
+import { encodeSkippingBad, unstorable } from './poison.ts';
 import type { RDD, ShuffleDependency } from './rdd.ts';
 import { bucketize } from './shuffle.ts';
 import type { LineageRecord, TaskResult, TaskSpec } from './task.ts';
@@ -72,7 +72,7 @@ export async function runTask(
     const parts = buckets.map((b) => {
       if (b.length === 0) return EMPTY;
       const { encoded, kept } = encodeSkippingBad(b, encodeBlock, (kv, why) =>
-        unstorableRecord(tc, op, kv, why),
+        unstorableRecord(tc, op, kv, why, false),
       );
       records += kept;
       return kept === 0 ? EMPTY : encoded;
@@ -97,7 +97,7 @@ export async function runTask(
     const { encoded, kept } = encodeSkippingBad(
       data,
       out.kind === 'rdd' ? encodeBlock : out.format === 'jsonl' ? encodeJsonLines : encodeTextLines,
-      (x, why) => unstorableRecord(tc, op, x, why),
+      (x, why) => unstorableRecord(tc, op, x, why, out.kind === 'file'),
       out.kind === 'file',
     );
     body = encoded;
@@ -160,15 +160,19 @@ export async function runTask(
 
 const EMPTY = new Uint8Array(0);
 
-/** A record the codec cannot store: set aside (with its key when it is a [key, value] pair). */
-function unstorableRecord(tc: TaskContext, operator: string, record: unknown, why: string): void {
-  const keyed = Array.isArray(record) && record.length === 2;
-  tc.recordError(
-    operator,
-    `value cannot be stored: ${why}`,
-    keyed ? record[1] : record,
-    keyed ? record[0] : undefined,
-  );
+/** A record the codec cannot store: set aside, with its key when it is a [key, value] pair. */
+function unstorableRecord(
+  tc: TaskContext,
+  operator: string,
+  record: unknown,
+  why: string,
+  json: boolean,
+): void {
+  if (Array.isArray(record) && record.length === 2) {
+    // name the place inside the value when the value is what cannot be stored
+    const inValue = unstorable(record[1], json);
+    tc.recordError(operator, `value cannot be stored: ${inValue ?? why}`, record[1], record[0]);
+  } else tc.recordError(operator, `value cannot be stored: ${why}`, record);
 }
 
 function dieInProcess(spec: TaskSpec): never {
