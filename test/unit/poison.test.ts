@@ -346,7 +346,9 @@ describe('values the codec cannot store', () => {
       { input: [['a', 'sym']] },
       { onRecordError: 'fail' },
     );
-    await expect(run).rejects.toThrow(/groupByKey failed on key s, record .*: value cannot be stored: a Symbol at \[0\]\.x\. The batch stops/);
+    await expect(run).rejects.toThrow(
+      /groupByKey failed on key s, record .*: value cannot be stored: a Symbol at \[0\]\.x\. The batch stops/,
+    );
   });
 });
 
