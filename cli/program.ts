@@ -164,6 +164,11 @@ Examples:
       (v) => parseDuration('--retain-inputs', v),
     )
     .option('--fresh', 'delete the store first (start over instead of resuming)')
+    .option(
+      '--skip-batch <batch-time>',
+      'commit this stored, uncommitted batch (epoch ms, as in "Batch <time> failed") without its input and with no outputs (repeatable)',
+      (v, prev: number[] | undefined) => [...(prev ?? []), parseInteger('--skip-batch', v, 'ms', 0)],
+    )
     .option('--quiet', 'no start banner and no per-batch rows (print() output and the summary stay)')
     .option('--json', 'one JSON line per batch on stderr instead of the table')
     .option('--ui', 'also serve the web UI of this run (see sluice ui)')

@@ -33,6 +33,7 @@ export interface RunCommandOptions {
   /** `--retain-inputs`: how long input blocks and write-ahead entries stay. */
   readonly retainInputs?: number;
   readonly fresh?: boolean;
+  readonly skipBatch?: readonly number[];
   readonly quiet?: boolean;
   readonly json?: boolean;
   /** Serve the web UI beside the run (`--ui`, `--ui-port`, `--ui-host`, `--ui-token`). */
@@ -99,6 +100,7 @@ export async function runCommand(modulePath: string, options: RunCommandOptions,
       speculation: { enabled: options.speculation !== false },
       checkpointEvery: options.checkpointEvery,
       ...(options.retainInputs !== undefined ? { retainInputsMs: options.retainInputs } : {}),
+      ...(options.skipBatch ? { skipBatches: options.skipBatch } : {}),
       signal: controller.signal,
       ...(io.printer ? { printer: io.printer } : {}),
       onStart: ({ sources, scheduler }) => {
@@ -115,6 +117,11 @@ export async function runCommand(modulePath: string, options: RunCommandOptions,
           resumedAfterMs: scheduler.lastCommittedBatchMs,
           limits: limits.join(', '),
         });
+        for (const t of options.skipBatch ?? []) {
+          progress.note(
+            `skipping batch ${t} (--skip-batch): its input records reach no operator and no output runs for it; its input stays stored`,
+          );
+        }
       },
       onBatch: (m) => {
         manifestsSeen++;

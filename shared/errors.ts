@@ -71,6 +71,23 @@ export class MissingDataError extends SluiceError {
   }
 }
 
+/**
+ * A record made an operator throw, or cannot be stored, and the pipeline asked to stop on such
+ * records (`onRecordError: 'fail'`). Not retryable: the same record fails the same way again.
+ */
+export class RecordError extends SluiceError {
+  readonly operator: string;
+  constructor(operator: string, what: string, reason: string, cause?: unknown) {
+    super(
+      `${operator} failed on ${what}: ${reason}. The batch stops because onRecordError is 'fail': ` +
+        "fix the function or the data, drop the option to dead-letter such records, or skip the batch with 'sluice run --skip-batch <time>'",
+      { cause, retryable: false },
+    );
+    this.name = 'RecordError';
+    this.operator = operator;
+  }
+}
+
 /** A batch could not be completed after every retry. */
 export class BatchFailedError extends SluiceError {
   readonly batchTimeMs: number;

@@ -18,6 +18,7 @@ import type { BatchGeneration } from './generation.ts';
 import { layout, parseTimeKey, timeKey } from './layout.ts';
 import { DriverLease, type LeaseRecord } from './lease.ts';
 import { BatchPlan, type Stage, type Target } from './planner.ts';
+import { prepareSkips, type SkippedBatch } from './skip.ts';
 import type { LineageRecord, TaskResult, TaskSpec } from './task.ts';
 import { type SpeculationOptions, TaskRunner } from './task-runner.ts';
 
@@ -97,6 +98,8 @@ export interface BatchManifest {
   };
   readonly deadLettered: number;
   readonly requests: RequestCounts;
+  /** Set when the batch was skipped on request (`--skip-batch`): why, and how many input records. */
+  readonly skipped?: { readonly reason: string; readonly records: number };
 }
 
 export interface BatchSchedulerOptions {
@@ -133,6 +136,8 @@ export interface BatchSchedulerOptions {
   readonly parallelRecovery?: boolean;
   /** Fault injection (off by default): see FaultOptions. */
   readonly faults?: FaultOptions;
+  /** Batches to skip (stored, not committed): see shared/core/skip.ts. Default none. */
+  readonly skipBatches?: readonly number[];
   /** Which life of this driver this is (fault injection decides crashes per incarnation). */
   readonly incarnation?: number;
   readonly onBatch?: (manifest: BatchManifest) => void;
@@ -171,6 +176,7 @@ export class BatchScheduler {
   /** Resolves true once the latest started batch committed, false if it failed. */
   private previousBatch: Promise<boolean> = Promise.resolve(true);
   private readonly recentProcessing: number[] = [];
+  private skipped = new Map<number, SkippedBatch>();
 
   private get slowestRecentMs(): number {
     return Math.max(0, ...this.recentProcessing);
@@ -262,12 +268,23 @@ export class BatchScheduler {
     const committed = manifests.map((k) => parseTimeKey(k.slice('manifests/'.length, -'.json'.length)));
     this.lastCommittedMs = committed.length > 0 ? Math.max(...committed) : undefined;
     const done = new Set(committed);
-    const received = (await this.store.list('batches/'))
+    const batchKeys = await this.store.list('batches/');
+    const received = batchKeys
       .filter((k) => k.endsWith('/received.json'))
       .map((k) => parseTimeKey(k.split('/')[1]!));
     // every batch whose input is stored but that never committed (also one before the last commit:
     // a backlog batch that failed while later ones went on) is re-run first
     this.pending = received.filter((t) => !done.has(t)).sort((a, b) => a - b);
+    this.skipped = await prepareSkips(
+      this.store,
+      this.options.skipBatches ?? [],
+      { pending: this.pending, committed: done, keys: batchKeys },
+      async (t) =>
+        Object.values((await this.readJson<ReceivedEntry>(layout.received(t)))?.streams ?? {}).reduce(
+          (n, s) => n + s.records,
+          0,
+        ),
+    );
     const last = Math.max(this.lastCommittedMs ?? meta.zeroTimeMs, ...this.pending);
     this.nextTimeMs = last + interval;
     // remember recent delivery ids so redelivered messages are not counted twice, and where
@@ -531,7 +548,7 @@ export class BatchScheduler {
     if (!(await previous)) {
       throw new BatchFailedError(t, `the batch before it failed; batches commit in time order`);
     }
-    await phase('outputs', () => this.runOutputs(t, gen, plan));
+    if (!this.skipped.has(t)) await phase('outputs', () => this.runOutputs(t, gen, plan));
 
     const outputs = plan.targets.map((target) => {
       const stage = plan.stages.find((s) => s.target === target)!;
@@ -569,6 +586,9 @@ export class BatchScheduler {
       outputs,
       tasks: { ...taskTotals, recomputed: this.recomputedCount - recomputedBefore },
       deadLettered: deadLetters + taskMetrics.deadLettered,
+      ...(this.skipped.has(t)
+        ? { skipped: { reason: this.skipped.get(t)!.reason, records: this.skipped.get(t)!.records } }
+        : {}),
       requests: {
         get: requests.get + taskMetrics.get,
         put: requests.put + taskMetrics.put + 1,
@@ -685,6 +705,8 @@ export class BatchScheduler {
       const dir = `${save.prefix}-${t}${save.suffix ? `.${save.suffix}` : ''}`;
       targets.push({ rdd, name: dir, kind: 'file', format: save.format, reason: 'save' });
     }
+    // a skipped batch keeps only what later batches read (state, window data): no outputs
+    if (this.skipped.has(t)) return targets.filter((x) => x.reason === 'state' || x.reason === 'window');
     return targets;
   }
 
@@ -730,6 +752,7 @@ export class BatchScheduler {
             inputs: plan.inputsOf(stage, partition, (id) => shuffleOutputs.get(id) ?? []),
             output,
             commitKey,
+            ...(this.skipped.has(t) ? { skipInput: true } : {}),
           };
         });
         await this.awaitInputsOfOtherBatches(t, specs);

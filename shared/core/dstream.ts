@@ -7,6 +7,7 @@ import {
   checkPartitions,
   type Dependency,
   hashPartitioner,
+  MapPartitionsRDD,
   type Pair,
   ParallelCollectionRDD,
   RDD,
@@ -425,25 +426,43 @@ export class DStream<T> {
           (options.initialState
             ? new ParallelCollectionRDD<[K, S]>(g, options.initialState, n, true, 'initialState')
             : undefined);
+        // A key whose fn throws keeps its previous state (none for a new key); its values of
+        // this batch go to the dead letters with the key (or the batch fails with onRecordError 'fail').
+        const update = (out: [K, S][], k: K, vs: V[], old: S | undefined, tc: TaskContext) => {
+          let s: S | undefined;
+          try {
+            s = fn(vs, old, k, t);
+          } catch (err) {
+            tc.recordError('updateStateByKey', err, { values: vs, state: old ?? null }, k);
+            s = old;
+          }
+          if (s !== undefined) out.push([k, s]);
+        };
         if (!prev) {
-          return data.groupByKey(n).mapPartitions((groups) => {
-            const out: [K, S][] = [];
-            for (const [k, vs] of groups) {
-              const s = fn(vs, undefined, k, t);
-              if (s !== undefined) out.push([k, s]);
-            }
-            return out;
-          }, true);
+          return new MapPartitionsRDD<[K, V[]], [K, S]>(
+            data.groupByKey(n),
+            'mapPartitions',
+            (groups, _p, tc) => {
+              const out: [K, S][] = [];
+              for (const [k, vs] of groups) update(out, k, vs, undefined, tc);
+              return out;
+            },
+            true,
+          );
         }
         const cogrouped = new CoGroupedRDD<K>(g, [data, prev], partitioner);
-        return cogrouped.mapPartitions((groups) => {
-          const out: [K, S][] = [];
-          for (const [k, [vs, ss]] of groups as [K, [V[], S[]]][]) {
-            const s = fn(vs, ss.length > 0 ? ss[0] : undefined, k, t);
-            if (s !== undefined) out.push([k, s]);
-          }
-          return out;
-        }, true);
+        return new MapPartitionsRDD<[K, unknown[][]], [K, S]>(
+          cogrouped,
+          'mapPartitions',
+          (groups, _p, tc) => {
+            const out: [K, S][] = [];
+            for (const [k, [vs, ss]] of groups as [K, [V[], S[]]][]) {
+              update(out, k, vs, ss.length > 0 ? ss[0] : undefined, tc);
+            }
+            return out;
+          },
+          true,
+        );
       },
       { params: { partitions: n }, fixedShape: { numPartitions: n, partitioner }, storageName: options.name },
     );
@@ -631,26 +650,44 @@ class MapWithStateRDD<K, V, S, U> extends RDD<MapWithStateRecord<K, S, U>> {
     const t = this.timeMs;
     const state = new StateImpl<S>();
     const hasTimeout = this.timeoutMs !== undefined;
+    // A record whose call throws leaves its key's state as it was before the call and emits
+    // nothing; it goes to the dead letters with its key (or fails the batch with onRecordError 'fail').
     await tc.iterate(this.data, p, ([k, values]) => {
-      const one = tc.guard(this, (v: V) => {
+      for (const v of values) {
         const current = states.get(k);
         state.reset(current !== undefined, current?.state, false);
-        const out = this.fn(k, v, state, t);
+        let out: U | undefined;
+        try {
+          out = this.fn(k, v, state, t);
+        } catch (err) {
+          tc.recordError('mapWithState', err, v, k);
+          continue;
+        }
         if (state.removed) states.delete(k);
         // As in Spark, with a timeout any record for an existing key refreshes its time.
         else if (state.updated || (hasTimeout && state.exists())) {
           states.set(k, { key: k, state: state.value as S, updated: t });
         }
         if (out !== undefined) sink(['e', out]);
-      });
-      for (const v of values) one(v);
+      }
     });
     if (this.timeoutMs !== undefined) {
       const threshold = t - this.timeoutMs;
       for (const [k, entry] of [...states.entries()]) {
         if (entry.updated >= threshold) continue;
         state.reset(true, entry.state, true);
-        const out = this.fn(entry.key, undefined, state, t);
+        let out: U | undefined;
+        try {
+          out = this.fn(entry.key, undefined, state, t);
+        } catch (err) {
+          // the key times out all the same
+          tc.recordError(
+            'mapWithState',
+            `mapWithState threw while timing the key out: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`,
+            { state: entry.state },
+            entry.key,
+          );
+        }
         states.delete(k);
         if (out !== undefined) sink(['e', out]);
       }

@@ -11,6 +11,7 @@ import {
 } from './codec.ts';
 import type { Pipeline } from './context.ts';
 import { layout } from './layout.ts';
+import { encodeSkippingBad, unstorable } from './poison.ts';
 import type { RDD, ShuffleDependency } from './rdd.ts';
 import { bucketize } from './shuffle.ts';
 import type { LineageRecord, TaskResult, TaskSpec } from './task.ts';
@@ -57,6 +58,7 @@ export async function runTask(
     batchTimeMs: spec.batchTimeMs,
     inputs: spec.inputs,
     onRecordError: pipeline.ctx.onRecordError,
+    skipInput: spec.skipInput === true,
   });
   let body: Uint8Array;
   let records = 0;
@@ -65,15 +67,22 @@ export async function runTask(
 
   if (out.kind === 'shuffle') {
     const dep = findShuffle(gen.rdds, out.shuffleId);
-    const buckets = await bucketize(dep, (sink) => tc.iterate(dep.rdd, spec.partition, sink));
-    const parts = buckets.map((b) => (b.length === 0 ? EMPTY : encodeBlock(b)));
+    const buckets = await bucketize(dep, (sink) => tc.iterate(dep.rdd, spec.partition, sink), tc);
+    const op = dep.operator ?? 'shuffle';
+    const parts = buckets.map((b) => {
+      if (b.length === 0) return EMPTY;
+      const { encoded, kept } = encodeSkippingBad(b, encodeBlock, (kv, why) =>
+        unstorableRecord(tc, op, kv, why, false),
+      );
+      records += kept;
+      return kept === 0 ? EMPTY : encoded;
+    });
     index = [];
     let offset = 0;
     for (let i = 0; i < parts.length; i++) {
       const len = parts[i] === EMPTY ? 0 : parts[i]!.length;
       index.push([offset, offset + len]);
       offset += len;
-      records += buckets[i]!.length;
     }
     body = Buffer.concat(parts.filter((p) => p !== EMPTY));
   } else {
@@ -84,9 +93,15 @@ export async function runTask(
       });
     const data: unknown[] = [];
     await tc.iterate(rdd, spec.partition, (x) => data.push(x));
-    records = data.length;
-    if (out.kind === 'rdd') body = encodeBlock(data);
-    else body = out.format === 'jsonl' ? encodeJsonLines(data) : encodeTextLines(data);
+    const op = rdd.operator;
+    const { encoded, kept } = encodeSkippingBad(
+      data,
+      out.kind === 'rdd' ? encodeBlock : out.format === 'jsonl' ? encodeJsonLines : encodeTextLines,
+      (x, why) => unstorableRecord(tc, op, x, why, out.kind === 'file'),
+      out.kind === 'file',
+    );
+    body = encoded;
+    records = kept;
   }
 
   let writes = 2;
@@ -145,6 +160,21 @@ export async function runTask(
 
 const EMPTY = new Uint8Array(0);
 
+/** A record the codec cannot store: set aside, with its key when it is a [key, value] pair. */
+function unstorableRecord(
+  tc: TaskContext,
+  operator: string,
+  record: unknown,
+  why: string,
+  json: boolean,
+): void {
+  if (Array.isArray(record) && record.length === 2) {
+    // name the place inside the value when the value is what cannot be stored
+    const inValue = unstorable(record[1], json);
+    tc.recordError(operator, `value cannot be stored: ${inValue ?? why}`, record[1], record[0]);
+  } else tc.recordError(operator, `value cannot be stored: ${why}`, record);
+}
+
 function dieInProcess(spec: TaskSpec): never {
   throw new TaskFailedError(`injected: the worker running task ${describeTask(spec)} died before committing`);
 }
@@ -157,5 +187,6 @@ function findShuffle(rdds: Map<string, RDD<unknown>>, shuffleId: string): Shuffl
 }
 
 export function describeTask(spec: TaskSpec): string {
-  return `${spec.batchTimeMs}/stage ${spec.stageId}/partition ${spec.partition} (attempt ${spec.attempt})`;
+  // spec.attempt counts from 0 over every copy of the task; messages count from 1
+  return `${spec.batchTimeMs}/stage ${spec.stageId}/partition ${spec.partition} (attempt ${spec.attempt + 1})`;
 }

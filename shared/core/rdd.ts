@@ -10,6 +10,7 @@
  */
 import { GraphError } from '../errors.ts';
 import { KeyMap, stableHash } from './keys.ts';
+import { foldSink } from './shuffle.ts';
 import type { TaskContext } from './task-context.ts';
 
 export type Sink<T> = (record: T) => void;
@@ -54,6 +55,8 @@ export interface ShuffleDependency {
   readonly partitioner: Partitioner;
   readonly aggregator?: Aggregator<unknown, unknown>;
   readonly mapSideCombine: boolean;
+  /** The operator that shuffles (`reduceByKey`, `combineByKey`, ...), for dead letters. */
+  readonly operator?: string;
 }
 
 export type Dependency = NarrowDependency | ShuffleDependency;
@@ -69,8 +72,6 @@ export interface RDDScope {
 }
 
 type Pair<K, V> = [K, V];
-
-const NONE: unknown = Symbol('none');
 
 /** Groups values per key into arrays, in arrival order (map-side grouping for cogroup). */
 const GROUP: Aggregator<unknown, unknown[]> = {
@@ -348,12 +349,13 @@ export class MapPartitionsRDD<T, U> extends RDD<U> {
   readonly deps: readonly Dependency[];
   readonly numPartitions: number;
   readonly parent: RDD<T>;
-  private readonly fn: (records: T[], partition: number) => Iterable<U>;
+  private readonly fn: (records: T[], partition: number, tc: TaskContext) => Iterable<U>;
 
   constructor(
     parent: RDD<T>,
     operator: string,
-    fn: (records: T[], partition: number) => Iterable<U>,
+    /** `tc` is for the engine's own operators (dead letters per key); user functions take two arguments. */
+    fn: (records: T[], partition: number, tc: TaskContext) => Iterable<U>,
     preservesPartitioning: boolean,
   ) {
     super(parent.scope, preservesPartitioning ? parent.partitioner : undefined);
@@ -366,7 +368,7 @@ export class MapPartitionsRDD<T, U> extends RDD<U> {
   async iterate(p: number, tc: TaskContext, sink: Sink<U>): Promise<void> {
     const records: T[] = [];
     await tc.iterate(this.parent, p, (x) => records.push(x));
-    for (const y of this.fn(records, p)) sink(y);
+    for (const y of this.fn(records, p, tc)) sink(y);
   }
 }
 
@@ -387,12 +389,9 @@ export class LocalCombineRDD<K, V, C> extends RDD<[K, C]> {
     this.deps = [oneToOne(parent)];
   }
   async iterate(p: number, tc: TaskContext, sink: Sink<[K, C]>): Promise<void> {
-    const agg = this.aggregator;
+    const agg = this.aggregator as Aggregator<unknown, C>;
     const map = new KeyMap<C>();
-    await tc.iterate(this.parent, p, (kv) => {
-      const entry = map.entry(kv[0], () => NONE as C);
-      entry[1] = entry[1] === NONE ? agg.createCombiner(kv[1]) : agg.mergeValue(entry[1], kv[1]);
-    });
+    await tc.iterate(this.parent, p, foldSink(tc, this.operator, agg, map, 'values'));
     for (const [k, c] of map.entries()) sink([k as K, c]);
   }
 }
@@ -424,6 +423,7 @@ export class ShuffledRDD<K, V, C> extends RDD<[K, C]> {
       partitioner,
       aggregator: aggregator as Aggregator<unknown, unknown> | undefined,
       mapSideCombine: !!aggregator && mapSideCombine,
+      operator,
     };
     this.deps = [this.dependency];
   }
@@ -436,14 +436,8 @@ export class ShuffledRDD<K, V, C> extends RDD<[K, C]> {
       return;
     }
     const map = new KeyMap<C>();
-    const combined = dep.mapSideCombine;
-    await tc.readShuffle(dep, p, (kv) => {
-      const k = kv[0];
-      const entry = map.entry(k, () => NONE as C);
-      if (combined) entry[1] = entry[1] === NONE ? (kv[1] as C) : agg.mergeCombiners(entry[1], kv[1] as C);
-      else
-        entry[1] = entry[1] === NONE ? agg.createCombiner(kv[1] as V) : agg.mergeValue(entry[1], kv[1] as V);
-    });
+    const mode = dep.mapSideCombine ? 'combiners' : 'values';
+    await tc.readShuffle(dep, p, foldSink(tc, this.operator, agg as Aggregator<unknown, C>, map, mode));
     for (const [k, c] of map.entries()) sink([k as K, c]);
   }
 }
@@ -469,6 +463,7 @@ export class CoGroupedRDD<K> extends RDD<[K, unknown[][]]> {
         partitioner,
         aggregator: GROUP as Aggregator<unknown, unknown>,
         mapSideCombine: true,
+        operator: 'cogroup',
       };
     });
   }

@@ -1,8 +1,9 @@
-import { MissingDataError } from '../errors.ts';
+import { MissingDataError, RecordError } from '../errors.ts';
 import type { ObjectStore } from '../ports/object-store.ts';
 import type { DeadLetter } from '../ports/source.ts';
 import { CorruptBlockError, decodeBlock } from './codec.ts';
 import { layout } from './layout.ts';
+import { describeValue } from './poison.ts';
 import type { RDD, ShuffleDependency, Sink, StoredRDD } from './rdd.ts';
 import { bucketize } from './shuffle.ts';
 import type { InputRef, ParentRef } from './task.ts';
@@ -36,6 +37,8 @@ export class TaskContext {
   /** Records that made user code throw (with `onRecordError: 'deadLetter'`). */
   readonly deadLetters: DeadLetter[] = [];
   private readonly failOnRecordError: boolean;
+  /** The batch is being skipped (`sluice run --skip-batch`): its own input blocks read as empty. */
+  private readonly skipInput: boolean;
   private readonly materialized: Map<string, string>;
   private readonly shuffles: Map<string, ShuffleRead[]> | undefined;
   private readonly localShuffles = new Map<string, Promise<(readonly [unknown, unknown])[][]>>();
@@ -48,8 +51,10 @@ export class TaskContext {
     /** Shuffle inputs by shuffle id; when absent, shuffles are computed in memory (driver-side collect). */
     inputs?: readonly InputRef[];
     onRecordError?: 'deadLetter' | 'fail';
+    skipInput?: boolean;
   }) {
     this.store = options.store;
+    this.skipInput = options.skipInput === true;
     this.failOnRecordError = options.onRecordError === 'fail';
     this.batchTimeMs = options.batchTimeMs;
     this.materialized = options.materialized ?? new Map();
@@ -84,22 +89,45 @@ export class TaskContext {
    * with the error (the batch goes on without it) unless the pipeline asked to fail instead.
    */
   guard<T>(rdd: RDD<unknown>, sink: Sink<T>): Sink<T> {
-    if (this.failOnRecordError) return sink;
     return (x) => {
       try {
         sink(x);
       } catch (err) {
         // only user code runs inside a record sink: the operator's function and those after it
-        this.deadLetters.push({
-          raw: describeRecord(x),
-          reason: `${rdd.operator} threw: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`,
-          origin: `${rdd.id}/${this.batchTimeMs}`,
-        });
+        // (operators after it that fold or keep state catch their own errors)
+        if (err instanceof RecordError) throw err;
+        this.recordError(rdd.operator, err, x, undefined, `${rdd.id}/${this.batchTimeMs}`);
       }
     };
   }
 
+  /**
+   * A record made `operator` throw (`err` is an Error or the reason as text) or cannot be stored:
+   * with `onRecordError: 'deadLetter'` (the default) it is set aside with its key and the reason
+   * and the task goes on without it; with 'fail' the task fails with a RecordError (not retried).
+   */
+  recordError(operator: string, err: unknown, record: unknown, key?: unknown, origin?: string): void {
+    const reason =
+      typeof err === 'string'
+        ? err
+        : `${operator} threw: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`;
+    const keyText = key === undefined ? undefined : describeValue(key, 200);
+    if (this.failOnRecordError) {
+      const what = `${keyText === undefined ? 'record' : `key ${keyText}, record`} ${describeValue(record, 200)}`;
+      throw new RecordError(operator, what, reason, err);
+    }
+    this.deadLetters.push({
+      raw: describeValue(record),
+      reason,
+      operator,
+      ...(keyText === undefined ? {} : { key: keyText }),
+      origin: origin ?? `${operator}/${this.batchTimeMs}`,
+    });
+  }
+
   async readStored<T>(rdd: StoredRDD<T>, p: number, sink: Sink<T>): Promise<void> {
+    if (this.skipInput && rdd.storedTimeMs === this.batchTimeMs && rdd.storedName.startsWith('input:'))
+      return;
     if (rdd.format) {
       const key = rdd.keyOfPartition(p);
       this.parents.push({ rddId: rdd.storedName, batchTimeMs: rdd.storedTimeMs, partition: p, key });
@@ -185,7 +213,7 @@ export class TaskContext {
           () => [],
         );
         for (let m = 0; m < dep.rdd.numPartitions; m++) {
-          const buckets = await bucketize(dep, (sink) => this.iterate(dep.rdd, m, sink));
+          const buckets = await bucketize(dep, (sink) => this.iterate(dep.rdd, m, sink), this);
           for (let i = 0; i < buckets.length; i++) for (const kv of buckets[i]!) all[i]!.push(kv);
         }
         return all;
@@ -193,13 +221,5 @@ export class TaskContext {
       this.localShuffles.set(dep.id, result);
     }
     return result;
-  }
-}
-
-function describeRecord(x: unknown): string {
-  try {
-    return typeof x === 'string' ? x : (JSON.stringify(x) ?? String(x));
-  } catch {
-    return String(x);
   }
 }

@@ -110,6 +110,7 @@ export class TaskRunner {
     const runOne = (i: number): Promise<TaskResult> => {
       const base = specs[i]!;
       let nextAttempt = 0;
+      const failures = { n: 0 }; // shared by every copy: maxTaskAttempts bounds the task, not each copy
       const controllers: AbortController[] = [];
       return new Promise<TaskResult>((resolve, reject) => {
         let settled = false;
@@ -130,6 +131,7 @@ export class TaskRunner {
               running.set(i, { startedAt: started, copy: () => launch(true) });
             },
             () => recoveries++,
+            failures,
           )
             .then((result) => {
               live--;
@@ -141,7 +143,7 @@ export class TaskRunner {
             })
             .catch((err) => {
               live--;
-              failure = err;
+              if (!(failure instanceof BatchFailedError)) failure = err; // the first copy to give up says why
               if (!settled && live === 0) {
                 settled = true;
                 running.delete(i);
@@ -189,12 +191,14 @@ export class TaskRunner {
     nextAttempt: () => number,
     onStart: (startedAt: number) => void,
     onRecovery: () => void,
+    failures: { n: number },
   ): Promise<TaskResult> {
     const max = this.o.maxTaskAttempts;
-    let failures = 0;
     let recoveries = 0;
     for (;;) {
       if (signal.aborted) throw new SluiceError('task copy cancelled: another copy committed first');
+      if (failures.n >= max)
+        throw new SluiceError('task copy stopped: the task failed maxTaskAttempts times');
       const attempt = nextAttempt();
       const inject =
         attempt === 0 && !copy
@@ -242,21 +246,23 @@ export class TaskRunner {
           }
         }
         const retryable = !(err instanceof SluiceError) || err.retryable;
-        failures++;
+        failures.n++;
         this.o.log({
           event: 'task.failed',
           task: describeTask(spec),
           error: (err as Error).message,
           retryable,
         });
-        if (!retryable || failures >= max) {
+        if (!retryable || failures.n >= max) {
           throw new BatchFailedError(
             base.batchTimeMs,
-            `task ${describeTask(spec)} failed${retryable ? ` after ${max} attempts` : ' (not retryable)'}: ${(err as Error).message}`,
+            // one rule: "(attempt N)" numbers every run of this task from 1 (retries, speculative
+            // copies, re-runs after a recovery); the limit counts failures (maxTaskAttempts)
+            `task ${describeTask(spec)} failed${retryable ? ` ${failures.n} times (maxTaskAttempts ${max})` : ' (not retryable)'}: ${(err as Error).message}`,
             err,
           );
         }
-        await new Promise((r) => setTimeout(r, this.o.retryBackoffMs * 2 ** (failures - 1)));
+        await new Promise((r) => setTimeout(r, this.o.retryBackoffMs * 2 ** (failures.n - 1)));
       }
     }
   }

@@ -73,6 +73,8 @@ export interface TaskSpec {
   };
   /** A speculative copy of a straggling task (first commit wins). */
   readonly speculative?: boolean;
+  /** The batch is skipped (`sluice run --skip-batch`): its input blocks are read as empty. */
+  readonly skipInput?: boolean;
 }
 
 export interface ParentRef {

@@ -43,6 +43,8 @@ export interface EmbeddedRunOptions {
   readonly faults?: FaultOptions;
   readonly speculation?: SpeculationOptions;
   readonly checkpointEvery?: number;
+  /** Batches to skip (`--skip-batch`): see shared/core/skip.ts. */
+  readonly skipBatches?: readonly number[];
   readonly clock?: 'wall' | 'manual';
   readonly signal?: AbortSignal;
   readonly printer?: (text: string) => void;
@@ -181,6 +183,7 @@ export async function runEmbedded(
     faults: options.faults,
     speculation: options.speculation,
     checkpointEvery: options.checkpointEvery,
+    ...(options.skipBatches ? { skipBatches: options.skipBatches } : {}),
     onBatch: options.onBatch,
     log: options.log,
   });

@@ -14,6 +14,10 @@ export interface DeadLetter {
   readonly reason: string;
   /** Where it came from (a message id, a line number, ...). */
   readonly origin?: string;
+  /** The operator that could not use it (`map`, `reduceByKey`, `encode`, ...), for records set aside by a task. */
+  readonly operator?: string;
+  /** The record's key (as text), when the operator works per key. */
+  readonly key?: string;
 }
 
 export interface ReceivedBatch<T> {
