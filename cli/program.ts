@@ -48,14 +48,17 @@ export const processIo: CliIo = {
 };
 
 function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-      version?: string;
-    };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
+  // cli/ from this repository's sources, dist/cli/ when installed
+  for (const candidate of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(candidate, import.meta.url), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'sluice') return pkg.version ?? '0.0.0';
+    } catch {}
   }
+  return '0.0.0';
 }
 
 /** Store options shared by `status` and `lineage`. */

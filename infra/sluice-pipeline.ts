@@ -16,8 +16,16 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { SluicePipelinePropsError } from './errors.ts';
 
-/** The repository root (this file lives in `infra/`). */
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/**
+ * Where this file runs from: `infra/sluice-pipeline.ts` in this repository (through tsx), or
+ * `dist/infra/sluice-pipeline.js` in the installed package. The handlers sit beside it in
+ * `../functions/`, as `.ts` or `.js` the same way, so the construct finds them in either place.
+ */
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const ENTRY_EXT = FROM_SOURCE ? '.ts' : '.js';
+/** The repository root, when run from the sources. */
+const REPO_ROOT = path.resolve(HERE, '..');
 
 /** The three Lambda handlers (`<name>.ts`, each exporting `handler`). */
 export const FUNCTION_ENTRIES = ['scheduler', 'partition', 'recovery'] as const;
@@ -223,8 +231,8 @@ export interface SluicePipelineProps {
   readonly serverAccessLogsBucket?: s3.IBucket;
 
   /**
-   * Directory holding `scheduler.ts`, `partition.ts` and `recovery.ts`, each exporting `handler`.
-   * @default - the repository's `functions/` directory
+   * Directory holding `scheduler`, `partition` and `recovery` (`.ts` or `.js`), each exporting `handler`.
+   * @default - the package's own handlers (`functions/` in this repository, `dist/functions/` installed)
    */
   readonly functionsDir?: string;
 }
@@ -355,7 +363,7 @@ export class SluicePipeline extends Construct {
       options: { description: string; timeout: Duration; memorySize: number; retryAttempts?: number },
     ) =>
       new nodejs.NodejsFunction(this, `${capitalize(name)}Function`, {
-        entry: path.join(config.functionsDir, `${name}.ts`),
+        entry: functionEntry(config.functionsDir, name)!,
         handler: 'handler',
         runtime: lambda.Runtime.NODEJS_22_X,
         architecture: props.architecture ?? lambda.Architecture.ARM_64,
@@ -370,8 +378,11 @@ export class SluicePipeline extends Construct {
           retention: logRetention,
           removalPolicy,
         }),
-        projectRoot: REPO_ROOT,
-        depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
+        // In this repository: its root and lock file. Installed: CDK's default, the lock file found
+        // upwards from the current directory (the user's CDK app), whose node_modules holds sluice.
+        ...(FROM_SOURCE
+          ? { projectRoot: REPO_ROOT, depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json') }
+          : {}),
         bundling: bundlingOptions(config.pipelinePath),
       });
 
@@ -780,12 +791,13 @@ function resolveProps(where: string, props: SluicePipelineProps): ResolvedProps 
     if (key.startsWith('AWS_')) fail('environment', `${key}: AWS_* names are reserved by Lambda`);
   }
 
-  const functionsDir = path.resolve(props.functionsDir ?? path.join(REPO_ROOT, 'functions'));
+  const functionsDir = path.resolve(props.functionsDir ?? path.join(HERE, '..', 'functions'));
   for (const name of FUNCTION_ENTRIES) {
-    if (!existsSync(path.join(functionsDir, `${name}.ts`))) {
+    if (!functionEntry(functionsDir, name)) {
       fail(
         'functionsDir',
-        `${path.join(functionsDir, `${name}.ts`)} does not exist (expected ${FUNCTION_ENTRIES.join(', ')})`,
+        `${path.join(functionsDir, `${name}${ENTRY_EXT}`)} does not exist (expected ${FUNCTION_ENTRIES.join(', ')}, ` +
+          'as .ts or .js files)',
       );
     }
   }
@@ -835,6 +847,12 @@ function wholeDays(prop: string, duration: Duration, fail: Fail): Duration {
     );
   }
   return Duration.days(days);
+}
+
+/** `<dir>/<name>.ts` or `.js` (the one this file's own extension prefers first), if either exists. */
+function functionEntry(dir: string, name: string): string | undefined {
+  const exts = FROM_SOURCE ? ['.ts', '.js'] : ['.js', '.ts'];
+  return exts.map((ext) => path.join(dir, `${name}${ext}`)).find((file) => existsSync(file));
 }
 
 function capitalize(s: string): string {
