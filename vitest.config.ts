@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 // Three tiers, run by `npm test` (test/run.sh):
 //   unit         engine, planner, driver, CLI and examples on the embedded runner
 //   infra        the CDK stack, synthesized offline and checked with assertions and cdk-nag
+//   package      `npm pack` installed into a fresh project: `sluice run`, `import 'sluice'`, a CDK app
 //   integration  real AWS adapters against LocalStack on 127.0.0.1 (started by test/run.sh)
 //   e2e          the CDK app deployed to that LocalStack with cdklocal, fed with `sluice send`, its
 //                functions run by the host Lambda executor (test/localstack/executor); minutes long
@@ -11,6 +12,8 @@ export default defineConfig({
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 60_000 } },
       { test: { name: 'infra', include: ['test/infra/**/*.test.ts'], testTimeout: 180_000 } },
+      // npm pack, installed into a fresh project under test/.tmp: the CLI, the API and the construct
+      { test: { name: 'package', include: ['test/package/**/*.test.ts'], testTimeout: 300_000 } },
       {
         test: {
           name: 'integration',

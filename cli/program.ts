@@ -199,9 +199,10 @@ Examples:
     .requiredOption('--queue <url>', 'the input queue URL (the QueueUrl output of the stack)')
     .option('--file <path>', 'read events from this file instead of standard input')
     .addOption(
-      new Option('--format <format>', 'lines: each line is one text event; json: each line is one JSON event')
-        .argParser((v) => parseFormat('--format', v))
-        .default('lines'),
+      new Option(
+        '--format <format>',
+        "json: each line is one JSON event; lines: each line is one text event (default: the pipeline's, from --pipeline or the queue's sluice:format tag, else json)",
+      ).argParser((v) => parseFormat('--format', v)),
     )
     .option('--generate <n>', "send n events made by the pipeline module's generate(seq)", (v) =>
       parseInteger('--generate', v, 'events', 1),

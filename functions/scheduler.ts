@@ -1,6 +1,13 @@
-import { LambdaInvoker, S3ObjectStore, SqsSource } from '../aws/index.ts';
+import {
+  LambdaInvoker,
+  S3ObjectStore,
+  SQS_MESSAGE_FORMATS,
+  type SqsMessageFormat,
+  SqsSource,
+} from '../aws/index.ts';
 import {
   BatchScheduler,
+  ConfigError,
   type FaultOptions,
   type Invoker,
   LeaseHeldError,
@@ -21,6 +28,8 @@ export interface SchedulerDeps {
   readonly module: PipelineModuleLike;
   readonly env: SluiceEnv;
   readonly queueUrl: string;
+  /** The wire format of the queue's message bodies (`SLUICE_FORMAT`, docs/DEPLOY.md). */
+  readonly format?: SqsMessageFormat;
   readonly partitionFunction: string;
   readonly taskConcurrency: number;
   /** Stop starting batches this long before the function's timeout. */
@@ -44,6 +53,7 @@ export function schedulerDepsFromEnv(env: NodeJS.ProcessEnv = process.env): Sche
     module: bundledPipeline,
     env: sluiceEnv(env),
     queueUrl: requireEnv('SLUICE_QUEUE_URL', env),
+    format: formatEnv(env),
     partitionFunction: requireEnv('SLUICE_PARTITION_FUNCTION', env),
     taskConcurrency: intEnv('SLUICE_TASK_CONCURRENCY', 32, env),
     marginMs: intEnv('SLUICE_RUN_MS_BEFORE_TIMEOUT', 20_000, env),
@@ -60,7 +70,9 @@ export function createSchedulerHandler(deps: SchedulerDeps) {
     const ctx = await buildContext(deps.module, deps.env);
     const sources: Record<string, Source<unknown>> = {};
     for (const binding of ctx.graph.inputs.values()) {
-      if (!binding.factory) sources[binding.name] = deps.source ?? new SqsSource({ queueUrl: deps.queueUrl });
+      if (!binding.factory)
+        sources[binding.name] =
+          deps.source ?? new SqsSource({ queueUrl: deps.queueUrl, format: deps.format });
     }
     const invoker =
       deps.invoker ??
@@ -125,3 +137,13 @@ export const handler = (event: unknown, context: SchedulerContext) => {
   handlerInstance ??= createSchedulerHandler(schedulerDepsFromEnv());
   return handlerInstance(event, context);
 };
+
+/** `SLUICE_FORMAT`: json (default) or lines; anything else fails at start-up, naming the variable. */
+function formatEnv(env: NodeJS.ProcessEnv): SqsMessageFormat {
+  const raw = env.SLUICE_FORMAT;
+  if (raw === undefined || raw === '') return 'json';
+  if (!(SQS_MESSAGE_FORMATS as readonly string[]).includes(raw)) {
+    throw new ConfigError('SLUICE_FORMAT', `must be json or lines, got '${raw}'`);
+  }
+  return raw as SqsMessageFormat;
+}

@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Tags, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -53,6 +53,7 @@ const RESERVED_ENV = [
   'SLUICE_PARTITIONS',
   'SLUICE_PIPELINE_NAME',
   'SLUICE_QUEUE_URL',
+  'SLUICE_FORMAT',
   'SLUICE_PARTITION_FUNCTION',
   'SLUICE_TASK_CONCURRENCY',
   'SLUICE_RUN_MS_BEFORE_TIMEOUT',
@@ -71,6 +72,14 @@ export interface SluicePipelineProps {
    * It is bundled into every function, so the driver and the workers run the same code.
    */
   readonly pipeline: string;
+
+  /**
+   * The wire format of the input queue's message bodies (docs/DEPLOY.md, "Wire format"): `json`, a
+   * JSON value is one event and a JSON array is many; `lines`, plain text, each line one string
+   * event. The queue is tagged `sluice:format`, which `sluice send` reads for its default.
+   * @default 'json'
+   */
+  readonly format?: 'json' | 'lines';
 
   /**
    * Name of the pipeline: the `Pipeline` dimension of its metrics and the `SLUICE_PIPELINE_NAME`
@@ -406,6 +415,8 @@ export class SluicePipeline extends Construct {
       retryAttempts: 0,
     });
     this.schedulerFunction.addEnvironment('SLUICE_QUEUE_URL', this.inputQueue.queueUrl);
+    this.schedulerFunction.addEnvironment('SLUICE_FORMAT', config.format);
+    Tags.of(this.inputQueue).add('sluice:format', config.format);
     this.schedulerFunction.addEnvironment('SLUICE_PARTITION_FUNCTION', this.partitionFunction.functionName);
     this.schedulerFunction.addEnvironment('SLUICE_TASK_CONCURRENCY', String(config.taskConcurrency));
     this.schedulerFunction.addEnvironment('SLUICE_RUN_MS_BEFORE_TIMEOUT', String(config.runMarginMs));
@@ -537,7 +548,10 @@ export class SluicePipeline extends Construct {
    * Lets `grantee` send events to the pipeline (the producer side: `sluice send`, `SluiceProducer`).
    */
   grantSend(grantee: iam.IGrantable): iam.Grant {
-    return this.inputQueue.grantSendMessages(grantee);
+    const grant = this.inputQueue.grantSendMessages(grantee);
+    // `sluice send` reads the queue's `sluice:format` tag for its default format
+    this.inputQueue.grant(grantee, 'sqs:ListQueueTags');
+    return grant;
   }
 
   private createDashboard(
@@ -661,6 +675,7 @@ export class SluicePipeline extends Construct {
 // ---- props --------------------------------------------------------------------------------------
 
 interface ResolvedProps {
+  readonly format: 'json' | 'lines';
   readonly pipelinePath: string;
   readonly pipelineName: string;
   readonly batchIntervalMs: number;
@@ -694,6 +709,9 @@ function resolveProps(where: string, props: SluicePipelineProps): ResolvedProps 
   if (!existsSync(pipelinePath) || !statSync(pipelinePath).isFile()) {
     fail('pipeline', `no such file: ${props.pipeline} (resolved to ${pipelinePath})`);
   }
+
+  const format = props.format ?? 'json';
+  if (format !== 'json' && format !== 'lines') fail('format', `must be 'json' or 'lines', got '${format}'`);
 
   const pipelineName = props.pipelineName ?? path.basename(pipelinePath).replace(/\.[^.]*$/, '');
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(pipelineName)) {
@@ -803,6 +821,7 @@ function resolveProps(where: string, props: SluicePipelineProps): ResolvedProps 
   }
 
   return {
+    format,
     pipelinePath,
     pipelineName,
     batchIntervalMs,

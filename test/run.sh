@@ -2,6 +2,7 @@
 # The whole test suite, as CI runs it (`npm test`):
 #   lint + format check, type check, then every vitest tier in one run:
 #   unit (engine, planner, driver, recovery, chaos, CLI, examples), infra (CDK stack),
+#   package (`npm pack` installed into a fresh project and used as the README shows),
 #   integration (AWS adapters and handlers against LocalStack), e2e (the CDK app deployed to
 #   LocalStack with cdklocal, its functions run by the host executor plugin).
 # LocalStack is started here on 127.0.0.1:4566 (installed into .venv/localstack on first use)
@@ -17,7 +18,7 @@ npx biome ci .
 echo "== type check (tsc --noEmit)"
 npx tsc --noEmit -p .
 
-projects=(--project unit --project infra)
+projects=(--project unit --project infra --project package)
 if [ "${SLUICE_SKIP_LOCALSTACK:-0}" != "1" ] && [ -f test/localstack/start.sh ]; then
   echo "== LocalStack"
   bash test/localstack/start.sh

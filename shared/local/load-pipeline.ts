@@ -11,7 +11,13 @@ export interface PipelineModule {
   /** The seq-th demo record, for `--source generator`. */
   generate?: (seq: number) => unknown;
   /** Defaults for the CLI (flags override them). */
-  options?: { batchIntervalMs?: number; partitions?: number; onRecordError?: 'deadLetter' | 'fail' };
+  options?: {
+    batchIntervalMs?: number;
+    partitions?: number;
+    onRecordError?: 'deadLetter' | 'fail';
+    /** How text sources and SQS message bodies are decoded: json or lines (docs/DEPLOY.md, "Wire format"). */
+    format?: 'json' | 'lines';
+  };
 }
 
 export class PipelineLoadError extends SluiceError {
