@@ -11,7 +11,7 @@ import { CliError } from './errors.ts';
 export interface SendOptions {
   readonly queue: string;
   readonly file?: string;
-  /** Default: the pipeline's (`--pipeline`'s `options.format`, else the queue's `sluice:format` tag), else json. */
+  /** How input lines are read. Default: the pipeline's wire format (`--pipeline`'s `options.format`, else the queue's `sluice:format` tag), else json. */
   readonly format?: 'lines' | 'json';
   readonly generate?: number;
   readonly pipeline?: string;
@@ -27,10 +27,12 @@ export async function sendCommand(
 ): Promise<number> {
   const { SqsProducer } = await import('../aws/producer.ts');
   const module = opts.pipeline ? await importPipelineModule(opts.pipeline) : undefined;
-  const { format, from: formatFrom } = await sendFormat(opts, module);
+  // the wire format is the pipeline's; --format only says how to read the input lines
+  const { format: wire, from: formatFrom } = await pipelineFormat(opts, module);
+  const format = opts.format ?? wire;
   const producer = new SqsProducer({
     queueUrl: opts.queue,
-    format,
+    format: wire,
     maxEventsPerMessage: opts.eventsPerMessage ?? 100,
   });
   const events: unknown[] = [];
@@ -69,21 +71,21 @@ export async function sendCommand(
   const sent = await producer.send(events);
   out(
     `sent ${sent.events} events in ${sent.messages} messages (${sent.requests} SendMessageBatch requests, ` +
-      `${sent.bytes} bytes, format ${format} ${formatFrom}) in ${Date.now() - started} ms to ${opts.queue}\n`,
+      `${sent.bytes} bytes, format ${wire} ${formatFrom}) in ${Date.now() - started} ms to ${opts.queue}\n`,
   );
   if (bad > 0) err(`${bad} lines were not valid JSON and were not sent (use --format lines to send text)\n`);
   return bad > 0 ? 1 : 0;
 }
 
 /**
- * The wire format to send in: `--format`, else the pipeline's (`--pipeline`'s `options.format`, else
- * the `sluice:format` tag the SluicePipeline construct puts on its queue), else json.
+ * The wire format to send in, the pipeline's: `--pipeline`'s `options.format`, else the
+ * `sluice:format` tag the SluicePipeline construct puts on its queue, else json. (With json, text
+ * lines go as JSON strings, which decode to the same events.)
  */
-async function sendFormat(
+async function pipelineFormat(
   opts: SendOptions,
   module: PipelineModule | undefined,
 ): Promise<{ format: 'json' | 'lines'; from: string }> {
-  if (opts.format) return { format: opts.format, from: 'from --format' };
   const fromModule = (module?.options as { format?: unknown } | undefined)?.format;
   if (fromModule === 'json' || fromModule === 'lines')
     return { format: fromModule, from: `of ${opts.pipeline}` };
