@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 //   unit         engine, planner, driver, CLI and examples on the embedded runner
 //   ui           the web UI (sluice ui, run --ui) in headless Chromium via playwright-core
 //   infra        the CDK stack, synthesized offline and checked with assertions and cdk-nag
+//   package      `npm pack` installed into a fresh project: `sluice run`, `import 'sluice'`, a CDK app
 //   integration  real AWS adapters against LocalStack on 127.0.0.1 (started by test/run.sh)
 //   e2e          the CDK app deployed to that LocalStack with cdklocal, fed with `sluice send`, its
 //                functions run by the host Lambda executor (test/localstack/executor); minutes long
@@ -21,6 +22,8 @@ export default defineConfig({
         },
       },
       { test: { name: 'infra', include: ['test/infra/**/*.test.ts'], testTimeout: 180_000 } },
+      // npm pack, installed into a fresh project under test/.tmp: the CLI, the API and the construct
+      { test: { name: 'package', include: ['test/package/**/*.test.ts'], testTimeout: 300_000 } },
       {
         test: {
           name: 'integration',

@@ -17,6 +17,11 @@ export const SQS_MAX_MESSAGE_BYTES = 256 * 1024;
 
 export interface SqsProducerOptions {
   readonly queueUrl: string;
+  /**
+   * The wire format (docs/DEPLOY.md), which must be the pipeline's: `json` (default) packs events
+   * into JSON arrays; `lines` sends string events as text, one per line.
+   */
+  readonly format?: 'json' | 'lines';
   /** Most events packed into one message (default: as many as fit). 1 sends one event per message. */
   readonly maxEventsPerMessage?: number;
   /** Size cap of one message body and of one batch request, in bytes (default and maximum 256 KiB). */
@@ -64,6 +69,7 @@ const PERMANENT_ENTRY_ERRORS = new Set([
 export class SqsProducer {
   readonly queueUrl: string;
   readonly client: SQSClient;
+  readonly format: 'json' | 'lines';
   private readonly maxEventsPerMessage: number;
   private readonly maxMessageBytes: number;
   private readonly concurrency: number;
@@ -73,6 +79,10 @@ export class SqsProducer {
     if (!options.queueUrl) throw new Error('SqsProducer: queueUrl is required');
     this.queueUrl = options.queueUrl;
     this.client = options.client ?? createSqsClient();
+    this.format = options.format ?? 'json';
+    if (this.format !== 'json' && this.format !== 'lines') {
+      throw new Error(`SqsProducer: format must be json or lines, got '${String(this.format)}'`);
+    }
     this.maxEventsPerMessage = Math.max(
       1,
       Math.floor(options.maxEventsPerMessage ?? Number.POSITIVE_INFINITY),
@@ -85,22 +95,37 @@ export class SqsProducer {
   /** Packs events into messages (in order), without sending. Throws for an event too big for a message. */
   pack(events: readonly unknown[]): PackedMessage[] {
     const messages: PackedMessage[] = [];
+    const lines = this.format === 'lines';
+    const frame = lines ? 0 : 2; // "[" and "]"
     let parts: string[] = [];
-    let bytes = 2; // "[" and "]"
+    let bytes = frame;
     let first = 0;
     const close = (next: number) => {
       if (parts.length === 0) return;
-      const body = `[${parts.join(',')}]`;
+      const body = lines ? parts.join('\n') : `[${parts.join(',')}]`;
       messages.push({ body, bytes, first, count: parts.length });
       parts = [];
-      bytes = 2;
+      bytes = frame;
       first = next;
     };
     events.forEach((event, i) => {
-      const json = JSON.stringify(event ?? null);
+      let json: string | undefined;
+      if (lines) {
+        if (typeof event !== 'string' || /[\r\n]/.test(event) || event === '') {
+          throw new SendError(
+            `event ${i} is not a non-empty one-line string, which format 'lines' needs; nothing was sent ` +
+              '(send JSON events with format json)',
+            events.slice(),
+            { retryable: false },
+          );
+        }
+        json = event;
+      } else {
+        json = JSON.stringify(event ?? null);
+      }
       if (json === undefined) throw new TypeError(`event ${i} cannot be sent as JSON`);
       const size = encoder.encode(json).byteLength;
-      if (size + 2 > this.maxMessageBytes) {
+      if (size + frame > this.maxMessageBytes) {
         throw new SendError(
           `event ${i} is ${size} bytes as JSON, over the ${this.maxMessageBytes}-byte message limit; nothing was sent`,
           events.slice(),

@@ -33,8 +33,18 @@ import type { DeadLetter, ReceivedBatch, ReceiveRequest, Source } from '../share
 import { createSqsClient } from './clients.ts';
 import { AckError, QueueError } from './errors.ts';
 
+/**
+ * What a message body is (the wire format, docs/DEPLOY.md): `json`, a JSON value is one event and a
+ * JSON array is many; `lines`, plain text, each non-empty line (`\n` or `\r\n`) one string event.
+ */
+export type SqsMessageFormat = 'json' | 'lines';
+
+export const SQS_MESSAGE_FORMATS: readonly SqsMessageFormat[] = ['json', 'lines'];
+
 export interface SqsSourceOptions<T> {
   readonly queueUrl: string;
+  /** How bodies are decoded when no `decode` is given (default `json`). */
+  readonly format?: SqsMessageFormat;
   /** Long-poll loops run in parallel during an interval (default 4); each gets up to 10 messages a call. */
   readonly parallelPolls?: number;
   /**
@@ -82,6 +92,18 @@ interface Accepted<T> {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** The `lines` decoder: each non-empty line of the text body is one event (a string). */
+export function decodeTextLines(body: string): string[] {
+  return body.split(/\r?\n/).filter((line) => line !== '');
+}
+
+/** The decoder of a wire format. */
+export function decoderFor(format: SqsMessageFormat): (body: string) => unknown[] {
+  if (format === 'json') return decodeJsonEvents;
+  if (format === 'lines') return decodeTextLines;
+  throw new Error(`unknown SQS message format '${format}': use json or lines`);
+}
+
 /** The default decoder: JSON; an array is many events, any other value one. */
 export function decodeJsonEvents<T>(body: string): T[] {
   const value: unknown = JSON.parse(body);
@@ -112,7 +134,7 @@ export class SqsSource<T = unknown> implements Source<T> {
     this.queueUrl = options.queueUrl;
     this.parallelPolls = Math.max(1, Math.floor(options.parallelPolls ?? 4));
     this.client = options.client ?? createSqsClient();
-    this.decode = options.decode ?? decodeJsonEvents;
+    this.decode = options.decode ?? (decoderFor(options.format ?? 'json') as (body: string) => T[]);
     this.customDecoder = options.decode !== undefined;
     this.visibilityTimeoutSeconds = options.visibilityTimeoutSeconds;
     this.marginMs = options.marginMs;

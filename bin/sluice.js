@@ -1,7 +1,15 @@
 #!/usr/bin/env node
-// The `sluice` command: registers the TypeScript loader (tsx), then runs the CLI (cli/main.ts).
+// The `sluice` command. Installed from npm, it runs the compiled CLI (dist/cli/main.js) and loads
+// TypeScript (through tsx) only for a `.ts` pipeline module. In this repository, where the sources
+// are present, it registers tsx and runs cli/main.ts, so no build step is needed during development.
 // Plain JavaScript so that it runs under Node.js 20 without any flag.
-import { register } from 'tsx/esm/api';
+import { existsSync } from 'node:fs';
 
-register();
-await import('../cli/main.ts');
+const source = new URL('../cli/main.ts', import.meta.url);
+if (existsSync(source)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(source.href);
+} else {
+  await import('../dist/cli/main.js');
+}

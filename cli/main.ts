@@ -1,5 +1,5 @@
 /**
- * Entry of the `sluice` command (bin/sluice.js registers tsx, then imports this module).
+ * Entry of the `sluice` command (bin/sluice.js imports it: through tsx from the sources, compiled when installed).
  *
  * @module
  */

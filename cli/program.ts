@@ -51,14 +51,17 @@ export const processIo: CliIo = {
 };
 
 function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-      version?: string;
-    };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
+  // cli/ from this repository's sources, dist/cli/ when installed
+  for (const candidate of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(candidate, import.meta.url), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'sluice') return pkg.version ?? '0.0.0';
+    } catch {}
   }
+  return '0.0.0';
 }
 
 /** Store options shared by `status` and `lineage`. */
@@ -237,9 +240,10 @@ Examples:
     .requiredOption('--queue <url>', 'the input queue URL (the QueueUrl output of the stack)')
     .option('--file <path>', 'read events from this file instead of standard input')
     .addOption(
-      new Option('--format <format>', 'lines: each line is one text event; json: each line is one JSON event')
-        .argParser((v) => parseFormat('--format', v))
-        .default('lines'),
+      new Option(
+        '--format <format>',
+        "json: each line is one JSON event; lines: each line is one text event (default: the pipeline's, from --pipeline or the queue's sluice:format tag, else json)",
+      ).argParser((v) => parseFormat('--format', v)),
     )
     .option('--generate <n>', "send n events made by the pipeline module's generate(seq)", (v) =>
       parseInteger('--generate', v, 'events', 1),

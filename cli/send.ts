@@ -7,13 +7,14 @@
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { importPipelineModule } from '../shared/local/load-pipeline.ts';
+import { importPipelineModule, type PipelineModule } from '../shared/local/load-pipeline.ts';
 import { CliError } from './errors.ts';
 
 export interface SendOptions {
   readonly queue: string;
   readonly file?: string;
-  readonly format: 'lines' | 'json';
+  /** How input lines are read. Default: the pipeline's wire format (`--pipeline`'s `options.format`, else the queue's `sluice:format` tag), else json. */
+  readonly format?: 'lines' | 'json';
   readonly generate?: number;
   readonly pipeline?: string;
   readonly from?: number;
@@ -27,8 +28,13 @@ export async function sendCommand(
   input: NodeJS.ReadableStream = process.stdin,
 ): Promise<number> {
   const { SqsProducer } = await import('../aws/producer.ts');
+  const module = opts.pipeline ? await importPipelineModule(opts.pipeline) : undefined;
+  // the wire format is the pipeline's; --format only says how to read the input lines
+  const { format: wire, from: formatFrom } = await pipelineFormat(opts, module);
+  const format = opts.format ?? wire;
   const producer = new SqsProducer({
     queueUrl: opts.queue,
+    format: wire,
     maxEventsPerMessage: opts.eventsPerMessage ?? 100,
   });
   const events: unknown[] = [];
@@ -36,7 +42,7 @@ export async function sendCommand(
   if (opts.generate !== undefined) {
     if (!opts.pipeline)
       throw new CliError('--generate needs --pipeline <module> (whose generate(seq) makes the events)');
-    const mod = await importPipelineModule(opts.pipeline);
+    const mod = module!;
     if (typeof mod.generate !== 'function')
       throw new CliError(`${opts.pipeline} exports no generate(seq) function`);
     const from = opts.from ?? 0;
@@ -49,8 +55,9 @@ export async function sendCommand(
     let n = 0;
     for await (const line of lines) {
       n++;
-      if (opts.format === 'lines') {
-        events.push(line);
+      if (format === 'lines') {
+        // an empty line is no event (a `lines` body cannot carry one)
+        if (line !== '') events.push(line);
         continue;
       }
       if (line.trim() === '') continue;
@@ -66,8 +73,33 @@ export async function sendCommand(
   const sent = await producer.send(events);
   out(
     `sent ${sent.events} events in ${sent.messages} messages (${sent.requests} SendMessageBatch requests, ` +
-      `${sent.bytes} bytes) in ${Date.now() - started} ms to ${opts.queue}\n`,
+      `${sent.bytes} bytes, format ${wire} ${formatFrom}) in ${Date.now() - started} ms to ${opts.queue}\n`,
   );
   if (bad > 0) err(`${bad} lines were not valid JSON and were not sent (use --format lines to send text)\n`);
   return bad > 0 ? 1 : 0;
+}
+
+/**
+ * The wire format to send in, the pipeline's: `--pipeline`'s `options.format`, else the
+ * `sluice:format` tag the SluicePipeline construct puts on its queue, else json. (With json, text
+ * lines go as JSON strings, which decode to the same events.)
+ */
+async function pipelineFormat(
+  opts: SendOptions,
+  module: PipelineModule | undefined,
+): Promise<{ format: 'json' | 'lines'; from: string }> {
+  const fromModule = (module?.options as { format?: unknown } | undefined)?.format;
+  if (fromModule === 'json' || fromModule === 'lines')
+    return { format: fromModule, from: `of ${opts.pipeline}` };
+  const { ListQueueTagsCommand } = await import('@aws-sdk/client-sqs');
+  const { createSqsClient } = await import('../aws/clients.ts');
+  try {
+    const tags = await createSqsClient().send(new ListQueueTagsCommand({ QueueUrl: opts.queue }));
+    const tagged = tags.Tags?.['sluice:format'];
+    if (tagged === 'json' || tagged === 'lines')
+      return { format: tagged, from: "of the queue's sluice:format tag" };
+  } catch {
+    // no tag permission, or no such queue (sending will say so): the default
+  }
+  return { format: 'json', from: '(the default)' };
 }

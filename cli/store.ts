@@ -35,7 +35,10 @@ export interface OpenedStore {
 }
 
 /** Where the S3 store lives; a seam so the CLI builds and runs without aws/. */
-const S3_STORE_MODULE = fileURLToPath(new URL('../aws/s3-object-store.ts', import.meta.url));
+const S3_STORE_MODULE = fileURLToPath(
+  // `.ts` from this repository's sources, `.js` when installed (compiled into dist/)
+  new URL(`../aws/s3-object-store${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url),
+);
 
 interface S3StoreModule {
   S3ObjectStore: new (options: { bucket: string; prefix?: string }) => ObjectStore;

@@ -6,9 +6,16 @@
  *
  * @module
  */
-import { LambdaInvoker, S3ObjectStore, SqsSource } from '../aws/index.ts';
+import {
+  LambdaInvoker,
+  S3ObjectStore,
+  SQS_MESSAGE_FORMATS,
+  type SqsMessageFormat,
+  SqsSource,
+} from '../aws/index.ts';
 import {
   BatchScheduler,
+  ConfigError,
   type FaultOptions,
   type Invoker,
   LeaseHeldError,
@@ -24,6 +31,8 @@ export interface SchedulerDeps {
   readonly module: PipelineModuleLike;
   readonly env: SluiceEnv;
   readonly queueUrl: string;
+  /** The wire format of the queue's message bodies (`SLUICE_FORMAT`, docs/DEPLOY.md). */
+  readonly format?: SqsMessageFormat;
   readonly partitionFunction: string;
   readonly taskConcurrency: number;
   /** The partition function's timeout: the driver's task timeout follows it (`driverTaskTimeoutMs`). */
@@ -49,6 +58,7 @@ export function schedulerDepsFromEnv(env: NodeJS.ProcessEnv = process.env): Sche
     module: bundledPipeline,
     env: sluiceEnv(env),
     queueUrl: requireEnv('SLUICE_QUEUE_URL', env),
+    format: formatEnv(env),
     partitionFunction: requireEnv('SLUICE_PARTITION_FUNCTION', env),
     taskConcurrency: intEnv('SLUICE_TASK_CONCURRENCY', 32, env),
     partitionTimeoutMs: intEnv(LAMBDA_ENV.partitionTimeoutMs, DEFAULT_PARTITION_TIMEOUT_MS, env),
@@ -66,7 +76,9 @@ export function createSchedulerHandler(deps: SchedulerDeps) {
     const ctx = await buildContext(deps.module, deps.env);
     const sources: Record<string, Source<unknown>> = {};
     for (const binding of ctx.graph.inputs.values()) {
-      if (!binding.factory) sources[binding.name] = deps.source ?? new SqsSource({ queueUrl: deps.queueUrl });
+      if (!binding.factory)
+        sources[binding.name] =
+          deps.source ?? new SqsSource({ queueUrl: deps.queueUrl, format: deps.format });
     }
     const invoker =
       deps.invoker ??
@@ -132,3 +144,13 @@ export const handler = (event: unknown, context: SchedulerContext) => {
   handlerInstance ??= createSchedulerHandler(schedulerDepsFromEnv());
   return handlerInstance(event, context);
 };
+
+/** `SLUICE_FORMAT`: json (default) or lines; anything else fails at start-up, naming the variable. */
+function formatEnv(env: NodeJS.ProcessEnv): SqsMessageFormat {
+  const raw = env[LAMBDA_ENV.format];
+  if (raw === undefined || raw === '') return 'json';
+  if (!(SQS_MESSAGE_FORMATS as readonly string[]).includes(raw)) {
+    throw new ConfigError('SLUICE_FORMAT', `must be json or lines, got '${raw}'`);
+  }
+  return raw as SqsMessageFormat;
+}

@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Tags, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -17,8 +17,16 @@ import { Construct } from 'constructs';
 import { DEFAULT_PARTITION_TIMEOUT_MS, LAMBDA_ENV } from '../functions/lib/env-names.ts';
 import { SluicePipelinePropsError } from './errors.ts';
 
-/** The repository root (this file lives in `infra/`). */
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/**
+ * Where this file runs from: `infra/sluice-pipeline.ts` in this repository (through tsx), or
+ * `dist/infra/sluice-pipeline.js` in the installed package. The handlers sit beside it in
+ * `../functions/`, as `.ts` or `.js` the same way, so the construct finds them in either place.
+ */
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const ENTRY_EXT = FROM_SOURCE ? '.ts' : '.js';
+/** The repository root, when run from the sources. */
+const REPO_ROOT = path.resolve(HERE, '..');
 
 /** The three Lambda handlers (`<name>.ts`, each exporting `handler`). */
 export const FUNCTION_ENTRIES = ['scheduler', 'partition', 'recovery'] as const;
@@ -52,6 +60,14 @@ export interface SluicePipelineProps {
    * It is bundled into every function, so the driver and the workers run the same code.
    */
   readonly pipeline: string;
+
+  /**
+   * The wire format of the input queue's message bodies (docs/DEPLOY.md, "Wire format"): `json`, a
+   * JSON value is one event and a JSON array is many; `lines`, plain text, each line one string
+   * event. The queue is tagged `sluice:format`, which `sluice send` reads for its default.
+   * @default 'json'
+   */
+  readonly format?: 'json' | 'lines';
 
   /**
    * Name of the pipeline: the `Pipeline` dimension of its metrics and the `SLUICE_PIPELINE_NAME`
@@ -212,8 +228,8 @@ export interface SluicePipelineProps {
   readonly serverAccessLogsBucket?: s3.IBucket;
 
   /**
-   * Directory holding `scheduler.ts`, `partition.ts` and `recovery.ts`, each exporting `handler`.
-   * @default - the repository's `functions/` directory
+   * Directory holding `scheduler`, `partition` and `recovery` (`.ts` or `.js`), each exporting `handler`.
+   * @default - the package's own handlers (`functions/` in this repository, `dist/functions/` installed)
    */
   readonly functionsDir?: string;
 }
@@ -344,7 +360,7 @@ export class SluicePipeline extends Construct {
       options: { description: string; timeout: Duration; memorySize: number; retryAttempts?: number },
     ) =>
       new nodejs.NodejsFunction(this, `${capitalize(name)}Function`, {
-        entry: path.join(config.functionsDir, `${name}.ts`),
+        entry: functionEntry(config.functionsDir, name)!,
         handler: 'handler',
         runtime: lambda.Runtime.NODEJS_22_X,
         architecture: props.architecture ?? lambda.Architecture.ARM_64,
@@ -359,8 +375,11 @@ export class SluicePipeline extends Construct {
           retention: logRetention,
           removalPolicy,
         }),
-        projectRoot: REPO_ROOT,
-        depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
+        // In this repository: its root and lock file. Installed: CDK's default, the lock file found
+        // upwards from the current directory (the user's CDK app), whose node_modules holds sluice.
+        ...(FROM_SOURCE
+          ? { projectRoot: REPO_ROOT, depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json') }
+          : {}),
         bundling: bundlingOptions(config.pipelinePath),
       });
 
@@ -386,6 +405,8 @@ export class SluicePipeline extends Construct {
     this.schedulerFunction.addEnvironment(LAMBDA_ENV.queueUrl, this.inputQueue.queueUrl);
     this.schedulerFunction.addEnvironment(LAMBDA_ENV.taskConcurrency, String(config.taskConcurrency));
     this.schedulerFunction.addEnvironment(LAMBDA_ENV.runMsBeforeTimeout, String(config.runMarginMs));
+    this.schedulerFunction.addEnvironment(LAMBDA_ENV.format, config.format);
+    Tags.of(this.inputQueue).add('sluice:format', config.format);
     for (const driver of [this.schedulerFunction, this.recoveryFunction]) {
       driver.addEnvironment(LAMBDA_ENV.partitionFunction, this.partitionFunction.functionName);
       // The drivers wait for a task as long as the partition function may run (not a fixed 2 minutes),
@@ -517,7 +538,10 @@ export class SluicePipeline extends Construct {
    * Lets `grantee` send events to the pipeline (the producer side: `sluice send`, `SluiceProducer`).
    */
   grantSend(grantee: iam.IGrantable): iam.Grant {
-    return this.inputQueue.grantSendMessages(grantee);
+    const grant = this.inputQueue.grantSendMessages(grantee);
+    // `sluice send` reads the queue's `sluice:format` tag for its default format
+    this.inputQueue.grant(grantee, 'sqs:ListQueueTags');
+    return grant;
   }
 
   private createDashboard(
@@ -641,6 +665,7 @@ export class SluicePipeline extends Construct {
 // ---- props --------------------------------------------------------------------------------------
 
 interface ResolvedProps {
+  readonly format: 'json' | 'lines';
   readonly pipelinePath: string;
   readonly pipelineName: string;
   readonly batchIntervalMs: number;
@@ -674,6 +699,9 @@ function resolveProps(where: string, props: SluicePipelineProps): ResolvedProps 
   if (!existsSync(pipelinePath) || !statSync(pipelinePath).isFile()) {
     fail('pipeline', `no such file: ${props.pipeline} (resolved to ${pipelinePath})`);
   }
+
+  const format = props.format ?? 'json';
+  if (format !== 'json' && format !== 'lines') fail('format', `must be 'json' or 'lines', got '${format}'`);
 
   const pipelineName = props.pipelineName ?? path.basename(pipelinePath).replace(/\.[^.]*$/, '');
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(pipelineName)) {
@@ -771,17 +799,19 @@ function resolveProps(where: string, props: SluicePipelineProps): ResolvedProps 
     if (key.startsWith('AWS_')) fail('environment', `${key}: AWS_* names are reserved by Lambda`);
   }
 
-  const functionsDir = path.resolve(props.functionsDir ?? path.join(REPO_ROOT, 'functions'));
+  const functionsDir = path.resolve(props.functionsDir ?? path.join(HERE, '..', 'functions'));
   for (const name of FUNCTION_ENTRIES) {
-    if (!existsSync(path.join(functionsDir, `${name}.ts`))) {
+    if (!functionEntry(functionsDir, name)) {
       fail(
         'functionsDir',
-        `${path.join(functionsDir, `${name}.ts`)} does not exist (expected ${FUNCTION_ENTRIES.join(', ')})`,
+        `${path.join(functionsDir, `${name}${ENTRY_EXT}`)} does not exist (expected ${FUNCTION_ENTRIES.join(', ')}, ` +
+          'as .ts or .js files)',
       );
     }
   }
 
   return {
+    format,
     pipelinePath,
     pipelineName,
     batchIntervalMs,
@@ -826,6 +856,12 @@ function wholeDays(prop: string, duration: Duration, fail: Fail): Duration {
     );
   }
   return Duration.days(days);
+}
+
+/** `<dir>/<name>.ts` or `.js` (the one this file's own extension prefers first), if either exists. */
+function functionEntry(dir: string, name: string): string | undefined {
+  const exts = FROM_SOURCE ? ['.ts', '.js'] : ['.js', '.ts'];
+  return exts.map((ext) => path.join(dir, `${name}${ext}`)).find((file) => existsSync(file));
 }
 
 function capitalize(s: string): string {

@@ -3,6 +3,7 @@
 #   lint + format check, type check, then every vitest tier in one run:
 #   unit (engine, planner, driver, recovery, chaos, CLI, examples), ui (the web UI in headless
 #   Chromium, installed from Debian's packages here when missing), infra (CDK stack),
+#   package (`npm pack` installed into a fresh project and used as the README shows),
 #   integration (AWS adapters and handlers against LocalStack), e2e (the CDK app deployed to
 #   LocalStack with cdklocal, its functions run by the host executor plugin).
 # LocalStack is started here on 127.0.0.1:4566 (installed into .venv/localstack on first use)
@@ -21,7 +22,7 @@ npx tsc --noEmit -p .
 echo "== Chromium (the web UI's browser tests, test/ui)"
 command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
 
-projects=(--project unit --project ui --project infra)
+projects=(--project unit --project ui --project infra --project package)
 if [ "${SLUICE_SKIP_LOCALSTACK:-0}" != "1" ] && [ -f test/localstack/start.sh ]; then
   echo "== LocalStack"
   bash test/localstack/start.sh

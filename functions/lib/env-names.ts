@@ -29,6 +29,8 @@ export const LAMBDA_ENV = {
    * task up only after Lambda itself would have ended it, never while it may still be running.
    */
   partitionTimeoutMs: 'SLUICE_PARTITION_TIMEOUT_MS',
+  /** Wire format of the queue's message bodies, json or lines (scheduler; docs/DEPLOY.md). */
+  format: 'SLUICE_FORMAT',
   /** Partition tasks in flight at once (scheduler). */
   taskConcurrency: 'SLUICE_TASK_CONCURRENCY',
   /** The scheduler starts no batch this close to its timeout (scheduler). */

@@ -97,7 +97,8 @@ export function sourceFromSpec(
 ): Source<unknown> {
   const [kind, ...rest] = spec.split(':');
   const arg = rest.join(':');
-  const format = options.format ?? 'lines';
+  // --format, else the pipeline module's own format, else lines
+  const format = options.format ?? options.module?.options?.format ?? 'lines';
   switch (kind) {
     case 'generator': {
       const rate = arg ? Number(arg) : (options.rate ?? 1000);

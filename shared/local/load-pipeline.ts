@@ -11,7 +11,13 @@ export interface PipelineModule {
   /** The seq-th demo record, for `--source generator`. */
   generate?: (seq: number) => unknown;
   /** Defaults for the CLI (flags override them). */
-  options?: { batchIntervalMs?: number; partitions?: number; onRecordError?: 'deadLetter' | 'fail' };
+  options?: {
+    batchIntervalMs?: number;
+    partitions?: number;
+    onRecordError?: 'deadLetter' | 'fail';
+    /** How text sources and SQS message bodies are decoded: json or lines (docs/DEPLOY.md, "Wire format"). */
+    format?: 'json' | 'lines';
+  };
 }
 
 export class PipelineLoadError extends SluiceError {
@@ -30,15 +36,41 @@ export interface LoadedPipeline {
   pipeline(zeroTimeMs: number): Pipeline;
 }
 
+/** A pipeline module written in TypeScript. */
+const TYPESCRIPT_MODULE = /\.(?:[cm]?ts|tsx)$/i;
+let typeScriptLoader: Promise<void> | undefined;
+
+/**
+ * Installed from npm, Sluice runs compiled JavaScript and needs no TypeScript loader for itself or
+ * for a `.js`/`.mjs` pipeline module. A `.ts` pipeline module is loaded through tsx (a dependency of
+ * the package), registered once per thread and only then. Run from this repository's sources, tsx
+ * is already active (bin/sluice.js, worker-bootstrap.mjs).
+ */
+export async function ensureTypeScriptLoader(modulePath: string): Promise<void> {
+  if (!TYPESCRIPT_MODULE.test(modulePath) || import.meta.url.endsWith('.ts')) return;
+  // Both of tsx's hooks: a `.ts` file in a project without `"type": "module"` is CommonJS to
+  // Node, and tsx's CommonJS hook is what compiles its `import`/`export` syntax.
+  typeScriptLoader ??= Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]).then(([esm, cjs]) => {
+    esm.register();
+    cjs.register();
+  });
+  await typeScriptLoader;
+}
+
 export async function importPipelineModule(modulePath: string): Promise<PipelineModule> {
   const abs = path.resolve(modulePath);
   if (!existsSync(abs)) throw new PipelineLoadError(modulePath, 'the file does not exist');
   let mod: Partial<PipelineModule>;
   try {
+    await ensureTypeScriptLoader(abs);
     mod = (await import(pathToFileURL(abs).href)) as Partial<PipelineModule>;
   } catch (err) {
     throw new PipelineLoadError(modulePath, `it failed to import: ${(err as Error).message}`, err);
   }
+  // A CommonJS module (a `.ts` file in a project without `"type": "module"`, compiled by tsx, or a
+  // `.cjs` file) arrives as `{ default: module.exports }`: its exports are one level down.
+  const inner = mod.default as Partial<PipelineModule> | undefined;
+  if (typeof inner === 'object' && inner !== null && typeof inner.default === 'function') mod = inner;
   if (typeof mod.default !== 'function') {
     throw new PipelineLoadError(
       modulePath,

@@ -4,6 +4,13 @@ import type { TaskResult, TaskSpec } from '../core/task.ts';
 import { errorFromJson, TaskFailedError, TaskTimeoutError } from '../errors.ts';
 import type { InvokeOptions, Invoker } from '../ports/invoker.ts';
 
+/**
+ * The worker thread's entry: from this repository's sources, a bootstrap that registers tsx and then
+ * runs worker.ts; installed (compiled into dist/), worker.js itself, with no loader unless the
+ * pipeline module is TypeScript (see ensureTypeScriptLoader).
+ */
+const WORKER_ENTRY = import.meta.url.endsWith('.ts') ? './worker-bootstrap.mjs' : './worker.js';
+
 interface Slot {
   worker: Worker;
   ready: Promise<void>;
@@ -51,7 +58,7 @@ export class WorkerPoolInvoker implements Invoker {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(new URL('./worker-bootstrap.mjs', import.meta.url), {
+    const worker = new Worker(new URL(WORKER_ENTRY, import.meta.url), {
       workerData: this.workerData,
     });
     let markReady!: () => void;
