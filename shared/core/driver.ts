@@ -11,12 +11,16 @@ import type { ObjectStore } from '../ports/object-store.ts';
 import type { DeadLetter, Source } from '../ports/source.ts';
 import { decodeJson, encodeBlock, encodeJson, encodeJsonLines } from './codec.ts';
 import { type PersistedStreamDescription, Pipeline, type StreamingContext } from './context.ts';
+import type { ConcurrencyRange } from './adaptive-limiter.ts';
+import { BatchRetry, type BatchRetryOptions, backlogChunk } from './batch-retry.ts';
 import { CountingObjectStore, type RequestCounts } from './counting-store.ts';
 import type { DStream } from './dstream.ts';
 import { type CrashPoint, DriverCrashError, FaultInjector, type FaultOptions } from './faults.ts';
 import type { BatchGeneration } from './generation.ts';
 import { layout, parseTimeKey, timeKey } from './layout.ts';
 import { DriverLease, type LeaseRecord } from './lease.ts';
+import { FaultyObjectStore } from './faulty-store.ts';
+import { ThrottlingInvoker } from './faulty-invoker.ts';
 import { BatchPlan, type Stage, type Target } from './planner.ts';
 import type { LineageRecord, TaskResult, TaskSpec } from './task.ts';
 import { type SpeculationOptions, TaskRunner } from './task-runner.ts';
@@ -63,6 +67,10 @@ export interface StageReport {
   readonly records: number;
   readonly bytes: number;
   readonly taskDurationsMs: readonly number[];
+  /** Invocations refused as throttled (retried, not counted as failures). */
+  readonly throttled?: number;
+  /** The adaptive concurrency limit's range while the stage ran. */
+  readonly concurrency?: ConcurrencyRange;
 }
 
 /** manifests/<t>.json: a committed batch. */
@@ -94,6 +102,10 @@ export interface BatchManifest {
     readonly retries: number;
     readonly speculative: number;
     readonly recomputed: number;
+    /** Invocations refused as throttled and retried with backoff (not failures). */
+    readonly throttled?: number;
+    /** The range of the adaptive invoker concurrency (AIMD) while the batch's stages ran. */
+    readonly concurrency?: ConcurrencyRange;
   };
   readonly deadLettered: number;
   readonly requests: RequestCounts;
@@ -133,6 +145,8 @@ export interface BatchSchedulerOptions {
   readonly parallelRecovery?: boolean;
   /** Fault injection (off by default): see FaultOptions. */
   readonly faults?: FaultOptions;
+  /** A batch failing for a retryable cause is run again by the same driver (default 3 tries, 1 s backoff). */
+  readonly batchRetry?: BatchRetryOptions;
   /** Which life of this driver this is (fault injection decides crashes per incarnation). */
   readonly incarnation?: number;
   readonly onBatch?: (manifest: BatchManifest) => void;
@@ -150,6 +164,7 @@ export class BatchScheduler {
   readonly store: CountingObjectStore;
   readonly invoker: Invoker;
   private readonly options: BatchSchedulerOptions;
+  private readonly batchRetry: BatchRetry;
   private pipelineValue: Pipeline | undefined;
   private readonly sources = new Map<string, Source<unknown>>();
   private nextTimeMs = 0;
@@ -198,6 +213,11 @@ export class BatchScheduler {
     }
     positive('checkpointEvery');
     this.faults = options.faults ? new FaultInjector(options.faults) : undefined;
+    // overload faults wrap the ports (shared/core/faulty-store.ts, faulty-invoker.ts)
+    if (this.faults?.options.slowStore)
+      this.store = new CountingObjectStore(new FaultyObjectStore(options.store, this.faults));
+    if (this.faults?.options.throttleTasks) this.invoker = new ThrottlingInvoker(this.invoker, this.faults);
+    this.batchRetry = new BatchRetry(options.batchRetry ?? {}, (e) => this.log(e));
     this.runner = new TaskRunner({
       invoker: this.invoker,
       maxTaskAttempts: options.maxTaskAttempts ?? 4,
@@ -351,20 +371,40 @@ export class BatchScheduler {
         // then run them together as a backlog.
         const behind = Math.floor((Date.now() - t) / this.ctx.batchIntervalMs);
         const room = options.numBatches === undefined ? behind : options.numBatches - manifests.length;
-        if (behind >= 2) await this.closeBatches(Math.min(behind, room, 64));
+        if (behind >= 2)
+          await this.retrying(options.signal, () => this.closeBatches(Math.min(behind, room, 64)));
       }
       if (this.pending.length > 1 && this.options.parallelRecovery !== false) {
         const budget =
           options.numBatches === undefined ? this.pending.length : options.numBatches - manifests.length;
-        manifests.push(...(await this.runBacklog(Math.min(budget, this.pending.length))));
+        // catch up within capacity: as many batches at once as the (adaptive) invoker limit serves
+        const chunk = backlogChunk(this.runner.limiter.limit, this.ctx.defaultPartitions);
+        const n = Math.min(budget, this.pending.length, chunk);
+        manifests.push(...(await this.retrying(options.signal, () => this.runBacklog(n))));
         continue;
       }
-      const m = await this.runNextBatch();
+      const m = await this.retrying(options.signal, () => this.runNextBatch());
       this.recentProcessing.push(m.processingMs);
       if (this.recentProcessing.length > 10) this.recentProcessing.shift();
       manifests.push(m);
     }
     return manifests;
+  }
+
+  /** Runs `step` again after a retryable failure (BatchRetry: bounded, with backoff); else rethrows. */
+  private async retrying<R>(signal: AbortSignal | undefined, step: () => Promise<R>): Promise<R> {
+    for (;;) {
+      try {
+        const result = await step();
+        this.batchRetry.succeeded();
+        return result;
+      } catch (err) {
+        await this.batchRetry.failed(err, this.nextBatchTimeMs, signal);
+        if (signal?.aborted) throw err;
+        // a failed batch made the ones after it fail; the retry starts a fresh commit order
+        this.previousBatch = Promise.resolve(true);
+      }
+    }
   }
 
   async stop(): Promise<void> {
@@ -394,9 +434,12 @@ export class BatchScheduler {
         return [t, { plan, done: this.announceMaterializations(t, plan) }] as const;
       }),
     );
-    const manifests = await Promise.all(times.map((t) => this.runBatch(t, true, prepared.get(t))));
+    // every batch settles before a failure is reported, so a retry never overlaps a leftover
+    const settled = await Promise.allSettled(times.map((t) => this.runBatch(t, true, prepared.get(t))));
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     this.pending.splice(0, n);
-    return manifests;
+    return settled.map((r) => (r as PromiseFulfilledResult<BatchManifest>).value);
   }
 
   /**
@@ -498,7 +541,14 @@ export class BatchScheduler {
     const gen = this.pipeline.generate(t);
     const plan = prepared?.plan ?? new BatchPlan(t, this.targetsOf(gen));
     const done = prepared?.done ?? this.announceMaterializations(t, plan);
-    const taskTotals = { total: 0, attempts: 0, retries: 0, speculative: 0 };
+    const taskTotals = {
+      total: 0,
+      attempts: 0,
+      retries: 0,
+      speculative: 0,
+      throttled: 0,
+      concurrency: { min: this.runner.limiter.limit, max: this.runner.limiter.limit },
+    };
     const taskMetrics = { get: 0, put: 0, bytesRead: 0, bytesWritten: 0, deadLettered: 0 };
     const stageReports: StageReport[] = [];
     const results = await phase('tasks', () =>
@@ -508,6 +558,11 @@ export class BatchScheduler {
         taskTotals.attempts += report.attempts;
         taskTotals.retries += report.retries;
         taskTotals.speculative += report.speculative;
+        taskTotals.throttled += report.throttled ?? 0;
+        if (report.concurrency) {
+          taskTotals.concurrency.min = Math.min(taskTotals.concurrency.min, report.concurrency.min);
+          taskTotals.concurrency.max = Math.max(taskTotals.concurrency.max, report.concurrency.max);
+        }
         if (stage.target?.kind === 'rdd') done.get(stage.target.name)?.();
         for (const r of stageResults) {
           taskMetrics.get += r.metrics.readRequests;
@@ -751,6 +806,8 @@ export class BatchScheduler {
           records: present.reduce((n, l) => n + l.records, 0),
           bytes: present.reduce((n, l) => n + l.bytes, 0),
           taskDurationsMs: outcome.taskDurationsMs,
+          throttled: outcome.throttled,
+          concurrency: outcome.concurrency,
         });
       })();
       running.set(stage, p);
