@@ -21,6 +21,14 @@ export { type Partitioner, RDD } from './core/rdd.ts';
 export type { State } from './core/state.ts';
 export type { GraphContext, InputRef, LineageRecord, TaskOutput, TaskResult, TaskSpec } from './core/task.ts';
 export type { SpeculationOptions } from './core/task-runner.ts';
+export { AdaptiveLimiter, type ConcurrencyRange } from './core/adaptive-limiter.ts';
+export {
+  BatchRetriesExhaustedError,
+  type BatchRetryOptions,
+  isTransientFailure,
+} from './core/batch-retry.ts';
+export { FaultyObjectStore, StoreTimeoutError } from './core/faulty-store.ts';
+export { ThrottlingInvoker } from './core/faulty-invoker.ts';
 export * from './errors.ts';
 export { DirectoryObjectStore } from './local/directory-store.ts';
 export { type EmbeddedRunOptions, runEmbedded } from './local/embedded-runner.ts';

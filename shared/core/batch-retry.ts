@@ -1,4 +1,4 @@
-import { BatchFailedError, SluiceError } from '../errors.ts';
+import { BatchFailedError, MissingDataError, SluiceError } from '../errors.ts';
 import { fullJitterMs } from './adaptive-limiter.ts';
 
 /**
@@ -34,13 +34,15 @@ export class BatchRetriesExhaustedError extends BatchFailedError {
  * Whether a batch failure may go away if the batch runs again: true if its innermost known cause
  * is retryable (an unknown error counts as retryable), or it is a retry budget that ran out.
  * A failure without a cause that is not itself retryable (the batch before failed, another
- * driver wrote the input, a lost lease, an injected driver crash) is not.
+ * driver wrote the input, a lost lease, an injected driver crash) is not, nor a lost input block.
  */
 export function isTransientFailure(err: unknown): boolean {
   if (err instanceof BatchRetriesExhaustedError) return true;
   let e: unknown = err;
   for (let depth = 0; depth < 10; depth++) {
     if (!(e instanceof SluiceError)) return e !== undefined; // foreign error: network, fs, SDK
+    // a lost input block cannot be recomputed (it is the source of truth): running again won't help
+    if (e instanceof MissingDataError && e.key.startsWith('inputs/')) return false;
     if (!(e instanceof BatchFailedError)) return e.retryable;
     if (e.cause === undefined) return false;
     e = e.cause;

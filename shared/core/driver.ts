@@ -174,6 +174,8 @@ export class BatchScheduler {
   private cap: number | undefined;
   /** Source positions from the last received batch, handed to each source on its first receive. */
   private resumePositions = new Map<string, unknown>();
+  /** Source positions in the latest write-ahead entry: a retried batch rewinds its sources to them. */
+  private readonly receivedPositions = new Map<string, unknown>();
   private started = false;
   private stopping = false;
   private lease: DriverLease | undefined;
@@ -215,7 +217,7 @@ export class BatchScheduler {
     this.faults = options.faults ? new FaultInjector(options.faults) : undefined;
     // overload faults wrap the ports (shared/core/faulty-store.ts, faulty-invoker.ts)
     if (this.faults?.options.slowStore)
-      this.store = new CountingObjectStore(new FaultyObjectStore(options.store, this.faults));
+      this.store = new CountingObjectStore(new FaultyObjectStore(options.store, this.faults, options.incarnation));
     if (this.faults?.options.throttleTasks) this.invoker = new ThrottlingInvoker(this.invoker, this.faults);
     this.batchRetry = new BatchRetry(options.batchRetry ?? {}, (e) => this.log(e));
     this.runner = new TaskRunner({
@@ -296,7 +298,10 @@ export class BatchScheduler {
       const entry = await this.readJson<ReceivedEntry>(layout.received(t));
       for (const [name, s] of Object.entries(entry?.streams ?? {})) {
         for (const id of s.deliveryIds ?? []) this.seenDeliveries.set(id, t);
-        if (s.position !== undefined) this.resumePositions.set(name, s.position);
+        if (s.position !== undefined) {
+          this.resumePositions.set(name, s.position);
+          this.receivedPositions.set(name, s.position);
+        }
       }
     }
 
@@ -403,6 +408,8 @@ export class BatchScheduler {
         if (signal?.aborted) throw err;
         // a failed batch made the ones after it fail; the retry starts a fresh commit order
         this.previousBatch = Promise.resolve(true);
+        // records a source handed out for an input that was never stored are asked for again
+        for (const [name, position] of this.receivedPositions) this.resumePositions.set(name, position);
       }
     }
   }
@@ -699,8 +706,10 @@ export class BatchScheduler {
         'another driver wrote the input of this batch concurrently; not acknowledging',
       );
     }
-    for (const s of Object.values(streams))
+    for (const [name, s] of Object.entries(streams)) {
       for (const id of s.deliveryIds ?? []) this.seenDeliveries.set(id, t);
+      if (s.position !== undefined) this.receivedPositions.set(name, s.position);
+    }
     await Promise.all(acks.map((ack) => ack()));
     return entry;
   }

@@ -165,11 +165,16 @@ export class FaultInjector {
     return true;
   }
 
-  /** What the `n`-th request of `op` on `key` suffers: extra latency, maybe a time-out. */
-  forStoreRequest(op: string, key: string, n: number): { delayMs: number; timeout: boolean } | undefined {
+  /** What the `n`-th request of `op` on `key` (by this life of the driver) suffers: extra latency, maybe a time-out. */
+  forStoreRequest(
+    op: string,
+    key: string,
+    n: number,
+    incarnation = 0,
+  ): { delayMs: number; timeout: boolean } | undefined {
     const p = this.options.slowStore;
     if (!p) return undefined;
-    const r = chance(this.seed, 'store', op, key, n);
+    const r = chance(this.seed, 'store', op, key, n, incarnation);
     if (r >= p) return undefined;
     this.counts.slowStoreRequests++;
     // the lowest tenth of the slowed share times out, only on the first request (a retry gets through)

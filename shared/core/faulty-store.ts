@@ -21,7 +21,11 @@ export class FaultyObjectStore implements ObjectStore {
   private readonly faults: FaultInjector;
   private readonly seen = new Map<string, number>();
 
-  constructor(inner: ObjectStore, faults: FaultInjector) {
+  constructor(
+    inner: ObjectStore,
+    faults: FaultInjector,
+    private readonly incarnation = 0,
+  ) {
     this.inner = inner;
     this.faults = faults;
   }
@@ -31,7 +35,7 @@ export class FaultyObjectStore implements ObjectStore {
     const n = this.seen.get(id) ?? 0;
     this.seen.set(id, n + 1);
     if (this.seen.size > 100_000) this.seen.clear(); // bounded: a replay only needs recent keys
-    const fault = this.faults.forStoreRequest(op, key, n);
+    const fault = this.faults.forStoreRequest(op, key, n, this.incarnation);
     if (!fault) return;
     await new Promise((r) => setTimeout(r, fault.delayMs));
     if (fault.timeout) throw new StoreTimeoutError(op, key, fault.delayMs);

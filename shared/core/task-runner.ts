@@ -142,7 +142,14 @@ export class TaskRunner {
               running.set(i, { startedAt: started, copy: () => launch(true) });
             },
             () => recoveries++,
-            () => throttled++,
+            () => {
+              throttled++;
+              // a refused try never ran: the task is not a straggler while it backs off
+              if (!copy) {
+                startedAt.delete(i);
+                running.delete(i);
+              }
+            },
           )
             .then((result) => {
               live--;
