@@ -1,6 +1,7 @@
 import { LambdaInvoker, S3ObjectStore, SqsSource } from '../aws/index.ts';
 import {
   BatchScheduler,
+  type BatchRetryOptions,
   type FaultOptions,
   type Invoker,
   isTransientFailure,
@@ -37,6 +38,8 @@ export interface SchedulerDeps {
   readonly store?: ObjectStore;
   readonly source?: Source<unknown>;
   readonly invoker?: Invoker;
+  /** How often the driver runs a transiently failed batch again (default 3 tries, 1 s backoff). */
+  readonly batchRetry?: BatchRetryOptions;
 }
 
 export interface SchedulerContext {
@@ -83,6 +86,7 @@ export function createSchedulerHandler(deps: SchedulerDeps) {
       clock: 'wall',
       retainInputsMs: deps.retainInputsMs,
       faults: deps.faults,
+      batchRetry: deps.batchRetry,
       lease: {
         owner: `scheduler:${context.awsRequestId}`,
         durationMs: deadlineMs - started + deps.marginMs,
