@@ -303,7 +303,9 @@ async function overload() {
   const overMs = quick ? 10_000 : 20_000;
   const afterMs = quick ? 15_000 : 25_000;
   const probe = 40_000;
-  const ms = median((await batchTimes({ module: 'wordcount.ts', rate: probe }, 4)).map((m) => m.processingMs));
+  const ms = median(
+    (await batchTimes({ module: 'wordcount.ts', rate: probe }, 4)).map((m) => m.processingMs),
+  );
   const sustainable = Math.round((probe * INTERVAL) / Math.max(1, ms) / 1000) * 1000;
   log(
     `overload: WordCount, sustainable ~${sustainable} records/s; ${2 * sustainable}/s for ${overMs / 1000} s, then ${sustainable / 2}/s`,
@@ -372,7 +374,9 @@ async function overload() {
       await b.run({ numBatches: 60 });
       const took = Date.now() - t0;
       backlog60 = { batches: 60, ratePerSec: sustainable / 2, catchUpMs: took, msPerBatch: took / 60 };
-      log(`  backlog of 60 batches (half load): caught up in ${took} ms (${(took / 60).toFixed(0)} ms per batch)`);
+      log(
+        `  backlog of 60 batches (half load): caught up in ${took} ms (${(took / 60).toFixed(0)} ms per batch)`,
+      );
     } finally {
       await b.stop();
       await b.invoker.close();

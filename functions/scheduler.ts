@@ -1,7 +1,7 @@
 import { LambdaInvoker, S3ObjectStore, SqsSource } from '../aws/index.ts';
 import {
-  BatchScheduler,
   type BatchRetryOptions,
+  BatchScheduler,
   type FaultOptions,
   type Invoker,
   isTransientFailure,

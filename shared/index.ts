@@ -3,6 +3,12 @@
  * The engine: no AWS import anywhere below this folder.
  */
 
+export { AdaptiveLimiter, type ConcurrencyRange } from './core/adaptive-limiter.ts';
+export {
+  BatchRetriesExhaustedError,
+  type BatchRetryOptions,
+  isTransientFailure,
+} from './core/batch-retry.ts';
 export { decodeBlock, encodeBlock } from './core/codec.ts';
 export { Pipeline, StreamingContext, type StreamingContextOptions } from './core/context.ts';
 export {
@@ -14,6 +20,8 @@ export {
 export { DStream, MapWithStateDStream, type WindowOptions } from './core/dstream.ts';
 export { runTask } from './core/executor.ts';
 export { DriverCrashError, type FaultCounts, FaultInjector, type FaultOptions } from './core/faults.ts';
+export { ThrottlingInvoker } from './core/faulty-invoker.ts';
+export { FaultyObjectStore, StoreTimeoutError } from './core/faulty-store.ts';
 export { layout, timeKey } from './core/layout.ts';
 export { DriverLease, LeaseHeldError, type LeaseRecord } from './core/lease.ts';
 export { BatchPlan, type Stage, type Target } from './core/planner.ts';
@@ -21,14 +29,6 @@ export { type Partitioner, RDD } from './core/rdd.ts';
 export type { State } from './core/state.ts';
 export type { GraphContext, InputRef, LineageRecord, TaskOutput, TaskResult, TaskSpec } from './core/task.ts';
 export type { SpeculationOptions } from './core/task-runner.ts';
-export { AdaptiveLimiter, type ConcurrencyRange } from './core/adaptive-limiter.ts';
-export {
-  BatchRetriesExhaustedError,
-  type BatchRetryOptions,
-  isTransientFailure,
-} from './core/batch-retry.ts';
-export { FaultyObjectStore, StoreTimeoutError } from './core/faulty-store.ts';
-export { ThrottlingInvoker } from './core/faulty-invoker.ts';
 export * from './errors.ts';
 export { DirectoryObjectStore } from './local/directory-store.ts';
 export { type EmbeddedRunOptions, runEmbedded } from './local/embedded-runner.ts';

@@ -118,6 +118,11 @@ export class AdaptiveLimiter {
 }
 
 /** Exponential backoff with full jitter: a uniform wait in [0, min(cap, base * 2^n)). */
-export function fullJitterMs(baseMs: number, capMs: number, n: number, random: () => number = Math.random): number {
+export function fullJitterMs(
+  baseMs: number,
+  capMs: number,
+  n: number,
+  random: () => number = Math.random,
+): number {
   return random() * Math.min(capMs, baseMs * 2 ** Math.max(0, n));
 }

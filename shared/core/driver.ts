@@ -9,18 +9,18 @@ import {
 import type { Invoker } from '../ports/invoker.ts';
 import type { ObjectStore } from '../ports/object-store.ts';
 import type { DeadLetter, Source } from '../ports/source.ts';
-import { decodeJson, encodeBlock, encodeJson, encodeJsonLines } from './codec.ts';
-import { type PersistedStreamDescription, Pipeline, type StreamingContext } from './context.ts';
 import type { ConcurrencyRange } from './adaptive-limiter.ts';
 import { BatchRetry, type BatchRetryOptions, backlogChunk } from './batch-retry.ts';
+import { decodeJson, encodeBlock, encodeJson, encodeJsonLines } from './codec.ts';
+import { type PersistedStreamDescription, Pipeline, type StreamingContext } from './context.ts';
 import { CountingObjectStore, type RequestCounts } from './counting-store.ts';
 import type { DStream } from './dstream.ts';
 import { type CrashPoint, DriverCrashError, FaultInjector, type FaultOptions } from './faults.ts';
+import { ThrottlingInvoker } from './faulty-invoker.ts';
+import { FaultyObjectStore } from './faulty-store.ts';
 import type { BatchGeneration } from './generation.ts';
 import { layout, parseTimeKey, timeKey } from './layout.ts';
 import { DriverLease, type LeaseRecord } from './lease.ts';
-import { FaultyObjectStore } from './faulty-store.ts';
-import { ThrottlingInvoker } from './faulty-invoker.ts';
 import { BatchPlan, type Stage, type Target } from './planner.ts';
 import type { LineageRecord, TaskResult, TaskSpec } from './task.ts';
 import { type SpeculationOptions, TaskRunner } from './task-runner.ts';
@@ -217,7 +217,9 @@ export class BatchScheduler {
     this.faults = options.faults ? new FaultInjector(options.faults) : undefined;
     // overload faults wrap the ports (shared/core/faulty-store.ts, faulty-invoker.ts)
     if (this.faults?.options.slowStore)
-      this.store = new CountingObjectStore(new FaultyObjectStore(options.store, this.faults, options.incarnation));
+      this.store = new CountingObjectStore(
+        new FaultyObjectStore(options.store, this.faults, options.incarnation),
+      );
     if (this.faults?.options.throttleTasks) this.invoker = new ThrottlingInvoker(this.invoker, this.faults);
     this.batchRetry = new BatchRetry(options.batchRetry ?? {}, (e) => this.log(e));
     this.runner = new TaskRunner({

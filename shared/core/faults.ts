@@ -101,7 +101,10 @@ export class FaultInjector {
       throw new ConfigError('faults.slowFactor', `must be at least 1, got ${options.slowFactor}`);
     }
     if (options.slowStoreMs !== undefined && !(options.slowStoreMs >= 0)) {
-      throw new ConfigError('faults.slowStoreMs', `must be a non-negative number of ms, got ${options.slowStoreMs}`);
+      throw new ConfigError(
+        'faults.slowStoreMs',
+        `must be a non-negative number of ms, got ${options.slowStoreMs}`,
+      );
     }
     this.options = options;
     this.seed = options.seed ?? 1;
@@ -159,7 +162,10 @@ export class FaultInjector {
     speculative = false,
   ): boolean {
     const p = this.options.throttleTasks;
-    if (!p || chance(this.seed, 'throttle', t, stageId, partition, attempt, tryIndex, speculative ? 1 : 0) >= p)
+    if (
+      !p ||
+      chance(this.seed, 'throttle', t, stageId, partition, attempt, tryIndex, speculative ? 1 : 0) >= p
+    )
       return false;
     this.counts.throttledTasks++;
     return true;

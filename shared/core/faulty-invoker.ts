@@ -39,7 +39,9 @@ export class ThrottlingInvoker implements Invoker {
         spec.speculative === true,
       )
     ) {
-      throw new ThrottledError(`task ${describeTask(spec)} refused: throttled (injected throttleTasks fault)`);
+      throw new ThrottledError(
+        `task ${describeTask(spec)} refused: throttled (injected throttleTasks fault)`,
+      );
     }
     return this.inner.invoke(spec, options);
   }

@@ -269,7 +269,11 @@ export class TaskRunner {
             );
           }
           throttledLast = true;
-          const wait = fullJitterMs(this.o.retryBackoffMs, this.o.throttleBackoffCapMs ?? 5_000, throttles - 1);
+          const wait = fullJitterMs(
+            this.o.retryBackoffMs,
+            this.o.throttleBackoffCapMs ?? 5_000,
+            throttles - 1,
+          );
           await new Promise((r) => setTimeout(r, wait));
           continue;
         }

@@ -221,7 +221,9 @@ describe('LambdaInvoker: 409 busy and 429 are throttles', () => {
   it('a persistently busy executor ends as a retryable throttle, not a failure', async () => {
     const fake = fakeClient([busy]);
     const inv = new LambdaInvoker({ functionName: 'p', client: fake.client, throttleRetries: 2 });
-    const err = await inv.invoke({ ...base(1), attempt: 0 } as TaskSpec, { timeoutMs: 10_000 }).catch((e) => e);
+    const err = await inv
+      .invoke({ ...base(1), attempt: 0 } as TaskSpec, { timeoutMs: 10_000 })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(LambdaThrottledError);
     expect(isThrottle(err)).toBe(true);
     expect(fake.calls()).toBe(3);
@@ -325,7 +327,9 @@ describe('driver: a failed batch is retried by the same driver', () => {
     let failures = 0;
     // every attempt of batch 2000's tasks fails on the batch's first run (4 = 2 tasks x 2 attempts)
     const run = flaky(store, (spec) =>
-      spec.batchTimeMs === 2000 && failures++ < 4 ? new SluiceError('store hiccup', { retryable: true }) : undefined,
+      spec.batchTimeMs === 2000 && failures++ < 4
+        ? new SluiceError('store hiccup', { retryable: true })
+        : undefined,
     );
     const manifests = await run.scheduler.run({ numBatches: 4 });
     expect(manifests.map((m) => m.batchTimeMs)).toEqual([1000, 2000, 3000, 4000]);
@@ -352,7 +356,9 @@ describe('driver: a failed batch is retried by the same driver', () => {
     );
     const err = await run.scheduler.run({ numBatches: 4 }).catch((e) => e);
     expect(err).toBeInstanceOf(BatchRetriesExhaustedError);
-    expect(err.message).toMatch(/Batch 2000 failed: gave up after 3 tries of the batch .*store down.*restarting/);
+    expect(err.message).toMatch(
+      /Batch 2000 failed: gave up after 3 tries of the batch .*store down.*restarting/,
+    );
     expect(isTransientFailure(err)).toBe(true);
     expect(run.events.filter((e) => e.event === 'batch.retry')).toHaveLength(2);
     expect(await store.get('manifests/000000000001000.json')).toBeDefined();
@@ -440,7 +446,7 @@ describe('scheduler Lambda: a transient failure does not throw', () => {
 describe('S3 store: SlowDown is retried by the client', () => {
   it('a GET answered 503 SlowDown twice then 200 returns the object', async () => {
     let requests = 0;
-    const server = createServer((req, res) => {
+    const server = createServer((_req, res) => {
       requests++;
       if (requests <= 2) {
         res.writeHead(503, { 'content-type': 'application/xml' });
@@ -473,7 +479,10 @@ describe('sluice run --faults throttleTasks=0.6', () => {
   it('commits every batch with exact counts', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'sluice-throttle-'));
     const words = ['alpha', 'beta', 'gamma', 'delta'];
-    const lines = Array.from({ length: 400 }, (_, i) => `${words[i % 4]} ${words[(i * 7) % 4]} ${words[(i * 3) % 4]}`);
+    const lines = Array.from(
+      { length: 400 },
+      (_, i) => `${words[i % 4]} ${words[(i * 7) % 4]} ${words[(i * 3) % 4]}`,
+    );
     const expected: Record<string, number> = {};
     for (const w of lines.join(' ').split(' ')) expected[w] = (expected[w] ?? 0) + 1;
     const file = path.join(dir, 'in.txt');
@@ -510,7 +519,9 @@ describe('sluice run --faults throttleTasks=0.6', () => {
     const counts: Record<string, number> = {};
     for (const d of readdirSync(path.join(store, 'outputs'))) {
       for (const f of readdirSync(path.join(store, 'outputs', d)).filter((f) => /part-\d+\.jsonl$/.test(f))) {
-        for (const line of readFileSync(path.join(store, 'outputs', d, f), 'utf8').split('\n').filter(Boolean)) {
+        for (const line of readFileSync(path.join(store, 'outputs', d, f), 'utf8')
+          .split('\n')
+          .filter(Boolean)) {
           const [w, n] = JSON.parse(line) as [string, number];
           counts[w] = (counts[w] ?? 0) + n;
         }
