@@ -63,6 +63,11 @@ interface CommonConfig {
   region?: string;
   endpoint?: string;
   maxAttempts: number;
+  /**
+   * `adaptive` for S3 and SQS: the SDK retries throttling (S3 503 SlowDown, SQS throttling) and
+   * 5xx with exponential backoff and jitter, and rate-limits the client itself while it is throttled.
+   */
+  retryMode?: 'standard' | 'adaptive';
   credentials?: { accessKeyId: string; secretAccessKey: string };
   requestHandler: {
     connectionTimeout: number;
@@ -107,6 +112,7 @@ function commonConfig(
 export function createS3Client(options: ClientOptions = {}): S3Client {
   const config: S3ClientConfig = {
     ...commonConfig('S3', options, { maxAttempts: 5, socketTimeoutMs: 30_000, maxSockets: 64 }),
+    retryMode: 'adaptive',
     // Local endpoints (LocalStack, MinIO) serve buckets by path, not by virtual host.
     forcePathStyle: Boolean(options.endpoint ?? configuredEndpoint('S3')),
   };
@@ -115,11 +121,10 @@ export function createS3Client(options: ClientOptions = {}): S3Client {
 
 export function createSqsClient(options: ClientOptions = {}): SQSClient {
   // Long polls last up to 20 s with no byte on the wire: the idle timeout must be longer.
-  const config: SQSClientConfig = commonConfig('SQS', options, {
-    maxAttempts: 5,
-    socketTimeoutMs: 30_000,
-    maxSockets: 32,
-  });
+  const config: SQSClientConfig = {
+    ...commonConfig('SQS', options, { maxAttempts: 5, socketTimeoutMs: 30_000, maxSockets: 32 }),
+    retryMode: 'adaptive',
+  };
   return new SQSClient(config);
 }
 

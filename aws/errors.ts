@@ -105,8 +105,13 @@ export class LambdaInvokeError extends SluiceAwsError {
   }
 }
 
-/** Invoke was throttled (429 TooManyRequestsException) after the invoker's own retries. Always retryable. */
+/**
+ * Invoke was throttled (429 TooManyRequestsException, or 409 ResourceConflictException "busy" from
+ * a local executor) after the invoker's own retries. Always retryable, and marked `throttled` so the
+ * engine's task runner retries it with backoff without using up a failure attempt (`isThrottle`).
+ */
 export class LambdaThrottledError extends LambdaInvokeError {
+  readonly throttled = true;
   constructor(functionName: string, attempts: number, cause?: unknown) {
     super(
       functionName,

@@ -6,8 +6,9 @@
  * - the function threw (`FunctionError`): retryable, unless its errorType says it is not (see
  *   `NON_RETRYABLE_ERROR_TYPES` in payload.ts, e.g. `NonRetryableTaskError`) or the payload carries
  *   `retryable: false`;
- * - throttling (429): retried here with backoff while the task's time allows (the function never ran),
- *   then `LambdaThrottledError` (retryable);
+ * - throttling (429, and 409 ResourceConflictException "busy"): retried here with backoff and full
+ *   jitter while the task's time allows (the function never ran), then `LambdaThrottledError`
+ *   (retryable, `throttled`: the task runner backs off and lowers its concurrency, no failure attempt used);
  * - 5xx, network errors, functions not ready: retryable; other 4xx (no such function, payload too
  *   large, bad request): not retryable;
  * - the task's `timeoutMs` passed: `TaskTimeoutError` (retryable); the caller's signal: `AbortError`.
@@ -88,6 +89,11 @@ const RETRYABLE_4XX = new Set([
   'RequestTimeout',
   'RequestTimeoutException',
 ]);
+
+/** 409 ResourceConflictException: the function (or a local executor's only slot) is busy. */
+function isBusy(status: number | undefined, name: string): boolean {
+  return status === 409 || name === 'ResourceConflictException';
+}
 
 interface AwsLikeError {
   name?: string;
@@ -312,9 +318,11 @@ export class LambdaInvoker implements Invoker {
           const e = error as AwsLikeError;
           const status = e.$metadata?.httpStatusCode;
           const name = e.name ?? 'Error';
-          if (status === 429 || name === 'TooManyRequestsException') {
+          // 429, or 409 "busy" (a local executor refusing a second request, a function being updated)
+          if (status === 429 || name === 'TooManyRequestsException' || isBusy(status, name)) {
             this.counters.throttled++;
-            const backoff = Math.min(2_000, 50 * 2 ** attempt) * (0.5 + Math.random() * 0.5);
+            // exponential backoff with full jitter, so refused callers do not retry in step
+            const backoff = Math.random() * Math.min(2_000, 50 * 2 ** attempt);
             if (attempt >= this.throttleRetries || Date.now() + backoff >= deadline) {
               throw new LambdaThrottledError(this.functionName, attempt + 1, error);
             }

@@ -9,15 +9,26 @@
  *      state partition, in batch intervals, and the intervals until the delay is back to normal.
  *   3. Backlog recovery: N closed batches re-run in parallel against one at a time.
  *   4. Checkpoint interval: processing time of a stateful pipeline by checkpointEvery.
+ *   5. Overload (wall clock): input at twice the sustainable rate for 20 s (10 s with --quick),
+ *      then at half of it, with the lag per batch until it is back under 2 intervals; and how long
+ *      a closed backlog of 60 batches takes to catch up (bounded parallel chunks).
  *
- *   npm run bench:faults [-- --quick]
+ *   npm run bench:faults [-- --quick] [-- --only stragglers,recovery,backlog,checkpoints,overload]
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type BatchManifest, BatchScheduler, type Invoker, type TaskSpec } from '../shared/index.ts';
+import {
+  type BatchManifest,
+  BatchScheduler,
+  type Invoker,
+  type ReceivedBatch,
+  type ReceiveRequest,
+  type Source,
+  type TaskSpec,
+} from '../shared/index.ts';
 import { DirectoryObjectStore } from '../shared/local/directory-store.ts';
 import { defaultGenerate } from '../shared/local/embedded-runner.ts';
 import { loadPipeline } from '../shared/local/load-pipeline.ts';
@@ -260,6 +271,132 @@ async function checkpoints(rate: number) {
   return rows;
 }
 
+/** A queue fed at `rateAt(batch time)` records/s: what the pipeline does not take waits (as in SQS). */
+class QueueSource implements Source<string> {
+  private seq = 0;
+  private owed = 0;
+  constructor(private readonly rateAt: (t: number) => number) {}
+  async receive(request: ReceiveRequest): Promise<ReceivedBatch<string>> {
+    if (typeof request.resumeFrom === 'number') this.seq = request.resumeFrom;
+    this.owed += (this.rateAt(request.batchTimeMs) * request.intervalMs) / 1000;
+    let n = Math.floor(this.owed);
+    if (request.maxRecords !== undefined) n = Math.min(n, request.maxRecords);
+    this.owed -= n;
+    const records = new Array<string>(n);
+    for (let i = 0; i < n; i++) records[i] = defaultGenerate(this.seq++);
+    return { records, deadLetters: [], position: this.seq };
+  }
+  get queued(): number {
+    return Math.floor(this.owed);
+  }
+  describe(): string {
+    return 'queue';
+  }
+}
+
+/**
+ * Overload on the wall clock: 2x the sustainable rate for `overMs`, then half of it. Reports the
+ * lag (end-to-end delay of each batch) and the records still queued, batch by batch, and how long
+ * after the overload the lag is back under 2 intervals. Then a closed backlog of 60 batches.
+ */
+async function overload() {
+  const overMs = quick ? 10_000 : 20_000;
+  const afterMs = quick ? 15_000 : 25_000;
+  const probe = 40_000;
+  const ms = median(
+    (await batchTimes({ module: 'wordcount.ts', rate: probe }, 4)).map((m) => m.processingMs),
+  );
+  const sustainable = Math.round((probe * INTERVAL) / Math.max(1, ms) / 1000) * 1000;
+  log(
+    `overload: WordCount, sustainable ~${sustainable} records/s; ${2 * sustainable}/s for ${overMs / 1000} s, then ${sustainable / 2}/s`,
+  );
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-bench-overload-'));
+  const module = path.join(here, 'pipelines', 'wordcount.ts');
+  const loaded = await loadPipeline(module, { batchIntervalMs: INTERVAL, partitions: PARTITIONS });
+  const pool = new WorkerPoolInvoker({
+    pipelineModule: module,
+    storeDir: dir,
+    batchIntervalMs: INTERVAL,
+    partitions: PARTITIONS,
+    workers: WORKERS,
+  });
+  await pool.ready();
+  let start = 0;
+  const source = new QueueSource((t) => (t - start < overMs ? 2 * sustainable : sustainable / 2));
+  const rows: { t: number; records: number; lagMs: number; processingMs: number; queued: number }[] = [];
+  const s = new BatchScheduler(loaded.ctx, {
+    store: new DirectoryObjectStore(dir),
+    invoker: pool,
+    sources: { input: source },
+    clock: 'wall',
+    lease: false,
+    onBatch: (m) =>
+      rows.push({
+        t: (m.batchTimeMs - start) / 1000,
+        records: m.input.records,
+        lagMs: m.totalDelayMs,
+        processingMs: m.processingMs,
+        queued: source.queued,
+      }),
+  });
+  let backlog60: { batches: number; ratePerSec: number; catchUpMs: number; msPerBatch: number } | undefined;
+  try {
+    await s.start();
+    start = s.nextBatchTimeMs;
+    await s.run({ untilMs: start + overMs + afterMs });
+    const worst = Math.max(...rows.map((r) => r.lagMs));
+    const lastOver = rows.findLastIndex((r) => r.lagMs >= 2 * INTERVAL);
+    const recoveredAt = lastOver >= 0 && lastOver + 1 < rows.length ? rows[lastOver + 1]!.t : undefined;
+    for (const r of rows)
+      log(
+        `  t=${r.t.toFixed(0).padStart(3)} s  records ${String(r.records).padStart(7)}  lag ${String(r.lagMs).padStart(6)} ms  processing ${String(r.processingMs).padStart(5)} ms  queued ${r.queued}`,
+      );
+    await s.stop();
+    // a closed backlog of 60 batches at half the sustainable rate, run in bounded chunks
+    const bdir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-bench-backlog60-'));
+    const b = new BatchScheduler(loaded.ctx, {
+      store: new DirectoryObjectStore(bdir),
+      invoker: new WorkerPoolInvoker({
+        pipelineModule: module,
+        storeDir: bdir,
+        batchIntervalMs: INTERVAL,
+        partitions: PARTITIONS,
+        workers: WORKERS,
+      }),
+      sources: { input: new QueueSource(() => sustainable / 2) },
+      clock: 'manual',
+      zeroTimeMs: 0,
+      lease: false,
+    });
+    try {
+      await b.closeBatches(60);
+      const t0 = Date.now();
+      await b.run({ numBatches: 60 });
+      const took = Date.now() - t0;
+      backlog60 = { batches: 60, ratePerSec: sustainable / 2, catchUpMs: took, msPerBatch: took / 60 };
+      log(
+        `  backlog of 60 batches (half load): caught up in ${took} ms (${(took / 60).toFixed(0)} ms per batch)`,
+      );
+    } finally {
+      await b.stop();
+      await b.invoker.close();
+      await fs.rm(bdir, { recursive: true, force: true });
+    }
+    return {
+      sustainablePerSec: sustainable,
+      overloadMs: overMs,
+      worstLagMs: worst,
+      lagUnder2IntervalsAtS: recoveredAt ?? null,
+      lagUnder2IntervalsAtEnd: (rows.at(-1)?.lagMs ?? 0) < 2 * INTERVAL,
+      batches: rows,
+      backlog60,
+    };
+  } finally {
+    await pool.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
 const rate = quick ? 50_000 : 100_000;
 const started = Date.now();
 const results = {
@@ -271,6 +408,7 @@ const results = {
   recovery: wanted('recovery') ? await recovery() : [],
   backlog: wanted('backlog') ? await backlog(rate) : undefined,
   checkpoints: wanted('checkpoints') ? await checkpoints(rate / 2) : [],
+  overload: wanted('overload') ? await overload() : undefined,
   elapsedMs: 0,
 };
 results.elapsedMs = Date.now() - started;
@@ -301,6 +439,19 @@ for (const c of results.checkpoints)
   console.log(
     `  every ${String(c.checkpointEvery).padStart(2)} batches: ${c.medianMs} ms (${c.recordsPerSec} records/s)`,
   );
+
+const o = results.overload;
+if (o) {
+  console.log(
+    `\nOverload (WordCount, wall clock): 2x the sustainable ${o.sustainablePerSec} records/s for ${o.overloadMs / 1000} s: ` +
+      `worst lag ${o.worstLagMs} ms; lag under 2 intervals again at t=${o.lagUnder2IntervalsAtS ?? '-'} s ` +
+      `(${o.lagUnder2IntervalsAtEnd ? 'and at the end' : 'NOT at the end'})`,
+  );
+  if (o.backlog60)
+    console.log(
+      `  backlog of 60 batches: ${o.backlog60.catchUpMs} ms (${o.backlog60.msPerBatch.toFixed(0)} ms per batch)`,
+    );
+}
 
 if (only) process.exit(0); // a partial run writes no results file
 await fs.mkdir(path.join(here, 'results'), { recursive: true });

@@ -175,6 +175,10 @@ const FAULT_KEYS = [
   'crashDriver',
   'deletePartitions',
   'corruptBlocks',
+  // overload (throttling, a slow store)
+  'throttleTasks',
+  'slowStore',
+  'slowStoreMs',
 ] as const;
 
 /** `failTasks=0.1,slowTasks=0.05,seed=3` -> FaultOptions. */
@@ -188,7 +192,7 @@ export function parseFaults(option: string, text: string): Record<string, number
     const n = Number(value);
     if (!Number.isFinite(n) || n < 0)
       throw new UsageError(option, `${key} must be a non-negative number, got '${value}'`);
-    if (key !== 'seed' && key !== 'slowFactor' && n > 1)
+    if (key !== 'seed' && key !== 'slowFactor' && key !== 'slowStoreMs' && n > 1)
       throw new UsageError(option, `${key} is a share between 0 and 1, got ${n}`);
     out[key] = n;
   }

@@ -154,7 +154,7 @@ Examples:
     )
     .option(
       '--faults <list>',
-      'inject faults, e.g. failTasks=0.1,killWorkers=0.05,slowTasks=0.1,slowFactor=10,crashDriver=0,deletePartitions=0.1,corruptBlocks=0.05,seed=7',
+      'inject faults, e.g. failTasks=0.1,killWorkers=0.05,slowTasks=0.1,slowFactor=10,crashDriver=0,deletePartitions=0.1,corruptBlocks=0.05,throttleTasks=0.3,slowStore=0.1,slowStoreMs=20,seed=7',
       (v) => parseFaults('--faults', v),
     )
     .option('--no-speculation', 'do not launch speculative copies of straggling tasks')

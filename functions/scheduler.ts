@@ -3,6 +3,10 @@
  * (until its own deadline), resumes after the last committed batch and runs consecutive batches
  * (SQS → S3 input blocks → partition functions → manifest) until close to its timeout, then
  * hands the lease over. A wake-up while another invocation holds the lease returns at once.
+ * A transient failure (throttling, S3 SlowDown, a batch that kept failing for a retryable cause)
+ * does not make the invocation throw: it is logged, counted (FailedBatches) and the function returns
+ * `{status: 'failed-transient'}`, so the next tick resumes where this one stopped. Only a failure
+ * that a retry cannot fix (an incompatible store, a bug marked not retryable) is thrown.
  *
  * @module
  */
@@ -14,10 +18,12 @@ import {
   SqsSource,
 } from '../aws/index.ts';
 import {
+  type BatchRetryOptions,
   BatchScheduler,
   ConfigError,
   type FaultOptions,
   type Invoker,
+  isTransientFailure,
   LeaseHeldError,
   type ObjectStore,
   type Source,
@@ -46,6 +52,8 @@ export interface SchedulerDeps {
   readonly store?: ObjectStore;
   readonly source?: Source<unknown>;
   readonly invoker?: Invoker;
+  /** How often the driver runs a transiently failed batch again (default 3 tries, 1 s backoff). */
+  readonly batchRetry?: BatchRetryOptions;
 }
 
 export interface SchedulerContext {
@@ -69,6 +77,12 @@ export function schedulerDepsFromEnv(env: NodeJS.ProcessEnv = process.env): Sche
 }
 
 export function createSchedulerHandler(deps: SchedulerDeps) {
+  const transient = (phase: 'start' | 'run', err: unknown) => {
+    emitMetrics(deps.env.pipelineName, { FailedBatches: { value: 1, unit: 'Count' } });
+    const error = (err as Error)?.message ?? String(err);
+    log({ event: 'batch.failed', phase, error, retryable: true, resumes: 'next tick' });
+    return { status: 'failed-transient' as const, phase, error };
+  };
   return async (_event: unknown, context: SchedulerContext) => {
     const started = Date.now();
     const deadlineMs = started + context.getRemainingTimeInMillis() - deps.marginMs;
@@ -91,6 +105,7 @@ export function createSchedulerHandler(deps: SchedulerDeps) {
       taskTimeoutMs: driverTaskTimeoutMs(deps.partitionTimeoutMs),
       retainInputsMs: deps.retainInputsMs,
       faults: deps.faults,
+      batchRetry: deps.batchRetry,
       lease: {
         owner: `scheduler:${context.awsRequestId}`,
         durationMs: deadlineMs - started + deps.marginMs,
@@ -117,6 +132,7 @@ export function createSchedulerHandler(deps: SchedulerDeps) {
         log({ event: 'lease.held', holder: err.holder.owner, expiresAtMs: err.holder.expiresAtMs });
         return { status: 'lease-held', holder: err.holder.owner };
       }
+      if (isTransientFailure(err)) return transient('start', err);
       throw err;
     }
     try {
@@ -128,8 +144,9 @@ export function createSchedulerHandler(deps: SchedulerDeps) {
         runMs: Date.now() - started,
       };
     } catch (err) {
+      if (isTransientFailure(err)) return transient('run', err);
       emitMetrics(deps.env.pipelineName, { FailedBatches: { value: 1, unit: 'Count' } });
-      log({ event: 'batch.failed', error: (err as Error).message });
+      log({ event: 'batch.failed', error: (err as Error).message, retryable: false });
       throw err;
     } finally {
       await scheduler.stop();

@@ -61,6 +61,41 @@ export class TaskTimeoutError extends TaskFailedError {
   }
 }
 
+/**
+ * The service refused the request because it is busy (Lambda 429 TooManyRequestsException or a
+ * 409 "busy", S3 503 SlowDown, SQS throttling, a local executor with no free slot). The work never
+ * ran: it is retried with backoff and jitter and does not use up a task's failure attempts.
+ */
+export class ThrottledError extends SluiceError {
+  readonly throttled = true;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, { retryable: true, ...(options?.cause === undefined ? {} : { cause: options.cause }) });
+    this.name = 'ThrottledError';
+  }
+}
+
+/** Error names that mean "refused because busy" wherever they come from. */
+const THROTTLE_NAMES = new Set([
+  'ThrottledError',
+  'LambdaThrottledError',
+  'TooManyRequestsException',
+  'SlowDown',
+  'ThrottlingException',
+  'Throttling',
+  'RequestThrottled',
+  'RequestLimitExceeded',
+]);
+
+/**
+ * True for a refusal because of load (see ThrottledError): an error marked `throttled: true`
+ * (AWS adapters mark theirs), or one named like a throttle, also after crossing a process boundary.
+ */
+export function isThrottle(err: unknown): boolean {
+  if (err === null || typeof err !== 'object') return false;
+  const e = err as { throttled?: unknown; name?: unknown };
+  return e.throttled === true || (typeof e.name === 'string' && THROTTLE_NAMES.has(e.name));
+}
+
 /** Data the engine expected in the store is missing or does not match its checksum. */
 export class MissingDataError extends SluiceError {
   readonly key: string;
@@ -113,6 +148,11 @@ export function errorToJson(err: unknown): {
 }
 
 export function errorFromJson(json: { name: string; message: string; retryable?: boolean }): SluiceError {
+  if (isThrottle(json)) {
+    const throttled = new ThrottledError(json.message);
+    throttled.name = json.name;
+    return throttled;
+  }
   const err = new TaskFailedError(json.message, { retryable: json.retryable ?? true });
   err.name = json.name;
   return err;

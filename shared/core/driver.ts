@@ -9,11 +9,15 @@ import {
 import type { Invoker } from '../ports/invoker.ts';
 import type { ObjectStore } from '../ports/object-store.ts';
 import type { DeadLetter, Source } from '../ports/source.ts';
+import type { ConcurrencyRange } from './adaptive-limiter.ts';
+import { BatchRetry, type BatchRetryOptions, backlogChunk } from './batch-retry.ts';
 import { decodeJson, encodeBlock, encodeJson, encodeJsonLines } from './codec.ts';
 import { type PersistedStreamDescription, Pipeline, type StreamingContext } from './context.ts';
 import { CountingObjectStore, type RequestCounts } from './counting-store.ts';
 import type { DStream } from './dstream.ts';
 import { type CrashPoint, DriverCrashError, FaultInjector, type FaultOptions } from './faults.ts';
+import { ThrottlingInvoker } from './faulty-invoker.ts';
+import { FaultyObjectStore } from './faulty-store.ts';
 import type { BatchGeneration } from './generation.ts';
 import { layout, parseTimeKey, timeKey } from './layout.ts';
 import { DriverLease, type LeaseRecord } from './lease.ts';
@@ -64,6 +68,10 @@ export interface StageReport {
   readonly records: number;
   readonly bytes: number;
   readonly taskDurationsMs: readonly number[];
+  /** Invocations refused as throttled (retried, not counted as failures). */
+  readonly throttled?: number;
+  /** The adaptive concurrency limit's range while the stage ran. */
+  readonly concurrency?: ConcurrencyRange;
 }
 
 /** manifests/<t>.json: a committed batch. */
@@ -95,6 +103,10 @@ export interface BatchManifest {
     readonly retries: number;
     readonly speculative: number;
     readonly recomputed: number;
+    /** Invocations refused as throttled and retried with backoff (not failures). */
+    readonly throttled?: number;
+    /** The range of the adaptive invoker concurrency (AIMD) while the batch's stages ran. */
+    readonly concurrency?: ConcurrencyRange;
   };
   readonly deadLettered: number;
   readonly requests: RequestCounts;
@@ -138,6 +150,8 @@ export interface BatchSchedulerOptions {
   readonly faults?: FaultOptions;
   /** Batches to skip (stored, not committed): see shared/core/skip.ts. Default none. */
   readonly skipBatches?: readonly number[];
+  /** A batch failing for a retryable cause is run again by the same driver (default 3 tries, 1 s backoff). */
+  readonly batchRetry?: BatchRetryOptions;
   /** Which life of this driver this is (fault injection decides crashes per incarnation). */
   readonly incarnation?: number;
   readonly onBatch?: (manifest: BatchManifest) => void;
@@ -155,6 +169,7 @@ export class BatchScheduler {
   readonly store: CountingObjectStore;
   readonly invoker: Invoker;
   private readonly options: BatchSchedulerOptions;
+  private readonly batchRetry: BatchRetry;
   private pipelineValue: Pipeline | undefined;
   private readonly sources = new Map<string, Source<unknown>>();
   private nextTimeMs = 0;
@@ -164,6 +179,8 @@ export class BatchScheduler {
   private cap: number | undefined;
   /** Source positions from the last received batch, handed to each source on its first receive. */
   private resumePositions = new Map<string, unknown>();
+  /** Source positions in the latest write-ahead entry: a retried batch rewinds its sources to them. */
+  private readonly receivedPositions = new Map<string, unknown>();
   private started = false;
   private stopping = false;
   private lease: DriverLease | undefined;
@@ -204,6 +221,13 @@ export class BatchScheduler {
     }
     positive('checkpointEvery');
     this.faults = options.faults ? new FaultInjector(options.faults) : undefined;
+    // overload faults wrap the ports (shared/core/faulty-store.ts, faulty-invoker.ts)
+    if (this.faults?.options.slowStore)
+      this.store = new CountingObjectStore(
+        new FaultyObjectStore(options.store, this.faults, options.incarnation),
+      );
+    if (this.faults?.options.throttleTasks) this.invoker = new ThrottlingInvoker(this.invoker, this.faults);
+    this.batchRetry = new BatchRetry(options.batchRetry ?? {}, (e) => this.log(e));
     this.runner = new TaskRunner({
       invoker: this.invoker,
       maxTaskAttempts: options.maxTaskAttempts ?? 4,
@@ -293,7 +317,10 @@ export class BatchScheduler {
       const entry = await this.readJson<ReceivedEntry>(layout.received(t));
       for (const [name, s] of Object.entries(entry?.streams ?? {})) {
         for (const id of s.deliveryIds ?? []) this.seenDeliveries.set(id, t);
-        if (s.position !== undefined) this.resumePositions.set(name, s.position);
+        if (s.position !== undefined) {
+          this.resumePositions.set(name, s.position);
+          this.receivedPositions.set(name, s.position);
+        }
       }
     }
 
@@ -373,20 +400,42 @@ export class BatchScheduler {
         // then run them together as a backlog.
         const behind = Math.floor((Date.now() - t) / this.ctx.batchIntervalMs);
         const room = options.numBatches === undefined ? behind : options.numBatches - manifests.length;
-        if (behind >= 2) await this.closeBatches(Math.min(behind, room, 64));
+        if (behind >= 2)
+          await this.retrying(options.signal, () => this.closeBatches(Math.min(behind, room, 64)));
       }
       if (this.pending.length > 1 && this.options.parallelRecovery !== false) {
         const budget =
           options.numBatches === undefined ? this.pending.length : options.numBatches - manifests.length;
-        manifests.push(...(await this.runBacklog(Math.min(budget, this.pending.length))));
+        // catch up within capacity: as many batches at once as the (adaptive) invoker limit serves
+        const chunk = backlogChunk(this.runner.limiter.limit, this.ctx.defaultPartitions);
+        const n = Math.min(budget, this.pending.length, chunk);
+        manifests.push(...(await this.retrying(options.signal, () => this.runBacklog(n))));
         continue;
       }
-      const m = await this.runNextBatch();
+      const m = await this.retrying(options.signal, () => this.runNextBatch());
       this.recentProcessing.push(m.processingMs);
       if (this.recentProcessing.length > 10) this.recentProcessing.shift();
       manifests.push(m);
     }
     return manifests;
+  }
+
+  /** Runs `step` again after a retryable failure (BatchRetry: bounded, with backoff); else rethrows. */
+  private async retrying<R>(signal: AbortSignal | undefined, step: () => Promise<R>): Promise<R> {
+    for (;;) {
+      try {
+        const result = await step();
+        this.batchRetry.succeeded();
+        return result;
+      } catch (err) {
+        await this.batchRetry.failed(err, this.nextBatchTimeMs, signal);
+        if (signal?.aborted) throw err;
+        // a failed batch made the ones after it fail; the retry starts a fresh commit order
+        this.previousBatch = Promise.resolve(true);
+        // records a source handed out for an input that was never stored are asked for again
+        for (const [name, position] of this.receivedPositions) this.resumePositions.set(name, position);
+      }
+    }
   }
 
   async stop(): Promise<void> {
@@ -416,9 +465,12 @@ export class BatchScheduler {
         return [t, { plan, done: this.announceMaterializations(t, plan) }] as const;
       }),
     );
-    const manifests = await Promise.all(times.map((t) => this.runBatch(t, true, prepared.get(t))));
+    // every batch settles before a failure is reported, so a retry never overlaps a leftover
+    const settled = await Promise.allSettled(times.map((t) => this.runBatch(t, true, prepared.get(t))));
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     this.pending.splice(0, n);
-    return manifests;
+    return settled.map((r) => (r as PromiseFulfilledResult<BatchManifest>).value);
   }
 
   /**
@@ -520,7 +572,14 @@ export class BatchScheduler {
     const gen = this.pipeline.generate(t);
     const plan = prepared?.plan ?? new BatchPlan(t, this.targetsOf(gen));
     const done = prepared?.done ?? this.announceMaterializations(t, plan);
-    const taskTotals = { total: 0, attempts: 0, retries: 0, speculative: 0 };
+    const taskTotals = {
+      total: 0,
+      attempts: 0,
+      retries: 0,
+      speculative: 0,
+      throttled: 0,
+      concurrency: { min: this.runner.limiter.limit, max: this.runner.limiter.limit },
+    };
     const taskMetrics = { get: 0, put: 0, bytesRead: 0, bytesWritten: 0, deadLettered: 0 };
     const stageReports: StageReport[] = [];
     const results = await phase('tasks', () =>
@@ -530,6 +589,11 @@ export class BatchScheduler {
         taskTotals.attempts += report.attempts;
         taskTotals.retries += report.retries;
         taskTotals.speculative += report.speculative;
+        taskTotals.throttled += report.throttled ?? 0;
+        if (report.concurrency) {
+          taskTotals.concurrency.min = Math.min(taskTotals.concurrency.min, report.concurrency.min);
+          taskTotals.concurrency.max = Math.max(taskTotals.concurrency.max, report.concurrency.max);
+        }
         if (stage.target?.kind === 'rdd') done.get(stage.target.name)?.();
         for (const r of stageResults) {
           taskMetrics.get += r.metrics.readRequests;
@@ -669,8 +733,10 @@ export class BatchScheduler {
         'another driver wrote the input of this batch concurrently; not acknowledging',
       );
     }
-    for (const s of Object.values(streams))
+    for (const [name, s] of Object.entries(streams)) {
       for (const id of s.deliveryIds ?? []) this.seenDeliveries.set(id, t);
+      if (s.position !== undefined) this.receivedPositions.set(name, s.position);
+    }
     await Promise.all(acks.map((ack) => ack()));
     return entry;
   }
@@ -779,6 +845,8 @@ export class BatchScheduler {
           records: present.reduce((n, l) => n + l.records, 0),
           bytes: present.reduce((n, l) => n + l.bytes, 0),
           taskDurationsMs: outcome.taskDurationsMs,
+          throttled: outcome.throttled,
+          concurrency: outcome.concurrency,
         });
       })();
       running.set(stage, p);

@@ -25,6 +25,20 @@ export interface FaultOptions {
   readonly deletePartitions?: number;
   /** Share of a committed batch's stored partitions whose bytes are corrupted afterwards. */
   readonly corruptBlocks?: number;
+
+  // ---- overload: throttling and a slow store (wt-throttle) ----
+  /**
+   * Share of ALL invocation attempts (first tries, retries, retries after a throttle, speculative
+   * copies) refused as throttled before they run, as Lambda's 429 or a busy executor would.
+   */
+  readonly throttleTasks?: number;
+  /**
+   * Share of the driver's store requests that take `slowStoreMs` longer; a tenth of those, on the
+   * first request for their key, time out after the delay (a retryable error).
+   */
+  readonly slowStore?: number;
+  /** Added latency of a slow store request (default 20 ms). */
+  readonly slowStoreMs?: number;
 }
 
 export type CrashPoint = 'afterReceive' | 'afterTasks' | 'beforeCommit';
@@ -49,6 +63,9 @@ export interface FaultCounts {
   driverCrashes: number;
   deletedPartitions: number;
   corruptedBlocks: number;
+  throttledTasks: number;
+  slowStoreRequests: number;
+  storeTimeouts: number;
 }
 
 export function emptyFaultCounts(): FaultCounts {
@@ -59,6 +76,9 @@ export function emptyFaultCounts(): FaultCounts {
     driverCrashes: 0,
     deletedPartitions: 0,
     corruptedBlocks: 0,
+    throttledTasks: 0,
+    slowStoreRequests: 0,
+    storeTimeouts: 0,
   };
 }
 
@@ -74,13 +94,19 @@ export class FaultInjector {
 
   constructor(options: FaultOptions) {
     for (const [name, value] of Object.entries(options)) {
-      if (name === 'seed' || name === 'slowFactor') continue;
+      if (name === 'seed' || name === 'slowFactor' || name === 'slowStoreMs') continue;
       if (typeof value !== 'number' || value < 0 || value > 1) {
         throw new ConfigError(`faults.${name}`, `must be a share between 0 and 1, got ${String(value)}`);
       }
     }
     if (options.slowFactor !== undefined && !(options.slowFactor >= 1)) {
       throw new ConfigError('faults.slowFactor', `must be at least 1, got ${options.slowFactor}`);
+    }
+    if (options.slowStoreMs !== undefined && !(options.slowStoreMs >= 0)) {
+      throw new ConfigError(
+        'faults.slowStoreMs',
+        `must be a non-negative number of ms, got ${options.slowStoreMs}`,
+      );
     }
     this.options = options;
     this.seed = options.seed ?? 1;
@@ -124,5 +150,44 @@ export class FaultInjector {
     if (r < del) return 'delete';
     if (r < del + (this.options.corruptBlocks ?? 0)) return 'corrupt';
     return undefined;
+  }
+
+  // ---- overload: throttling and a slow store (wt-throttle) ----
+
+  /** Whether this try of a task is refused as throttled: a function of the seed, the task, its attempt and try. */
+  throttles(
+    t: number,
+    stageId: number,
+    partition: number,
+    attempt: number,
+    tryIndex: number,
+    speculative = false,
+  ): boolean {
+    const p = this.options.throttleTasks;
+    if (
+      !p ||
+      chance(this.seed, 'throttle', t, stageId, partition, attempt, tryIndex, speculative ? 1 : 0) >= p
+    )
+      return false;
+    this.counts.throttledTasks++;
+    return true;
+  }
+
+  /** What the `n`-th request of `op` on `key` (by this life of the driver) suffers: extra latency, maybe a time-out. */
+  forStoreRequest(
+    op: string,
+    key: string,
+    n: number,
+    incarnation = 0,
+  ): { delayMs: number; timeout: boolean } | undefined {
+    const p = this.options.slowStore;
+    if (!p) return undefined;
+    const r = chance(this.seed, 'store', op, key, n, incarnation);
+    if (r >= p) return undefined;
+    this.counts.slowStoreRequests++;
+    // the lowest tenth of the slowed share times out, only on the first request (a retry gets through)
+    const timeout = n === 0 && r < p / 10;
+    if (timeout) this.counts.storeTimeouts++;
+    return { delayMs: this.options.slowStoreMs ?? 20, timeout };
   }
 }

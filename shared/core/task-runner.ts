@@ -1,5 +1,6 @@
-import { BatchFailedError, MissingDataError, SluiceError } from '../errors.ts';
+import { BatchFailedError, isThrottle, MissingDataError, SluiceError } from '../errors.ts';
 import type { Invoker } from '../ports/invoker.ts';
+import { AdaptiveLimiter, type ConcurrencyRange, fullJitterMs } from './adaptive-limiter.ts';
 import { describeTask } from './executor.ts';
 import type { FaultInjector } from './faults.ts';
 import type { TaskResult, TaskSpec } from './task.ts';
@@ -30,6 +31,10 @@ export interface TaskRunnerOptions {
   /** Recomputes a missing or corrupt stored object from its lineage; false if it cannot. */
   readonly recover: (key: string) => Promise<boolean>;
   readonly log: (event: Record<string, unknown>) => void;
+  /** Throttled tries of one task before its batch fails (retryably). Default 100. */
+  readonly maxThrottleRetries?: number;
+  /** Cap on one throttle backoff (full jitter below it). Default 5 s. */
+  readonly throttleBackoffCapMs?: number;
 }
 
 export interface StageOutcome {
@@ -39,6 +44,10 @@ export interface StageOutcome {
   readonly speculative: number;
   readonly recoveries: number;
   readonly taskDurationsMs: number[];
+  /** Invocations refused as throttled (retried without using up failure attempts). */
+  readonly throttled: number;
+  /** The adaptive concurrency limit's range while the stage ran. */
+  readonly concurrency: ConcurrencyRange;
 }
 
 /** At most `n` invocations in flight; tasks hold a slot only while invoked, never while waiting. */
@@ -62,11 +71,12 @@ const MAX_RECOVERIES_PER_TASK = 8;
 
 export class TaskRunner {
   private readonly o: TaskRunnerOptions;
-  readonly limiter: Limiter;
+  /** At most `limit` invocations in flight; AIMD on throttles (see AdaptiveLimiter). */
+  readonly limiter: AdaptiveLimiter;
 
   constructor(options: TaskRunnerOptions) {
     this.o = options;
-    this.limiter = new Limiter(options.invoker.concurrency);
+    this.limiter = new AdaptiveLimiter({ max: options.invoker.concurrency });
   }
 
   /** Runs one task per spec (one per partition of a stage) and returns their results in order. */
@@ -81,6 +91,8 @@ export class TaskRunner {
     let attempts = 0;
     let speculative = 0;
     let recoveries = 0;
+    let throttled = 0;
+    const watching = this.limiter.watch();
 
     const monitor =
       spec.enabled === false || specs.length < 2
@@ -132,6 +144,14 @@ export class TaskRunner {
             },
             () => recoveries++,
             failures,
+            () => {
+              throttled++;
+              // a refused try never ran: the task is not a straggler while it backs off
+              if (!copy) {
+                startedAt.delete(i);
+                running.delete(i);
+              }
+            },
           )
             .then((result) => {
               live--;
@@ -177,9 +197,12 @@ export class TaskRunner {
         speculative,
         recoveries,
         taskDurationsMs: durations,
+        throttled,
+        concurrency: watching(),
       };
     } finally {
       if (monitor) clearInterval(monitor);
+      watching();
     }
   }
 
@@ -192,18 +215,27 @@ export class TaskRunner {
     onStart: (startedAt: number) => void,
     onRecovery: () => void,
     failures: { n: number },
+    onThrottle: () => void = () => {},
   ): Promise<TaskResult> {
     const max = this.o.maxTaskAttempts;
     let recoveries = 0;
+    let throttles = 0;
+    let attempt = -1;
+    let inject: TaskSpec['inject'];
+    let throttledLast = false;
     for (;;) {
       if (signal.aborted) throw new SluiceError('task copy cancelled: another copy committed first');
       if (failures.n >= max)
         throw new SluiceError('task copy stopped: the task failed maxTaskAttempts times');
-      const attempt = nextAttempt();
-      const inject =
-        attempt === 0 && !copy
-          ? this.o.faults?.forTask(base.batchTimeMs, base.stageId, base.partition)
-          : undefined;
+      // a throttled try never ran: the next try is the same attempt (with the same injected fault)
+      if (!throttledLast) {
+        attempt = nextAttempt();
+        inject =
+          attempt === 0 && !copy
+            ? this.o.faults?.forTask(base.batchTimeMs, base.stageId, base.partition)
+            : undefined;
+      }
+      throttledLast = false;
       const spec: TaskSpec = {
         ...base,
         attempt,
@@ -221,6 +253,34 @@ export class TaskRunner {
         return await (copy ? invoke() : this.limiter.run(invoke));
       } catch (err) {
         if (signal.aborted) throw err;
+        if (isThrottle(err)) {
+          throttles++;
+          onThrottle();
+          const limit = this.o.maxThrottleRetries ?? 100;
+          this.o.log({
+            event: 'task.throttled',
+            task: describeTask(spec),
+            throttles,
+            concurrency: this.limiter.limit,
+            error: (err as Error).message,
+          });
+          if (throttles > limit) {
+            throw new BatchFailedError(
+              base.batchTimeMs,
+              `task ${describeTask(spec)} was throttled ${throttles} times in a row (the invoker is overloaded; ` +
+                'lower the input rate or raise the function concurrency)',
+              err,
+            );
+          }
+          throttledLast = true;
+          const wait = fullJitterMs(
+            this.o.retryBackoffMs,
+            this.o.throttleBackoffCapMs ?? 5_000,
+            throttles - 1,
+          );
+          await new Promise((r) => setTimeout(r, wait));
+          continue;
+        }
         // lost input: a MissingDataError here, or its message after crossing a process boundary
         const key =
           err instanceof MissingDataError ? err.key : keyFromMessage(String((err as Error)?.message));

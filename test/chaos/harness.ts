@@ -14,6 +14,7 @@ import {
   type BatchManifest,
   StreamingContext as Context,
   inProcessScheduler,
+  isTransientFailure,
   MemoryObjectStore,
   type StreamingContext,
 } from '../../shared/index.ts';
@@ -74,6 +75,12 @@ export async function runWithFaults(
       incarnation,
       speculation: options.speculation ?? { minRuntimeMs: 5 },
       lease: { owner: 'chaos-driver' },
+      // a batch that failed transiently (a store time-out) is run again at once
+      batchRetry: { attempts: 5, backoffMs: 2 },
+      // a batch run again prints again: count its prints afresh
+      log: (e) => {
+        if (e.event === 'batch.retry') printsPerBatch.clear();
+      },
     });
     try {
       await scheduler.start();
@@ -84,7 +91,9 @@ export async function runWithFaults(
       break;
     } catch (err) {
       addCounts(faults, scheduler.faults?.counts);
-      if (!(err instanceof DriverCrashError)) throw err;
+      // a driver crash, or a transient failure while starting (slowStore time-out): an operator
+      // restarts the driver, which takes over the same store
+      if (!(err instanceof DriverCrashError) && !isTransientFailure(err)) throw err;
       // the driver died; what it committed is in the store
       for (const key of await store.list('manifests/')) {
         const m = JSON.parse(Buffer.from((await store.get(key))!).toString()) as BatchManifest;

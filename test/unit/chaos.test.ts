@@ -44,6 +44,10 @@ function scheduleFor(seed: number): FaultOptions {
     crashDriver: r('crash', 0.25),
     deletePartitions: r('delete', 0.3),
     corruptBlocks: r('corrupt', 0.15),
+    // overload: refused invocations (any try) and a slow store with occasional time-outs
+    throttleTasks: r('throttle', 0.5),
+    slowStore: r('slowStore', 0.2),
+    slowStoreMs: 2,
   };
 }
 
@@ -64,7 +68,8 @@ afterAll(() => {
   console.log(
     `chaos: survived ${totals.runs} runs with ${sum} injected faults (${f.failedTasks} failed tasks, ${f.killedWorkers} killed workers, ` +
       `${f.slowTasks} stragglers, ${f.driverCrashes} driver crashes, ${f.deletedPartitions} deleted partitions, ` +
-      `${f.corruptedBlocks} corrupted blocks); every output equal to the fault-free run`,
+      `${f.corruptedBlocks} corrupted blocks, ${f.throttledTasks} throttled invocations, ${f.slowStoreRequests} slow store requests ` +
+      `of which ${f.storeTimeouts} timed out); every output equal to the fault-free run`,
   );
 });
 

@@ -126,9 +126,10 @@ describe('recovery', () => {
     stateful(ctx);
     const started: string[] = [];
     let scheduler: InstanceType<typeof BatchScheduler> | undefined;
-    const inner = new InProcessInvoker({ pipeline: () => scheduler!.pipeline, store, concurrency: 8 });
+    // 12 slots for 2 partitions: the backlog bound (limit / partitions) lets all 6 batches run at once
+    const inner = new InProcessInvoker({ pipeline: () => scheduler!.pipeline, store, concurrency: 12 });
     const invoker: Invoker = {
-      concurrency: 8,
+      concurrency: 12,
       invoke: async (spec: TaskSpec, o) => {
         started.push(`start ${spec.batchTimeMs} ${spec.stageId}`);
         const r = await inner.invoke(spec, o);
