@@ -11,7 +11,7 @@
  * cdk-nag, @types/node) are linked from the repository's node_modules instead of copied, as a
  * hundreds-of-megabytes install would be the slowest part of the test and proves nothing about Sluice.
  */
-import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
+import { type SpawnSyncReturns, spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -138,6 +138,8 @@ describe('the npm package', () => {
       'package/dist/infra/index.js',
       'package/dist/infra/index.d.ts',
       'package/dist/functions/scheduler.js',
+      'package/dist/cli/ui/assets/index.html',
+      'package/dist/cli/ui/assets/app.js',
       'package/dist/functions/partition.js',
       'package/dist/functions/recovery.js',
       'package/dist/shared/local/worker.js',
@@ -203,6 +205,57 @@ test('word counts per batch', async () => {
       expect(countsByPage(outputRecords(path.join(APP, store)))).toEqual({ '/a': 3, '/b': 1, '/c': 1 });
     },
   );
+
+  it('sluice ui serves its page, scripts and charts from the installed package', async () => {
+    write(path.join(APP, 'src/clicks.mjs'), MJS_PIPELINE);
+    write(path.join(APP, 'clicks.jsonl'), `${CLICKS.join('\n')}\n`);
+    const store = path.join('.sluice', 'ui-store');
+    ok(
+      run(
+        'npx',
+        [
+          '--no-install',
+          'sluice',
+          'run',
+          'src/clicks.mjs',
+          '--source',
+          'file:clicks.jsonl',
+          '--format',
+          'json',
+        ].concat(['--batches', '2', '--store', store, '--fresh', '--quiet']),
+        APP,
+      ),
+      'sluice run',
+    );
+    const child = spawn(
+      process.execPath,
+      [path.join(APP, 'node_modules/sluice/bin/sluice.js'), 'ui', '--store', store, '--port', '0'],
+      { cwd: APP, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let text = '';
+        const onData = (chunk: Buffer) => {
+          text += chunk.toString();
+          const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(text);
+          if (m) resolve(m[0]);
+        };
+        child.stdout.on('data', onData);
+        child.stderr.on('data', onData);
+        child.on('exit', (code) => reject(new Error(`sluice ui exited ${code}: ${text}`)));
+      });
+      const page = await fetch(url);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toMatch(/<script[^>]+app\.js/);
+      for (const asset of ['app.js', 'style.css', 'uplot.js', 'uplot.css']) {
+        const r = await fetch(new URL(`assets/${asset}`, url));
+        expect(r.status, asset).toBe(200);
+        expect((await r.text()).length, asset).toBeGreaterThan(100);
+      }
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
 
   it('npx sluice --version reads the installed package.json', () => {
     const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
