@@ -174,7 +174,7 @@ describe('TaskRunner: throttling is not failure', () => {
       describe: () => 'failing',
     };
     const { r } = runner(invoker, 2);
-    await expect(r.runStage([base(0)])).rejects.toThrow(/after 2 attempts/);
+    await expect(r.runStage([base(0)])).rejects.toThrow(/failed 2 times \(maxTaskAttempts 2\)/);
   });
 
   it('a throttle keeps its kind across a worker boundary; an AWS throttle is one too', () => {
