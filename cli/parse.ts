@@ -173,6 +173,7 @@ const FAULT_KEYS = [
   'crashDriver',
   'deletePartitions',
   'corruptBlocks',
+  'longBatch',
 ] as const;
 
 /** `failTasks=0.1,slowTasks=0.05,seed=3` -> FaultOptions. */

@@ -23,6 +23,14 @@ export interface FaultOptions {
   readonly deletePartitions?: number;
   /** Share of a committed batch's stored partitions whose bytes are corrupted afterwards. */
   readonly corruptBlocks?: number;
+
+  // ---- driver lease (wt-lease) ----
+  /**
+   * Share of batches in which the driver stalls before its commit, lease renewals included (as a
+   * paused process would), for longer than its lease: a second driver can take over meanwhile,
+   * and the stalled one must then be fenced (commit nothing, stop).
+   */
+  readonly longBatch?: number;
 }
 
 export type CrashPoint = 'afterReceive' | 'afterTasks' | 'beforeCommit';
@@ -47,6 +55,8 @@ export interface FaultCounts {
   driverCrashes: number;
   deletedPartitions: number;
   corruptedBlocks: number;
+  // driver lease (wt-lease)
+  longBatches: number;
 }
 
 export function emptyFaultCounts(): FaultCounts {
@@ -57,6 +67,8 @@ export function emptyFaultCounts(): FaultCounts {
     driverCrashes: 0,
     deletedPartitions: 0,
     corruptedBlocks: 0,
+    // driver lease (wt-lease)
+    longBatches: 0,
   };
 }
 
@@ -113,6 +125,13 @@ export class FaultInjector {
     const p = this.options.crashDriver;
     if (!p || chance(this.seed, 'crash', t, incarnation) >= p) return undefined;
     return CRASH_POINTS[Math.floor(chance(this.seed, 'crash-point', t) * CRASH_POINTS.length)];
+  }
+
+  // ---- driver lease (wt-lease) ----
+  /** Whether the driver stalls past its lease before committing batch `t` (`longBatch`). */
+  longBatchAt(t: number, incarnation: number): boolean {
+    const p = this.options.longBatch;
+    return !!p && chance(this.seed, 'long-batch', t, incarnation) < p;
   }
 
   /** What to do to a stored partition of a committed batch: delete it, corrupt it, or nothing. */
