@@ -155,6 +155,15 @@ Examples:
       parseInteger('--checkpoint-every', v, 'batches', 1),
     )
     .option('--fresh', 'delete the store first (start over instead of resuming)')
+    .option(
+      '--force',
+      'take the driver lease even if another driver holds it (that driver is fenced: it commits nothing more)',
+    )
+    .addOption(
+      new Option('--lease-duration <duration>', 'driver lease duration (tests)')
+        .argParser((v) => parseDuration('--lease-duration', v))
+        .hideHelp(),
+    )
     .option('--quiet', 'no start banner and no per-batch rows (print() output and the summary stay)')
     .option('--json', 'one JSON line per batch on stderr instead of the table')
     .action(async (modulePath: string, opts) => {

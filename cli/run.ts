@@ -28,6 +28,10 @@ export interface RunCommandOptions {
   readonly speculation?: boolean;
   readonly checkpointEvery?: number;
   readonly fresh?: boolean;
+  /** Take the driver lease even from a live holder (it is fenced: it commits nothing more). */
+  readonly force?: boolean;
+  /** Hidden (tests): the lease duration in ms. */
+  readonly leaseDuration?: number;
   readonly quiet?: boolean;
   readonly json?: boolean;
 }
@@ -87,6 +91,9 @@ export async function runCommand(modulePath: string, options: RunCommandOptions,
       faults: options.faults,
       speculation: { enabled: options.speculation !== false },
       checkpointEvery: options.checkpointEvery,
+      ...(options.force || options.leaseDuration
+        ? { lease: { force: options.force, durationMs: options.leaseDuration } }
+        : {}),
       signal: controller.signal,
       ...(io.printer ? { printer: io.printer } : {}),
       onStart: ({ sources, scheduler }) => {
@@ -108,7 +115,10 @@ export async function runCommand(modulePath: string, options: RunCommandOptions,
         manifestsSeen++;
         progress.batch(m);
       },
-      log: (e) => progress.event(e),
+      log: (e) => {
+        if (e.event === 'lease.takeover') io.progress(`${takeoverWarning(e)}\n`);
+        progress.event(e);
+      },
     });
     const reason = controller.signal.aborted
       ? 'stopped'
@@ -124,6 +134,16 @@ export async function runCommand(modulePath: string, options: RunCommandOptions,
   } finally {
     removeInterrupt?.();
   }
+}
+
+/** The line printed when this driver took the lease from a holder that had not released it. */
+function takeoverWarning(e: Record<string, unknown>): string {
+  const holder = e.holder as { owner: string; epoch: number; expiresAtMs: number };
+  const until = new Date(holder.expiresAtMs).toISOString();
+  return e.reason === 'forced'
+    ? `warning: --force: took the lease from ${holder.owner} (epoch ${holder.epoch}, held until ${until}); ` +
+        'if that driver is still running it is fenced: it commits nothing more and stops'
+    : `note: the lease holder ${holder.owner} (epoch ${holder.epoch}) is gone (no such process on this host); taking over at once`;
 }
 
 /**

@@ -44,6 +44,8 @@ export interface EmbeddedRunOptions {
   readonly speculation?: SpeculationOptions;
   readonly checkpointEvery?: number;
   readonly clock?: 'wall' | 'manual';
+  /** The driver lease: its duration (default 30 s) and `force` (take it from a live holder). */
+  readonly lease?: { readonly durationMs?: number; readonly force?: boolean };
   readonly signal?: AbortSignal;
   readonly printer?: (text: string) => void;
   readonly onBatch?: (manifest: BatchManifest) => void;
@@ -178,6 +180,7 @@ export async function runEmbedded(
     faults: options.faults,
     speculation: options.speculation,
     checkpointEvery: options.checkpointEvery,
+    ...(options.lease ? { lease: options.lease } : {}),
     onBatch: options.onBatch,
     log: options.log,
   });
