@@ -7,7 +7,7 @@ import { type DriverLease, type LeaseRecord, LeaseLostError } from './lease.ts';
  *   batch that runs longer than the lease keeps it.
  * - `check(what)` runs right before every write that matters (input blocks, the write-ahead entry
  *   with the source positions, the manifest): it verifies from the store that no other driver
- *   took the epoch after ours (one GET), renewing first if the lease is due or has run out.
+ *   took an epoch after ours (one LIST), renewing first if the lease is due or has run out.
  * - Once another driver took over (a renewal or a check finds the next epoch written by someone
  *   else), the driver is fenced for good: every later check throws LeaseLostError, `lost`
  *   rejects (the run loop stops at once) and nothing is renewed or released.

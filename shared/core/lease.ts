@@ -175,6 +175,11 @@ export class DriverLease {
   async renew(durationMs: number, now = Date.now()): Promise<boolean> {
     const cur = this.current;
     if (!cur) return false;
+    // a later epoch than ours, even one whose E+1 was since cleaned up, means we lost the lease
+    if ((await this.latestEpoch()) > cur.epoch) {
+      this.current = undefined;
+      return false;
+    }
     const record = this.recordFor(cur.epoch + 1, durationMs, now);
     if (!(await this.store.putIfAbsent(epochKey(record.epoch), encodeJson(record)))) {
       this.current = undefined;
@@ -195,12 +200,22 @@ export class DriverLease {
     return this.renew(durationMs, now);
   }
 
-  /** The record of another driver that took the epoch after ours, if one did (one GET). */
+  /**
+   * The record of another driver that took an epoch after ours, if one did. Old epochs are
+   * deleted as history, so this looks at the latest epoch (one LIST), not only at ours + 1.
+   */
   async successor(): Promise<LeaseRecord | undefined> {
     const cur = this.current;
     if (!cur) return undefined;
-    const bytes = await this.store.get(epochKey(cur.epoch + 1));
-    return bytes ? decodeJson<LeaseRecord>(bytes) : undefined;
+    const epoch = await this.latestEpoch();
+    if (epoch <= cur.epoch) return undefined;
+    const bytes = await this.store.get(epochKey(epoch));
+    return bytes ? decodeJson<LeaseRecord>(bytes) : { owner: 'another driver', epoch, acquiredAtMs: 0, expiresAtMs: 0 };
+  }
+
+  private async latestEpoch(): Promise<number> {
+    const keys = await this.store.list(PREFIX);
+    return Math.max(0, ...keys.filter((k) => k.endsWith('.json')).map((k) => Number(k.slice(PREFIX.length, -5))));
   }
 
   /** Time left on the lease. */

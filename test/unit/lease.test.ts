@@ -67,6 +67,18 @@ describe('DriverLease', () => {
     expect((await a.successor())?.owner).toBe('b');
   });
 
+  it('finds it has lost the lease even after the epochs after its own were cleaned up', async () => {
+    const store = new MemoryObjectStore();
+    const a = new DriverLease(store, 'a', { skewMs: 0 });
+    const b = new DriverLease(store, 'b', { skewMs: 0 });
+    await a.acquire(1_000, 0);
+    await b.acquire(1_000, 2_000);
+    for (let i = 0; i < 6; i++) expect(await b.renew(1_000, 2_100 + i)).toBe(true);
+    expect(await store.get('lease/000000000002.json')).toBeUndefined();
+    expect((await a.successor())?.owner).toBe('b');
+    expect(await a.renew(1_000, 9_000)).toBe(false);
+  });
+
   it('takes the lease at once from a holder on this host whose process is gone', async () => {
     const child = spawn(process.execPath, ['-e', '0']);
     const deadPid = child.pid!;
