@@ -14,9 +14,9 @@ import { type PersistedStreamDescription, Pipeline, type StreamingContext } from
 import { CountingObjectStore, type RequestCounts } from './counting-store.ts';
 import type { DStream } from './dstream.ts';
 import { type CrashPoint, DriverCrashError, FaultInjector, type FaultOptions } from './faults.ts';
+import { LeaseKeeper } from './fencing.ts';
 import type { BatchGeneration } from './generation.ts';
 import { layout, parseTimeKey, timeKey } from './layout.ts';
-import { LeaseKeeper } from './fencing.ts';
 import { DriverLease, type LeaseRecord } from './lease.ts';
 import { BatchPlan, type Stage, type Target } from './planner.ts';
 import type { LineageRecord, TaskResult, TaskSpec } from './task.ts';

@@ -1,4 +1,4 @@
-import { type DriverLease, type LeaseRecord, LeaseLostError } from './lease.ts';
+import { type DriverLease, LeaseLostError, type LeaseRecord } from './lease.ts';
 
 /**
  * Keeps a driver's lease and fences its writes with it.

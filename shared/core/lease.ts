@@ -128,7 +128,11 @@ export class DriverLease {
    * has not released it is waited out unless it is provably dead (same host, its pid gone) or
    * `force` is set (the caller warns: a live holder is fenced at its next check).
    */
-  async acquire(durationMs: number, now = Date.now(), options: { force?: boolean } = {}): Promise<LeaseRecord> {
+  async acquire(
+    durationMs: number,
+    now = Date.now(),
+    options: { force?: boolean } = {},
+  ): Promise<LeaseRecord> {
     const latest = await this.latest();
     let epoch = 1;
     this.takeover = undefined;
@@ -210,12 +214,17 @@ export class DriverLease {
     const epoch = await this.latestEpoch();
     if (epoch <= cur.epoch) return undefined;
     const bytes = await this.store.get(epochKey(epoch));
-    return bytes ? decodeJson<LeaseRecord>(bytes) : { owner: 'another driver', epoch, acquiredAtMs: 0, expiresAtMs: 0 };
+    return bytes
+      ? decodeJson<LeaseRecord>(bytes)
+      : { owner: 'another driver', epoch, acquiredAtMs: 0, expiresAtMs: 0 };
   }
 
   private async latestEpoch(): Promise<number> {
     const keys = await this.store.list(PREFIX);
-    return Math.max(0, ...keys.filter((k) => k.endsWith('.json')).map((k) => Number(k.slice(PREFIX.length, -5))));
+    return Math.max(
+      0,
+      ...keys.filter((k) => k.endsWith('.json')).map((k) => Number(k.slice(PREFIX.length, -5))),
+    );
   }
 
   /** Time left on the lease. */

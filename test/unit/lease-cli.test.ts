@@ -89,7 +89,8 @@ function committed(store: string): { records: number; lines: string[] } {
   const lines: string[] = [];
   for (const out of readdirSync(path.join(s, 'outputs'))) {
     for (const f of readdirSync(path.join(s, 'outputs', out))) {
-      if (f.startsWith('part-') && !f.endsWith('.json')) lines.push(...readFileSync(path.join(s, 'outputs', out, f), 'utf8').split('\n'));
+      if (f.startsWith('part-') && !f.endsWith('.json'))
+        lines.push(...readFileSync(path.join(s, 'outputs', out, f), 'utf8').split('\n'));
     }
   }
   return { records, lines: lines.filter(Boolean).sort() };
@@ -117,7 +118,9 @@ describe('one driver per store, with real processes', () => {
     a.child.kill('SIGCONT');
     const result = await a.done;
     expect(result.code, result.stderr).toBe(1);
-    expect(result.stderr).toMatch(/lost its lease on the store to .+; it stops at once and commits nothing more/);
+    expect(result.stderr).toMatch(
+      /lost its lease on the store to .+; it stops at once and commits nothing more/,
+    );
     expect(committed('paused')).toEqual({ records: 8, lines: [...LINES].sort() });
   });
 
