@@ -243,6 +243,8 @@ export class BatchScheduler {
       const durationMs = leaseOptions?.durationMs ?? 30_000;
       this.lease = new DriverLease(this.store, leaseOptions?.owner ?? `${hostname()}:${process.pid}`, {
         skewMs: leaseOptions?.skewMs ?? Math.min(2_000, durationMs / 10),
+        // only `<host>:<pid>` drivers (sluice run): a named owner (the scheduler Lambda) may share both
+        detectDeadHolders: leaseOptions?.owner === undefined,
       });
       const record = await this.lease.acquire(durationMs, Date.now(), { force: leaseOptions?.force });
       const takeover = this.lease.takeover;

@@ -92,18 +92,22 @@ export class DriverLease {
   constructor(
     store: ObjectStore,
     owner: string,
-    options: { skewMs?: number; host?: string; pid?: number } = {},
+    options: { skewMs?: number; host?: string; pid?: number; detectDeadHolders?: boolean } = {},
   ) {
     this.store = store;
     this.owner = owner;
     this.skewMs = options.skewMs ?? 2_000;
     this.host = options.host ?? hostname();
     this.pid = options.pid ?? process.pid;
+    this.detectDeadHolders = options.detectDeadHolders ?? true;
   }
+
+  /** Off where host name and pid do not identify a process (Lambda sandboxes may share both). */
+  private readonly detectDeadHolders: boolean;
 
   /** A holder on this host whose process no longer exists cannot be writing: no need to wait. */
   private holderIsDead(record: LeaseRecord): boolean {
-    if (record.host !== this.host || record.pid === undefined) return false;
+    if (!this.detectDeadHolders || record.host !== this.host || record.pid === undefined) return false;
     if (record.pid === this.pid) return false;
     return processIsGone(record.pid);
   }
