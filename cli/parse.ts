@@ -179,6 +179,7 @@ const FAULT_KEYS = [
   'throttleTasks',
   'slowStore',
   'slowStoreMs',
+  'longBatch',
 ] as const;
 
 /** `failTasks=0.1,slowTasks=0.05,seed=3` -> FaultOptions. */

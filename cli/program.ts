@@ -172,6 +172,15 @@ Examples:
       'commit this stored, uncommitted batch (epoch ms, as in "Batch <time> failed") without its input and with no outputs (repeatable)',
       (v, prev: number[] | undefined) => [...(prev ?? []), parseInteger('--skip-batch', v, 'ms', 0)],
     )
+    .option(
+      '--force',
+      'take the driver lease even if another driver holds it (that driver is fenced: it commits nothing more)',
+    )
+    .addOption(
+      new Option('--lease-duration <duration>', 'driver lease duration (tests)')
+        .argParser((v) => parseDuration('--lease-duration', v))
+        .hideHelp(),
+    )
     .option('--quiet', 'no start banner and no per-batch rows (print() output and the summary stay)')
     .option('--json', 'one JSON line per batch on stderr instead of the table')
     .option('--ui', 'also serve the web UI of this run (see sluice ui)')

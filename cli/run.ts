@@ -34,6 +34,10 @@ export interface RunCommandOptions {
   readonly retainInputs?: number;
   readonly fresh?: boolean;
   readonly skipBatch?: readonly number[];
+  /** Take the driver lease even from a live holder (it is fenced: it commits nothing more). */
+  readonly force?: boolean;
+  /** Hidden (tests): the lease duration in ms. */
+  readonly leaseDuration?: number;
   readonly quiet?: boolean;
   readonly json?: boolean;
   /** Serve the web UI beside the run (`--ui`, `--ui-port`, `--ui-host`, `--ui-token`). */
@@ -101,6 +105,9 @@ export async function runCommand(modulePath: string, options: RunCommandOptions,
       checkpointEvery: options.checkpointEvery,
       ...(options.retainInputs !== undefined ? { retainInputsMs: options.retainInputs } : {}),
       ...(options.skipBatch ? { skipBatches: options.skipBatch } : {}),
+      ...(options.force || options.leaseDuration
+        ? { lease: { force: options.force, durationMs: options.leaseDuration } }
+        : {}),
       signal: controller.signal,
       ...(io.printer ? { printer: io.printer } : {}),
       onStart: ({ sources, scheduler }) => {
@@ -128,6 +135,7 @@ export async function runCommand(modulePath: string, options: RunCommandOptions,
         progress.batch(m);
       },
       log: (e) => {
+        if (e.event === 'lease.takeover') io.progress(`${takeoverWarning(e)}\n`);
         progress.event(e);
         ui?.pushEvent(e);
       },
@@ -147,6 +155,16 @@ export async function runCommand(modulePath: string, options: RunCommandOptions,
     removeInterrupt?.();
     await ui?.close();
   }
+}
+
+/** The line printed when this driver took the lease from a holder that had not released it. */
+function takeoverWarning(e: Record<string, unknown>): string {
+  const holder = e.holder as { owner: string; epoch: number; expiresAtMs: number };
+  const until = new Date(holder.expiresAtMs).toISOString();
+  return e.reason === 'forced'
+    ? `warning: --force: took the lease from ${holder.owner} (epoch ${holder.epoch}, held until ${until}); ` +
+        'if that driver is still running it is fenced: it commits nothing more and stops'
+    : `note: the lease holder ${holder.owner} (epoch ${holder.epoch}) is gone (no such process on this host); taking over at once`;
 }
 
 /**

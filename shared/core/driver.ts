@@ -18,6 +18,7 @@ import type { DStream } from './dstream.ts';
 import { type CrashPoint, DriverCrashError, FaultInjector, type FaultOptions } from './faults.ts';
 import { ThrottlingInvoker } from './faulty-invoker.ts';
 import { FaultyObjectStore } from './faulty-store.ts';
+import { LeaseKeeper } from './fencing.ts';
 import type { BatchGeneration } from './generation.ts';
 import { layout, parseTimeKey, timeKey } from './layout.ts';
 import { DriverLease, type LeaseRecord } from './lease.ts';
@@ -139,7 +140,15 @@ export interface BatchSchedulerOptions {
    */
   readonly lease?:
     | false
-    | { readonly owner?: string; readonly durationMs?: number; readonly renew?: boolean };
+    | {
+        readonly owner?: string;
+        readonly durationMs?: number;
+        readonly renew?: boolean;
+        /** Take the lease even from a live holder (`sluice run --force`); it is fenced. */
+        readonly force?: boolean;
+        /** Allowed clock difference between drivers (default 2 s, at most a tenth of the duration). */
+        readonly skewMs?: number;
+      };
   /** Speculative copies of stragglers (on by default). */
   readonly speculation?: SpeculationOptions;
   /** Keep every n-th batch's state for recovery, so lineage never walks back further. Default 10. */
@@ -184,6 +193,7 @@ export class BatchScheduler {
   private started = false;
   private stopping = false;
   private lease: DriverLease | undefined;
+  private keeper: LeaseKeeper | undefined;
   private readonly runner: TaskRunner;
   readonly faults: FaultInjector | undefined;
   private readonly recovering = new Map<string, Promise<boolean>>();
@@ -260,8 +270,21 @@ export class BatchScheduler {
     const ctx = this.ctx;
     const leaseOptions = this.options.lease;
     if (leaseOptions !== false) {
-      this.lease = new DriverLease(this.store, leaseOptions?.owner ?? `${hostname()}:${process.pid}`);
-      await this.lease.acquire(leaseOptions?.durationMs ?? 30_000);
+      const durationMs = leaseOptions?.durationMs ?? 30_000;
+      this.lease = new DriverLease(this.store, leaseOptions?.owner ?? `${hostname()}:${process.pid}`, {
+        skewMs: leaseOptions?.skewMs ?? Math.min(2_000, durationMs / 10),
+        // only `<host>:<pid>` drivers (sluice run): a named owner (the scheduler Lambda) may share both
+        detectDeadHolders: leaseOptions?.owner === undefined,
+      });
+      const record = await this.lease.acquire(durationMs, Date.now(), { force: leaseOptions?.force });
+      const takeover = this.lease.takeover;
+      if (takeover) this.log({ event: 'lease.takeover', ...takeover, epoch: record.epoch });
+      this.keeper = new LeaseKeeper(this.lease, {
+        durationMs,
+        renew: leaseOptions?.renew !== false,
+        log: (e) => this.log(e),
+      });
+      this.keeper.start();
     }
     if (!ctx.graph.isFrozen) ctx.graph.freeze();
     const interval = ctx.batchIntervalMs;
@@ -409,10 +432,10 @@ export class BatchScheduler {
         // catch up within capacity: as many batches at once as the (adaptive) invoker limit serves
         const chunk = backlogChunk(this.runner.limiter.limit, this.ctx.defaultPartitions);
         const n = Math.min(budget, this.pending.length, chunk);
-        manifests.push(...(await this.retrying(options.signal, () => this.runBacklog(n))));
+        manifests.push(...(await this.retrying(options.signal, () => this.fenced(this.runBacklog(n)))));
         continue;
       }
-      const m = await this.retrying(options.signal, () => this.runNextBatch());
+      const m = await this.retrying(options.signal, () => this.fenced(this.runNextBatch()));
       this.recentProcessing.push(m.processingMs);
       if (this.recentProcessing.length > 10) this.recentProcessing.shift();
       manifests.push(m);
@@ -440,8 +463,19 @@ export class BatchScheduler {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.keeper?.stop();
     for (const s of this.sources.values()) await s.stop?.();
-    await this.lease?.release();
+    if (!this.keeper?.fenced) await this.lease?.release();
+  }
+
+  /** A driver that lost its lease stops waiting for its batch at once (LeaseLostError). */
+  private fenced<T>(work: Promise<T>): Promise<T> {
+    return this.keeper ? this.keeper.race(work) : work;
+  }
+
+  /** Verifies the lease from the store right before a write that matters (see fencing.ts). */
+  private async fence(what: string): Promise<void> {
+    await this.keeper?.check(what);
   }
 
   /** The lease this driver holds (undefined without one). */
@@ -492,14 +526,7 @@ export class BatchScheduler {
   }
 
   private async checkLease(): Promise<void> {
-    if (!this.lease) return;
-    const leaseOptions = this.options.lease || {};
-    const ok =
-      leaseOptions.renew === false
-        ? this.lease.remainingMs() > 0
-        : await this.lease.renewIfDue(leaseOptions.durationMs ?? 30_000);
-    if (!ok)
-      throw new SluiceError('This driver lost its lease on the store: another driver took over; stopping.');
+    await this.fence('the next batch');
   }
 
   /** Runs the next batch (a pending one first) and commits it. */
@@ -663,7 +690,12 @@ export class BatchScheduler {
       },
     };
     this.maybeCrash(t, 'beforeCommit');
+    if (this.faults?.longBatchAt(t, this.options.incarnation ?? 0) && this.keeper) {
+      this.faults.counts.longBatches++;
+      await this.keeper.stallPastLease();
+    }
     await phase('commit', async () => {
+      await this.fence(`the manifest of batch ${t}`);
       await this.store.putIfAbsent(layout.manifest(t), encodeJson(manifest));
     });
     for (const key of [...this.materializing.keys()])
@@ -698,6 +730,7 @@ export class BatchScheduler {
         marks.polledAt = Math.max(marks.polledAt, Date.now());
         const n = binding.partitions;
         const records = batch.records;
+        await this.fence(`the input blocks of batch ${t}`);
         const puts: Promise<void>[] = [];
         for (let p = 0; p < n; p++) {
           const from = Math.floor((p * records.length) / n);
@@ -725,6 +758,7 @@ export class BatchScheduler {
       }),
     );
     const entry: ReceivedEntry = { batchTimeMs: t, receivedAtMs: Date.now(), streams };
+    await this.fence(`the write-ahead entry of batch ${t}`);
     if (!(await this.store.putIfAbsent(layout.received(t), encodeJson(entry)))) {
       // Another driver closed this batch at the same time (only possible without a valid lease):
       // do not acknowledge anything, the messages come back and are de-duplicated by id.
@@ -973,6 +1007,7 @@ export class BatchScheduler {
     if (at !== point) return;
     this.faults.counts.driverCrashes++;
     this.stopping = true; // a dead driver runs nothing more; its lease is left to expire
+    this.keeper?.stop();
     throw new DriverCrashError(t, point);
   }
 

@@ -39,6 +39,13 @@ export interface FaultOptions {
   readonly slowStore?: number;
   /** Added latency of a slow store request (default 20 ms). */
   readonly slowStoreMs?: number;
+  // ---- driver lease (wt-lease) ----
+  /**
+   * Share of batches in which the driver stalls before its commit, lease renewals included (as a
+   * paused process would), for longer than its lease: a second driver can take over meanwhile,
+   * and the stalled one must then be fenced (commit nothing, stop).
+   */
+  readonly longBatch?: number;
 }
 
 export type CrashPoint = 'afterReceive' | 'afterTasks' | 'beforeCommit';
@@ -66,6 +73,8 @@ export interface FaultCounts {
   throttledTasks: number;
   slowStoreRequests: number;
   storeTimeouts: number;
+  // driver lease (wt-lease)
+  longBatches: number;
 }
 
 export function emptyFaultCounts(): FaultCounts {
@@ -79,6 +88,8 @@ export function emptyFaultCounts(): FaultCounts {
     throttledTasks: 0,
     slowStoreRequests: 0,
     storeTimeouts: 0,
+    // driver lease (wt-lease)
+    longBatches: 0,
   };
 }
 
@@ -141,6 +152,13 @@ export class FaultInjector {
     const p = this.options.crashDriver;
     if (!p || chance(this.seed, 'crash', t, incarnation) >= p) return undefined;
     return CRASH_POINTS[Math.floor(chance(this.seed, 'crash-point', t) * CRASH_POINTS.length)];
+  }
+
+  // ---- driver lease (wt-lease) ----
+  /** Whether the driver stalls past its lease before committing batch `t` (`longBatch`). */
+  longBatchAt(t: number, incarnation: number): boolean {
+    const p = this.options.longBatch;
+    return !!p && chance(this.seed, 'long-batch', t, incarnation) < p;
   }
 
   /** What to do to a stored partition of a committed batch: delete it, corrupt it, or nothing. */

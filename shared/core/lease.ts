@@ -9,8 +9,13 @@
  * On AWS the lease of the scheduler Lambda expires at the invocation's deadline: Lambda stops the
  * function then, so an expired holder cannot still be writing (the fencing a lease needs).
  *
+ * Renewal keeps the sequence unbroken: the holder of epoch E renews by writing E+1 itself, never
+ * by taking whatever epoch is latest, so a driver that once lost its epoch (another driver wrote
+ * E+1) can never hold the lease again with stale in-memory state: it is fenced (see fencing.ts).
+ *
  * @module
  */
+import { hostname } from 'node:os';
 import { SluiceError } from '../errors.ts';
 import type { ObjectStore } from '../ports/object-store.ts';
 import { decodeJson, encodeJson } from './codec.ts';
@@ -20,6 +25,9 @@ export interface LeaseRecord {
   readonly epoch: number;
   readonly acquiredAtMs: number;
   readonly expiresAtMs: number;
+  /** Host name and process id of the holder: a holder on this host whose process is gone is dead. */
+  readonly host?: string;
+  readonly pid?: number;
 }
 
 export class LeaseHeldError extends SluiceError {
@@ -27,10 +35,43 @@ export class LeaseHeldError extends SluiceError {
   constructor(holder: LeaseRecord) {
     super(
       `Another driver (${holder.owner}) holds the lease on this store until ${new Date(holder.expiresAtMs).toISOString()}; ` +
-        'stop it first, wait for its lease to expire, or use another store.',
+        'stop it first, wait for its lease to expire, or use another store ' +
+        '(sluice run --force takes the lease regardless, if you know that driver is gone).',
     );
     this.name = 'LeaseHeldError';
     this.holder = holder;
+  }
+}
+
+/** This driver's lease was taken by another driver: it must not write anything more. Not retryable. */
+export class LeaseLostError extends SluiceError {
+  readonly holder: LeaseRecord | undefined;
+  constructor(owner: string, epoch: number, holder: LeaseRecord | undefined, detail: string) {
+    super(
+      `This driver (${owner}, lease epoch ${epoch}) lost its lease on the store` +
+        (holder ? ` to ${holder.owner} (epoch ${holder.epoch})` : '') +
+        `; it stops at once and commits nothing more (${detail}). ` +
+        'The other driver carries on from what is stored; run only one driver per store.',
+      { retryable: false },
+    );
+    this.name = 'LeaseLostError';
+    this.holder = holder;
+  }
+}
+
+/** How a lease was taken from a holder that had not released it. */
+export interface Takeover {
+  readonly holder: LeaseRecord;
+  readonly reason: 'forced' | 'holder-dead';
+}
+
+/** True when `pid` names no process on this host (`kill(pid, 0)` fails with ESRCH). */
+export function processIsGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
 
@@ -43,12 +84,34 @@ export class DriverLease {
   readonly owner: string;
   private current: LeaseRecord | undefined;
   /** Allowed clock difference between drivers. */
-  private readonly skewMs: number;
+  readonly skewMs: number;
 
-  constructor(store: ObjectStore, owner: string, options: { skewMs?: number } = {}) {
+  private readonly host: string;
+  private readonly pid: number;
+  /** Set by acquire() when it took the lease from a holder that had not released it. */
+  takeover: Takeover | undefined;
+
+  constructor(
+    store: ObjectStore,
+    owner: string,
+    options: { skewMs?: number; host?: string; pid?: number; detectDeadHolders?: boolean } = {},
+  ) {
     this.store = store;
     this.owner = owner;
     this.skewMs = options.skewMs ?? 2_000;
+    this.host = options.host ?? hostname();
+    this.pid = options.pid ?? process.pid;
+    this.detectDeadHolders = options.detectDeadHolders ?? true;
+  }
+
+  /** Off where host name and pid do not identify a process (Lambda sandboxes may share both). */
+  private readonly detectDeadHolders: boolean;
+
+  /** A holder on this host whose process no longer exists cannot be writing: no need to wait. */
+  private holderIsDead(record: LeaseRecord): boolean {
+    if (!this.detectDeadHolders || record.host !== this.host || record.pid === undefined) return false;
+    if (record.pid === this.pid) return false;
+    return processIsGone(record.pid);
   }
 
   get record(): LeaseRecord | undefined {
@@ -66,23 +129,31 @@ export class DriverLease {
     return { record: decodeJson<LeaseRecord>(bytes), released: keys.includes(releasedKey(epoch)) };
   }
 
-  /** Takes the lease for `durationMs`, or throws LeaseHeldError naming the holder. */
-  async acquire(durationMs: number, now = Date.now()): Promise<LeaseRecord> {
+  /**
+   * Takes the lease for `durationMs`, or throws LeaseHeldError naming the holder. A holder that
+   * has not released it is waited out unless it is provably dead (same host, its pid gone) or
+   * `force` is set (the caller warns: a live holder is fenced at its next check).
+   */
+  async acquire(
+    durationMs: number,
+    now = Date.now(),
+    options: { force?: boolean } = {},
+  ): Promise<LeaseRecord> {
     const latest = await this.latest();
     let epoch = 1;
+    this.takeover = undefined;
     if (latest) {
       const { record, released } = latest;
-      // the same owner (this driver renewing, or the same driver identity restarted) may go on
+      // the same owner (the same driver identity restarted) may go on
       const mine = record.owner === this.owner;
-      if (!released && !mine && now < record.expiresAtMs + this.skewMs) throw new LeaseHeldError(record);
+      if (!released && !mine && now < record.expiresAtMs + this.skewMs) {
+        if (options.force) this.takeover = { holder: record, reason: 'forced' };
+        else if (this.holderIsDead(record)) this.takeover = { holder: record, reason: 'holder-dead' };
+        else throw new LeaseHeldError(record);
+      }
       epoch = record.epoch + 1;
     }
-    const record: LeaseRecord = {
-      owner: this.owner,
-      epoch,
-      acquiredAtMs: now,
-      expiresAtMs: now + durationMs,
-    };
+    const record = this.recordFor(epoch, durationMs, now);
     if (!(await this.store.putIfAbsent(epochKey(epoch), encodeJson(record)))) {
       const winner = await this.latest();
       throw new LeaseHeldError(winner?.record ?? record);
@@ -96,21 +167,70 @@ export class DriverLease {
     return record;
   }
 
+  private recordFor(epoch: number, durationMs: number, now: number): LeaseRecord {
+    return {
+      owner: this.owner,
+      epoch,
+      acquiredAtMs: now,
+      expiresAtMs: now + durationMs,
+      host: this.host,
+      pid: this.pid,
+    };
+  }
+
+  /**
+   * Renews by writing the next epoch (put-if-absent). Returns false, and holds nothing from then
+   * on, if another driver wrote it first: the lease was lost, even if that driver is gone since.
+   */
+  async renew(durationMs: number, now = Date.now()): Promise<boolean> {
+    const cur = this.current;
+    if (!cur) return false;
+    // a later epoch than ours, even one whose E+1 was since cleaned up, means we lost the lease
+    if ((await this.latestEpoch()) > cur.epoch) {
+      this.current = undefined;
+      return false;
+    }
+    const record = this.recordFor(cur.epoch + 1, durationMs, now);
+    if (!(await this.store.putIfAbsent(epochKey(record.epoch), encodeJson(record)))) {
+      this.current = undefined;
+      return false;
+    }
+    this.current = record;
+    // old epochs are history; keep the last few for inspection
+    await this.store.delete(epochKey(record.epoch - 4));
+    await this.store.delete(releasedKey(record.epoch - 4));
+    return true;
+  }
+
   /** Renews before half the lease has passed; returns false if the lease was lost. */
   async renewIfDue(durationMs: number, now = Date.now()): Promise<boolean> {
     const cur = this.current;
     if (!cur) return false;
     if (now < cur.acquiredAtMs + (cur.expiresAtMs - cur.acquiredAtMs) / 2) return true;
-    try {
-      await this.acquire(durationMs, now);
-      return true;
-    } catch (err) {
-      if (err instanceof LeaseHeldError) {
-        this.current = undefined;
-        return false;
-      }
-      throw err;
-    }
+    return this.renew(durationMs, now);
+  }
+
+  /**
+   * The record of another driver that took an epoch after ours, if one did. Old epochs are
+   * deleted as history, so this looks at the latest epoch (one LIST), not only at ours + 1.
+   */
+  async successor(): Promise<LeaseRecord | undefined> {
+    const cur = this.current;
+    if (!cur) return undefined;
+    const epoch = await this.latestEpoch();
+    if (epoch <= cur.epoch) return undefined;
+    const bytes = await this.store.get(epochKey(epoch));
+    return bytes
+      ? decodeJson<LeaseRecord>(bytes)
+      : { owner: 'another driver', epoch, acquiredAtMs: 0, expiresAtMs: 0 };
+  }
+
+  private async latestEpoch(): Promise<number> {
+    const keys = await this.store.list(PREFIX);
+    return Math.max(
+      0,
+      ...keys.filter((k) => k.endsWith('.json')).map((k) => Number(k.slice(PREFIX.length, -5))),
+    );
   }
 
   /** Time left on the lease. */

@@ -46,6 +46,8 @@ export interface EmbeddedRunOptions {
   /** Batches to skip (`--skip-batch`): see shared/core/skip.ts. */
   readonly skipBatches?: readonly number[];
   readonly clock?: 'wall' | 'manual';
+  /** The driver lease: its duration (default 30 s) and `force` (take it from a live holder). */
+  readonly lease?: { readonly durationMs?: number; readonly force?: boolean };
   readonly signal?: AbortSignal;
   readonly printer?: (text: string) => void;
   readonly onBatch?: (manifest: BatchManifest) => void;
@@ -185,6 +187,7 @@ export async function runEmbedded(
     speculation: options.speculation,
     checkpointEvery: options.checkpointEvery,
     ...(options.skipBatches ? { skipBatches: options.skipBatches } : {}),
+    ...(options.lease ? { lease: options.lease } : {}),
     onBatch: options.onBatch,
     log: options.log,
   });

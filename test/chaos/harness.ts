@@ -9,6 +9,7 @@ import {
   type FaultCounts,
   type FaultOptions,
 } from '../../shared/core/faults.ts';
+import { LeaseHeldError, LeaseLostError } from '../../shared/core/lease.ts';
 import {
   arraySource,
   type BatchManifest,
@@ -134,4 +135,95 @@ export async function observable(run: ChaosRun) {
     batches: [...run.manifests.keys()].sort((a, b) => a - b),
     records: [...run.manifests.values()].reduce((n, m) => n + m.input.records, 0),
   };
+}
+
+/** What happened to the drivers of runRacingDrivers. */
+export interface RaceRun extends ChaosRun {
+  /** Drivers that lost their lease to another one and stopped (LeaseLostError). */
+  readonly fenced: number;
+  /** Starts refused because another driver held the lease (LeaseHeldError). */
+  readonly refused: number;
+}
+
+/**
+ * Several operators, each restarting its own driver on one store whenever it dies, is fenced or
+ * finds the lease taken, until `numBatches` batches are committed: drivers race for the lease,
+ * and with `longBatch` a driver stalls past its lease while another one takes over. Each driver
+ * reads the same input with its own source, resuming from the positions in the store.
+ */
+export async function runRacingDrivers(
+  build: (ctx: StreamingContext) => void,
+  inputs: Record<string, readonly (readonly unknown[])[]>,
+  options: {
+    drivers: number;
+    faults?: FaultOptions;
+    numBatches: number;
+    leaseMs: number;
+    store?: MemoryObjectStore;
+  },
+): Promise<RaceRun> {
+  const store = options.store ?? new MemoryObjectStore();
+  const printed = new Map<string, string>();
+  const conflicts: string[] = [];
+  const faults = emptyFaultCounts();
+  let incarnations = 0;
+  let fenced = 0;
+  let refused = 0;
+  const committed = async () => (await store.list('manifests/')).length;
+  const operator = async (id: number) => {
+    for (let life = 0; (await committed()) < options.numBatches; life++) {
+      if (life > 400) throw new Error(`driver ${id} restarted more than 400 times`);
+      const printsPerBatch = new Map<number, number>();
+      const ctx = new Context({
+        batchIntervalMs: 1000,
+        partitions: 2,
+        printer: (text) => {
+          const t = Number(/Time: (\d+) ms/.exec(text)?.[1]);
+          const n = printsPerBatch.get(t) ?? 0;
+          printsPerBatch.set(t, n + 1);
+          const time = `${String(t).padStart(8, '0')}#${n}`;
+          const before = printed.get(time);
+          if (before !== undefined && before !== text)
+            conflicts.push(`batch ${time} printed differently by another driver`);
+          printed.set(time, text);
+        },
+      });
+      build(ctx);
+      const sources = Object.fromEntries(
+        Object.entries(inputs).map(([name, batches]) => [name, arraySource(batches)]),
+      );
+      const scheduler = inProcessScheduler(ctx, {
+        store,
+        concurrency: 2,
+        sources,
+        faults: options.faults,
+        // each life its own schedule of long batches and crashes
+        incarnation: id * 1000 + life,
+        speculation: { minRuntimeMs: 5 },
+        lease: { owner: `driver-${id}`, durationMs: options.leaseMs, skewMs: 0 },
+      });
+      try {
+        await scheduler.start();
+        incarnations++;
+        await scheduler.run({ numBatches: options.numBatches - (await committed()) });
+        await scheduler.stop();
+      } catch (err) {
+        await scheduler.stop().catch(() => {});
+        if (err instanceof LeaseHeldError) {
+          refused++;
+          await new Promise((r) => setTimeout(r, options.leaseMs / 4));
+        } else if (err instanceof LeaseLostError) fenced++;
+        else if (!(err instanceof DriverCrashError)) throw err;
+      } finally {
+        addCounts(faults, scheduler.faults?.counts);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: options.drivers }, (_, i) => operator(i)));
+  const manifests = new Map<number, BatchManifest>();
+  for (const key of await store.list('manifests/')) {
+    const m = JSON.parse(Buffer.from((await store.get(key))!).toString()) as BatchManifest;
+    manifests.set(m.batchTimeMs, m);
+  }
+  return { store, manifests, printed, faults, incarnations, conflicts, fenced, refused };
 }

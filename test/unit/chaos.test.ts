@@ -13,7 +13,7 @@ import * as topk from '../../examples/topk.ts';
 import * as wordcount from '../../examples/wordcount.ts';
 import { chance, emptyFaultCounts, type FaultCounts, type FaultOptions } from '../../shared/core/faults.ts';
 import { MemoryObjectStore, type StreamingContext } from '../../shared/index.ts';
-import { observable, runWithFaults } from '../chaos/harness.ts';
+import { observable, runRacingDrivers, runWithFaults } from '../chaos/harness.ts';
 
 interface Example {
   default: (ctx: StreamingContext) => void;
@@ -69,7 +69,7 @@ afterAll(() => {
     `chaos: survived ${totals.runs} runs with ${sum} injected faults (${f.failedTasks} failed tasks, ${f.killedWorkers} killed workers, ` +
       `${f.slowTasks} stragglers, ${f.driverCrashes} driver crashes, ${f.deletedPartitions} deleted partitions, ` +
       `${f.corruptedBlocks} corrupted blocks, ${f.throttledTasks} throttled invocations, ${f.slowStoreRequests} slow store requests ` +
-      `of which ${f.storeTimeouts} timed out); every output equal to the fault-free run`,
+      `of which ${f.storeTimeouts} timed out, ${f.longBatches} long batches); every output equal to the fault-free run`,
   );
 });
 
@@ -101,4 +101,34 @@ describe.each(Object.keys(examples))('chaos: %s', (name) => {
         totals.faults[k] += faulty.faults[k];
     },
   );
+});
+
+// Two drivers racing on one store: each operator restarts its driver whenever it dies, is fenced
+// or finds the lease taken; drivers stall past their lease (longBatch) while the other takes over.
+// The fenced driver must commit nothing: every input record is counted exactly once.
+describe.each(['wordcount', 'sessions'])('chaos: two drivers racing on one store (%s)', (name) => {
+  const example = examples[name]!;
+  it.each([2001, 2002])('schedule %i: exact totals, outputs of the single-driver run', async (seed) => {
+    const input = inputFor(example, seed);
+    const reference = await runWithFaults(example.default, { input }, { numBatches: BATCHES });
+    const race = await runRacingDrivers(
+      example.default,
+      { input },
+      {
+        drivers: 2,
+        numBatches: BATCHES,
+        leaseMs: 150,
+        faults: { seed, longBatch: 0.2, failTasks: 0.1, crashDriver: 0.05 },
+      },
+    );
+    expect(race.conflicts).toEqual([]);
+    const total = input.reduce((n, batch) => n + batch.length, 0);
+    expect((await observable(race)).records).toBe(total);
+    expect(await observable(race)).toEqual(await observable(reference));
+    // the race did happen: drivers stalled past their lease and were fenced
+    expect(race.faults.longBatches).toBeGreaterThan(0);
+    expect(race.fenced).toBeGreaterThan(0);
+    totals.runs++;
+    for (const k of Object.keys(totals.faults) as (keyof FaultCounts)[]) totals.faults[k] += race.faults[k];
+  });
 });

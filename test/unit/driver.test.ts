@@ -164,10 +164,12 @@ describe('BatchScheduler', () => {
   it('accepts a changed function body but refuses a changed stateful operator', async () => {
     const store = new MemoryObjectStore();
     await scheduler(store).run({ numBatches: 2 });
-    const changed = scheduler(store, { tag: 'v2' });
-    await expect(changed.start()).resolves.toBeUndefined();
+    // one driver at a time: a second one started on the store would fence the first
     const original = scheduler(store);
     await original.start();
+    await original.stop();
+    const changed = scheduler(store, { tag: 'v2' });
+    await expect(changed.start()).resolves.toBeUndefined();
     expect(changed.pipeline.fingerprint).not.toBe(original.pipeline.fingerprint);
     await changed.run({ numBatches: 2 });
     const incompatible = scheduler(store, { statePartitions: 5 });

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { DriverLease, LeaseHeldError } from '../../shared/core/lease.ts';
 import { MemoryObjectStore } from '../../shared/index.ts';
@@ -42,5 +43,63 @@ describe('DriverLease', () => {
     const drivers = Array.from({ length: 8 }, (_, i) => new DriverLease(store, `d${i}`));
     const results = await Promise.allSettled(drivers.map((d) => d.acquire(10_000, 5)));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+  });
+
+  it('never lets a driver that lost an epoch hold the lease again, even after the taker expired', async () => {
+    const store = new MemoryObjectStore();
+    const a = new DriverLease(store, 'a', { skewMs: 100 });
+    const b = new DriverLease(store, 'b', { skewMs: 100 });
+    await a.acquire(1_000, 0);
+    expect((await b.acquire(1_000, 1_200)).epoch).toBe(2);
+    // b's lease has run out too: a must still not take epoch 3 with its stale view of the store
+    expect(await a.renew(1_000, 5_000)).toBe(false);
+    expect(a.record).toBeUndefined();
+    expect((await a.latest())!.record.owner).toBe('b');
+  });
+
+  it('tells its successor: the epoch after its own written by another driver', async () => {
+    const store = new MemoryObjectStore();
+    const a = new DriverLease(store, 'a');
+    const b = new DriverLease(store, 'b');
+    await a.acquire(1_000, 0);
+    expect(await a.successor()).toBeUndefined();
+    await b.acquire(1_000, 0, { force: true });
+    expect((await a.successor())?.owner).toBe('b');
+  });
+
+  it('finds it has lost the lease even after the epochs after its own were cleaned up', async () => {
+    const store = new MemoryObjectStore();
+    const a = new DriverLease(store, 'a', { skewMs: 0 });
+    const b = new DriverLease(store, 'b', { skewMs: 0 });
+    await a.acquire(1_000, 0);
+    await b.acquire(1_000, 2_000);
+    for (let i = 0; i < 6; i++) expect(await b.renew(1_000, 2_100 + i)).toBe(true);
+    expect(await store.get('lease/000000000002.json')).toBeUndefined();
+    expect((await a.successor())?.owner).toBe('b');
+    expect(await a.renew(1_000, 9_000)).toBe(false);
+  });
+
+  it('takes the lease at once from a holder on this host whose process is gone', async () => {
+    const child = spawn(process.execPath, ['-e', '0']);
+    const deadPid = child.pid!;
+    await new Promise((r) => child.on('exit', r));
+    const store = new MemoryObjectStore();
+    await new DriverLease(store, 'dead', { host: 'h1', pid: deadPid }).acquire(60_000, 0);
+    // on another host the same pid proves nothing: wait for the lease
+    await expect(new DriverLease(store, 'other', { host: 'h2' }).acquire(60_000, 1)).rejects.toThrow(
+      LeaseHeldError,
+    );
+    const next = new DriverLease(store, 'next', { host: 'h1' });
+    expect((await next.acquire(60_000, 2)).epoch).toBe(2);
+    expect(next.takeover).toMatchObject({ reason: 'holder-dead', holder: { owner: 'dead', pid: deadPid } });
+  });
+
+  it('waits for a live holder on this host, unless forced', async () => {
+    const store = new MemoryObjectStore();
+    await new DriverLease(store, 'live', { host: 'h1', pid: process.ppid }).acquire(60_000, 0);
+    const b = new DriverLease(store, 'b', { host: 'h1' });
+    await expect(b.acquire(60_000, 1)).rejects.toThrow(/\(live\) holds the lease.*--force/);
+    expect((await b.acquire(60_000, 1, { force: true })).epoch).toBe(2);
+    expect(b.takeover).toMatchObject({ reason: 'forced', holder: { owner: 'live' } });
   });
 });
