@@ -25,7 +25,7 @@ describe('examples with --format json (records already parsed)', () => {
   it('pageviews counts parsed events in its window', async () => {
     const input = [[{ url: '/a' }, { url: '/b' }, { url: '/a' }], []];
     const { store } = await runPipeline(pageviews.default, { input }, { ...pageviews.options, numBatches: 2 });
-    const keys = (await store.list('outputs/pageviews-2000.jsonl/')).filter((k) => k.includes('part-'));
+    const keys = (await store.list('outputs/pageviews-2000.jsonl/')).filter((k) => k.endsWith('.jsonl'));
     const pairs: [string, number][] = [];
     for (const k of keys)
       for (const line of Buffer.from((await store.get(k))!).toString('utf8').split('\n'))
