@@ -4,6 +4,8 @@
  * processing time against the batch interval; then a summary. Written to stderr, so stdout stays
  * the pipeline's own output (print()).
  */
+import path from 'node:path';
+import { deadLettersOf } from '../shared/core/dead-letters.ts';
 import type { BatchManifest } from '../shared/core/driver.ts';
 import {
   formatCount,
@@ -125,7 +127,7 @@ export class ProgressView {
     const marks: string[] = [];
     if (over) marks.push('! slower than the interval');
     if (m.input.capped) marks.push('! capped by backpressure');
-    if (m.input.deadLetters > 0) marks.push(`${formatCount(m.input.deadLetters)} dead letters`);
+    if (deadLettersOf(m) > 0) marks.push(`${formatCount(deadLettersOf(m))} dead letters`);
     if (m.recovered) marks.push('recovered');
     if (m.tasks.speculative > 0) marks.push(`${m.tasks.speculative} speculative`);
     if (m.tasks.recomputed > 0) marks.push(`${m.tasks.recomputed} recomputed`);
@@ -152,7 +154,8 @@ export class ProgressView {
    */
   event(e: Record<string, unknown>): void {
     if (this.options.json) {
-      if (e.event === 'task.failed') this.line(JSON.stringify({ type: 'event', ...e }));
+      if (e.event === 'task.failed' || e.event === 'source.drain')
+        this.line(JSON.stringify({ type: 'event', ...e }));
       else if (e.event === 'backpressure') this.pendingEvents.push(JSON.stringify({ type: 'event', ...e }));
       return;
     }
@@ -160,6 +163,11 @@ export class ProgressView {
     if (e.event === 'backpressure') {
       this.pendingEvents.push(
         `  backpressure: the next batches take at most ${formatCount(Number(e.maxRecordsPerBatch))} records`,
+      );
+    } else if (e.event === 'source.drain') {
+      const n = Number(e.batches);
+      this.line(
+        `  the source ended: draining, ${n} more ${n === 1 ? 'batch' : 'batches'} (to ${timeOfDay(Number(e.untilMs))}, without waiting) so that every window holding its data emits`,
       );
     } else if (e.event === 'task.failed') {
       // shown at once: the batch may never commit
@@ -187,7 +195,7 @@ export class ProgressView {
     const interval = info?.intervalMs ?? 1000;
     const processing = ms.map((m) => m.processingMs);
     const records = ms.reduce((n, m) => n + m.input.records, 0);
-    const dead = ms.reduce((n, m) => n + m.input.deadLetters, 0);
+    const dead = ms.reduce((n, m) => n + deadLettersOf(m), 0);
     const retries = ms.reduce((n, m) => n + m.tasks.retries, 0);
     const over = processing.filter((p) => p > interval).length;
     const capped = ms.filter((m) => m.input.capped).length;
@@ -239,6 +247,7 @@ export class ProgressView {
       `  processing / interval, per batch: ${sparkline(processing.slice(-60), interval)}  (█ = interval or more)`,
     );
     this.line(`  store ${info?.storeDescription ?? ''}`);
+    for (const line of outputLines(ms, info?.storeDir)) this.line(line);
     this.line(`look at it:`);
     this.line(`  sluice status ${storeFlag}`);
     const output = last.outputs.find((o) => o.kind === 'rdd') ?? last.outputs[0];
@@ -248,4 +257,31 @@ export class ProgressView {
   private line(text: string): void {
     this.options.write(`${text}\n`);
   }
+}
+
+/**
+ * Where the saved outputs went, one line per output: its directory pattern under the store, how
+ * many batches wrote one and how many records in all.
+ */
+export function outputLines(ms: readonly BatchManifest[], storeDir: string | undefined): string[] {
+  const byPrefix = new Map<string, { batches: number; records: number; last: string }>();
+  for (const m of ms) {
+    for (const o of m.outputs) {
+      if (o.kind !== 'file') continue;
+      const pattern = o.name.replace(`-${m.batchTimeMs}`, '-<time>');
+      const entry = byPrefix.get(pattern) ?? { batches: 0, records: 0, last: o.name };
+      entry.batches++;
+      entry.records += o.records;
+      entry.last = o.name;
+      byPrefix.set(pattern, entry);
+    }
+  }
+  const lines: string[] = [];
+  for (const [pattern, e] of byPrefix) {
+    const where = storeDir ? path.join(storeDir, 'outputs', pattern) : `outputs/${pattern}`;
+    lines.push(
+      `  outputs ${where}/ · ${e.batches} ${e.batches === 1 ? 'batch' : 'batches'}, ${formatCount(e.records)} records (last ${e.last})`,
+    );
+  }
+  return lines;
 }

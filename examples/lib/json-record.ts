@@ -18,5 +18,7 @@ export function asJson(record: unknown): unknown {
 /** The record as a JSON object, or undefined when it is not one. */
 export function asObject(record: unknown): Record<string, unknown> | undefined {
   const v = asJson(record);
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+    ? (v as Record<string, unknown>)
+    : undefined;
 }

@@ -38,7 +38,7 @@ async function runBlock(block: string): Promise<unknown> {
 }
 
 describe('README.md', () => {
-  it("the runBatches example returns what the README shows, in the documented order", async () => {
+  it('the runBatches example returns what the README shows, in the documented order', async () => {
     const block = tsBlocks(readFileSync(README, 'utf8')).find((b) => b.includes('await runBatches('));
     expect(block, 'a ```ts block calling runBatches in README.md').toBeDefined();
     const shown = shownResult(block!);

@@ -7,7 +7,10 @@ import { describe, expect, it } from 'vitest';
 import * as joinStatic from '../../examples/join-static.ts';
 import * as pageviews from '../../examples/pageviews.ts';
 import * as sessions from '../../examples/sessions.ts';
-import { runPipeline } from '../../shared/index.ts';
+import { deadLettersOf } from '../../shared/core/dead-letters.ts';
+import { MemoryObjectStore, runPipeline, StreamingContext } from '../../shared/index.ts';
+import type { Source } from '../../shared/ports/source.ts';
+import { inProcessScheduler } from '../../shared/testing.ts';
 
 describe('examples with --format json (records already parsed)', () => {
   it('pageviews, sessions and join-static take a parsed event as they take a JSON line', () => {
@@ -24,15 +27,80 @@ describe('examples with --format json (records already parsed)', () => {
 
   it('pageviews counts parsed events in its window', async () => {
     const input = [[{ url: '/a' }, { url: '/b' }, { url: '/a' }], []];
-    const { store } = await runPipeline(pageviews.default, { input }, { ...pageviews.options, numBatches: 2 });
+    const { store } = await runPipeline(
+      pageviews.default,
+      { input },
+      { ...pageviews.options, numBatches: 2 },
+    );
     const keys = (await store.list('outputs/pageviews-2000.jsonl/')).filter((k) => k.endsWith('.jsonl'));
     const pairs: [string, number][] = [];
     for (const k of keys)
-      for (const line of Buffer.from((await store.get(k))!).toString('utf8').split('\n'))
+      for (const line of Buffer.from((await store.get(k))!)
+        .toString('utf8')
+        .split('\n'))
         if (line) pairs.push(JSON.parse(line) as [string, number]);
     expect(pairs.sort()).toEqual([
       ['/a', 2],
       ['/b', 1],
     ]);
+  });
+});
+
+describe('dead letters, one rule', () => {
+  it('a record whose user code threw is counted once in the manifest, also with two outputs', async () => {
+    const build = (ctx: StreamingContext) => {
+      const parsed = ctx.inputStream<string>().map((line) => {
+        if (line.startsWith('bad')) throw new Error(`cannot use ${line}`);
+        return line.toUpperCase();
+      });
+      parsed.saveAsTextFiles('upper');
+      parsed.map((s) => `${s}!`).saveAsJsonLines('shouted'); // a second output: a second stage computes `parsed`
+    };
+    const input = [['ok1', 'bad1', 'bad2', 'ok2', 'bad1'], ['bad3']];
+    const { store, manifests } = await runPipeline(build, { input }, { numBatches: 2 });
+    expect(manifests.map((m) => m.deadLettered)).toEqual([3, 1]); // bad1 twice in the input: two records
+    expect(manifests.map((m) => m.input.deadLetters)).toEqual([0, 0]); // the source decoded all
+    expect(manifests.map(deadLettersOf)).toEqual([3, 1]); // what the live row, summary and status show
+    // each is in deadletter/<batch>/ with the operator's error
+    const keys = await store.list('deadletter/');
+    expect(keys.length).toBeGreaterThan(0);
+  });
+});
+
+describe('processing starts when the interval closes (Spark)', () => {
+  it('a polling source’s receive window is kept apart from processing and scheduling delay', async () => {
+    const ctx = new StreamingContext({ batchIntervalMs: 300, partitions: 1 });
+    ctx.inputStream<string>().count().print();
+    let polls = 0;
+    // like SqsSource: polled from the start of the interval until it closes
+    const polling: Source<string> = {
+      polls: true,
+      async receive(request) {
+        polls++;
+        const wait = (request.closeAtMs ?? Date.now()) - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        return { records: ['x'], deadLetters: [] };
+      },
+      describe: () => 'polling',
+    };
+    const zero = Math.ceil(Date.now() / 300) * 300 + 300;
+    const scheduler = inProcessScheduler(ctx, {
+      store: new MemoryObjectStore(),
+      sources: { input: polling },
+      clock: 'wall',
+      zeroTimeMs: zero,
+      lease: false,
+    });
+    const manifests = await scheduler.run({ numBatches: 2 });
+    await scheduler.stop();
+    expect(polls).toBe(2);
+    for (const m of manifests) {
+      // the source polled until the close, so the batch began receiving before it
+      expect(m.receiveWindowMs).toBeGreaterThan(0);
+      expect(m.startedAtMs).toBeGreaterThanOrEqual(m.batchTimeMs);
+      expect(m.startedAtMs - m.receiveWindowMs!).toBeLessThan(m.batchTimeMs);
+      expect(m.processingMs).toBe(m.finishedAtMs - m.startedAtMs);
+      expect(m.schedulingDelayMs).toBe(Math.max(0, m.startedAtMs - m.dueAtMs));
+    }
   });
 });
