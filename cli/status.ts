@@ -192,7 +192,14 @@ function batchTable(manifests: readonly BatchManifest[]): string[] {
           `${o.kind === 'file' ? `save:${shortOutputName(o.name, m.batchTimeMs)}` : o.name}=${formatCount(o.records)}`,
       )
       .join(' ');
-    const flags = [m.recovered ? 'recovered' : '', m.input.capped ? 'capped' : ''].filter(Boolean).join(',');
+    const redelivered = (m.delivery?.redelivered ?? 0) + (m.delivery?.duplicates ?? 0);
+    const flags = [
+      m.recovered ? 'recovered' : '',
+      m.input.capped ? 'capped' : '',
+      redelivered > 0 ? `${redelivered} redelivered` : '',
+    ]
+      .filter(Boolean)
+      .join(',');
     return [
       timeOfDay(m.batchTimeMs),
       formatCount(m.input.records),
@@ -245,11 +252,13 @@ function summaryLines(manifests: readonly BatchManifest[], intervalMs: number): 
   const sched = manifests.map((m) => m.schedulingDelayMs);
   const records = manifests.reduce((n, m) => n + m.input.records, 0);
   const dead = manifests.reduce((n, m) => n + deadLettersOf(m), 0);
+  const again = manifests.reduce((n, m) => n + (m.delivery?.redelivered ?? 0) + (m.delivery?.duplicates ?? 0), 0);
   const over = processing.filter((p) => p > intervalMs).length;
   const spanMs = manifests.length * intervalMs;
   return [
     `${manifests.length} batches, ${formatCount(records)} records (${formatCount((records * 1000) / spanMs)}/s on average), ` +
-      `${formatCount(dead)} dead letters, ${over} slower than the interval`,
+      `${formatCount(dead)} dead letters, ${over} slower than the interval` +
+      (manifests.some((m) => m.delivery) ? `, ${formatCount(again)} messages redelivered (not counted again)` : ''),
     `processing time   mean ${formatMs(mean(processing))} · p50 ${formatMs(percentile(processing, 0.5))} · p99 ${formatMs(percentile(processing, 0.99))} · max ${formatMs(Math.max(...processing))}`,
     `scheduling delay  mean ${formatMs(mean(sched))} · max ${formatMs(Math.max(...sched))}`,
   ];
@@ -312,6 +321,12 @@ function batchDetail(m: BatchManifest, meta: GraphMeta, opened: OpenedStore): st
         ? ` · receive window ${formatMs(m.receiveWindowMs)} before the interval closed (not processing)`
         : ''),
     `  input ${formatCount(m.input.records)} records, ${formatCount(deadLettersOf(m))} dead letters (${formatCount(m.input.deadLetters)} not decodable, ${formatCount(deadLettersOf(m) - m.input.deadLetters)} made user code throw)${m.input.capped ? ', capped by backpressure' : ''}`,
+    ...(m.delivery
+      ? [
+          `  delivery ${formatCount(m.delivery.redelivered)} messages redelivered after an earlier batch committed them, ` +
+            `${formatCount(m.delivery.duplicates)} received twice in this batch: not counted again`,
+        ]
+      : []),
     `  phases ${phases}`,
     `  tasks ${m.tasks.total} · attempts ${m.tasks.attempts} · retries ${m.tasks.retries} · speculative ${m.tasks.speculative} · recomputed ${m.tasks.recomputed}`,
     `  requests get ${formatCount(m.requests.get)} · put ${formatCount(m.requests.put)} · list ${formatCount(m.requests.list)} · ` +

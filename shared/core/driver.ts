@@ -13,6 +13,7 @@ import { decodeJson, encodeBlock, encodeJson, encodeJsonLines } from './codec.ts
 import { type PersistedStreamDescription, Pipeline, type StreamingContext } from './context.ts';
 import { CountingObjectStore, type RequestCounts } from './counting-store.ts';
 import { countTaskDeadLetters } from './dead-letters.ts';
+import { deliveryOf } from './delivery.ts';
 import { drainSpanMs } from './drain.ts';
 import type { DStream } from './dstream.ts';
 import { type CrashPoint, DriverCrashError, FaultInjector, type FaultOptions } from './faults.ts';
@@ -47,6 +48,7 @@ export interface ReceivedEntry {
       deadLetters: number;
       deliveryIds?: string[];
       position?: unknown;
+      delivery?: { redelivered: number; duplicates: number };
       capped: boolean;
     }
   >;
@@ -86,6 +88,8 @@ export interface BatchManifest {
    * processing (absent in manifests written before it was recorded).
    */
   readonly receiveWindowMs?: number;
+  /** Messages received again and not counted (SQS): see delivery.ts. Absent when the source has no such counts. */
+  readonly delivery?: { readonly redelivered: number; readonly duplicates: number };
   readonly input: { readonly records: number; readonly deadLetters: number; readonly capped: boolean };
   readonly phases: Record<string, number>;
   readonly stages: readonly StageReport[];
@@ -598,6 +602,7 @@ export class BatchScheduler {
       outputs,
       tasks: { ...taskTotals, recomputed: this.recomputedCount - recomputedBefore },
       deadLettered: deadLetters + taskDeadLetters,
+      ...deliveryOf(received),
       requests: {
         get: requests.get + taskMetrics.get,
         put: requests.put + taskMetrics.put + 1,
@@ -664,6 +669,7 @@ export class BatchScheduler {
           deadLetters: batch.deadLetters.length,
           ...(batch.deliveryIds ? { deliveryIds: batch.deliveryIds } : {}),
           ...(batch.position !== undefined ? { position: batch.position } : {}),
+          ...(batch.delivery ? { delivery: batch.delivery } : {}),
           capped: cap !== undefined && records.length >= cap,
         };
         if (source.ack && batch.ackToken !== undefined) acks.push(() => source.ack!(batch.ackToken));

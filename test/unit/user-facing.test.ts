@@ -3,7 +3,8 @@
  * windows drain, dead letters are counted once by one rule, the receive window is apart from
  * processing, setup errors are usage errors, and small things (interval floor, .ts errors).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { emitBatchMetrics } from '../../functions/lib/telemetry.ts';
 import * as joinStatic from '../../examples/join-static.ts';
 import * as pageviews from '../../examples/pageviews.ts';
 import * as sessions from '../../examples/sessions.ts';
@@ -102,5 +103,54 @@ describe('processing starts when the interval closes (Spark)', () => {
       expect(m.processingMs).toBe(m.finishedAtMs - m.startedAtMs);
       expect(m.schedulingDelayMs).toBe(Math.max(0, m.startedAtMs - m.dueAtMs));
     }
+  });
+});
+
+describe('redeliveries are visible', () => {
+  it('counts a source reports go to the manifest and the batch metrics', async () => {
+    const ctx = new StreamingContext({ batchIntervalMs: 1000, partitions: 1 });
+    ctx.inputStream<string>().count().print();
+    // an at-least-once source: message m1 comes again in the second batch, m2 twice in the first
+    const deliveries = [
+      ['m1', 'm2', 'm2'],
+      ['m1', 'm3'],
+    ];
+    let next = 0;
+    const source: Source<string> = {
+      async receive(request) {
+        const ids = deliveries[next++] ?? [];
+        const taken: string[] = [];
+        let redelivered = 0;
+        let duplicates = 0;
+        for (const id of ids) {
+          if (request.seen?.(id)) redelivered++;
+          else if (taken.includes(id)) duplicates++;
+          else taken.push(id);
+        }
+        return { records: taken, deadLetters: [], deliveryIds: taken, delivery: { redelivered, duplicates } };
+      },
+      describe: () => 'at-least-once',
+    };
+    const scheduler = inProcessScheduler(ctx, { store: new MemoryObjectStore(), sources: { input: source } });
+    const manifests = await scheduler.run({ numBatches: 2 });
+    await scheduler.stop();
+    expect(manifests.map((m) => m.input.records)).toEqual([2, 1]);
+    expect(manifests.map((m) => m.delivery)).toEqual([
+      { redelivered: 0, duplicates: 1 },
+      { redelivered: 1, duplicates: 0 },
+    ]);
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((text) => {
+      lines.push(String(text));
+      return true;
+    });
+    try {
+      emitBatchMetrics('p', manifests[1]!);
+    } finally {
+      spy.mockRestore();
+    }
+    const metrics = JSON.parse(lines.join('')) as Record<string, unknown>;
+    expect(metrics.RedeliveredMessages).toBe(1);
+    expect(metrics.DuplicateMessages).toBe(0);
   });
 });
