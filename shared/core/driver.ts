@@ -481,7 +481,8 @@ export class BatchScheduler {
       settle = r;
     });
     try {
-      const manifest = await this.runBatchInner(t, recovered, previous, prepared);
+      // its own request counter: batches of a backlog run at once, each counts only its requests
+      const manifest = await this.store.scoped(() => this.runBatchInner(t, recovered, previous, prepared));
       settle(true);
       return manifest;
     } catch (err) {
