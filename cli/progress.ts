@@ -32,6 +32,29 @@ export interface RunInfo {
   readonly firstBatchMs: number;
   readonly resumedAfterMs: number | undefined;
   readonly limits: string;
+  /** Wall-clock time at start, to tell a resumed store's gap (absent: no gap shown). */
+  readonly nowMs?: number;
+  /** True when the source makes no records for the gap (the generator of `sluice run`). */
+  readonly sourceSkipsGap?: boolean;
+}
+
+/**
+ * What happens on resume, for the banner: how long ago the last batch committed and, when the
+ * store is behind the clock, how the gap is closed (its batches run first as a backlog).
+ */
+export function resumeLines(info: RunInfo): string[] {
+  if (info.resumedAfterMs === undefined || info.nowMs === undefined) return [];
+  const behindMs = info.nowMs - info.firstBatchMs;
+  const gap = Math.floor(behindMs / info.intervalMs) + 1;
+  if (gap < 2) return [];
+  const input = info.sourceSkipsGap
+    ? 'the generator makes no records for the time it was not running, so they are empty'
+    : 'input that waited in the source goes into the first of them';
+  return [
+    `  gap: the last batch committed ${formatMs(info.nowMs - info.resumedAfterMs)} ago; its ${formatCount(gap)} batches ` +
+      `(${timeOfDay(info.firstBatchMs)} to now) run first as a backlog, up to 64 at a time, marked 'recovered', ` +
+      `with the gap as their scheduling delay; ${input}. Then batches follow the clock. (--fresh starts over instead.)`,
+  ];
 }
 
 export interface ProgressOptions {
@@ -101,6 +124,7 @@ export class ProgressView {
     this.line(
       `  first batch ${timeOfDay(info.firstBatchMs)} · ${info.limits} · Ctrl-C stops after the current batch`,
     );
+    for (const line of resumeLines(info)) this.line(line);
     this.line('');
   }
 

@@ -252,13 +252,18 @@ function summaryLines(manifests: readonly BatchManifest[], intervalMs: number): 
   const sched = manifests.map((m) => m.schedulingDelayMs);
   const records = manifests.reduce((n, m) => n + m.input.records, 0);
   const dead = manifests.reduce((n, m) => n + deadLettersOf(m), 0);
-  const again = manifests.reduce((n, m) => n + (m.delivery?.redelivered ?? 0) + (m.delivery?.duplicates ?? 0), 0);
+  const again = manifests.reduce(
+    (n, m) => n + (m.delivery?.redelivered ?? 0) + (m.delivery?.duplicates ?? 0),
+    0,
+  );
   const over = processing.filter((p) => p > intervalMs).length;
   const spanMs = manifests.length * intervalMs;
   return [
     `${manifests.length} batches, ${formatCount(records)} records (${formatCount((records * 1000) / spanMs)}/s on average), ` +
       `${formatCount(dead)} dead letters, ${over} slower than the interval` +
-      (manifests.some((m) => m.delivery) ? `, ${formatCount(again)} messages redelivered (not counted again)` : ''),
+      (manifests.some((m) => m.delivery)
+        ? `, ${formatCount(again)} messages redelivered (not counted again)`
+        : ''),
     `processing time   mean ${formatMs(mean(processing))} · p50 ${formatMs(percentile(processing, 0.5))} · p99 ${formatMs(percentile(processing, 0.99))} · max ${formatMs(Math.max(...processing))}`,
     `scheduling delay  mean ${formatMs(mean(sched))} · max ${formatMs(Math.max(...sched))}`,
   ];

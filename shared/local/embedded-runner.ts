@@ -91,7 +91,7 @@ export function defaultGenerate(seq: number): string {
 /** Builds the source named by `--source`. */
 export function sourceFromSpec(
   spec: string,
-  options: { rate?: number; format?: RecordFormat; module?: PipelineModule },
+  options: { rate?: number; format?: RecordFormat; module?: PipelineModule; skipDowntime?: boolean },
 ): Source<unknown> {
   const [kind, ...rest] = spec.split(':');
   const arg = rest.join(':');
@@ -104,7 +104,11 @@ export function sourceFromSpec(
           'rate',
           `must be a positive number of records per second, got ${arg || options.rate}`,
         );
-      return new GeneratorSource({ ratePerSec: rate, generate: options.module?.generate ?? defaultGenerate });
+      return new GeneratorSource({
+        ratePerSec: rate,
+        generate: options.module?.generate ?? defaultGenerate,
+        skipDowntime: options.skipDowntime ?? false,
+      });
     }
     case 'file':
       if (!arg) throw new ConfigError('source', 'file source needs a path: --source file:<path>');
@@ -150,6 +154,8 @@ export async function runEmbedded(
         rate: options.rate,
         format: options.format,
         module: loaded.module,
+        // on the wall clock, a resumed generator makes nothing for the time it was not running
+        skipDowntime: (options.clock ?? 'wall') === 'wall',
       });
     }
   }
@@ -185,7 +191,12 @@ export async function runEmbedded(
     await scheduler.start();
     if (invoker instanceof WorkerPoolInvoker) await invoker.ready();
     options.onStart?.({ sources: Object.values(sources), scheduler });
-    const first = scheduler.nextBatchTimeMs;
+    // --duration counts from now (not from the last committed batch of a resumed store)
+    const now =
+      (options.clock ?? 'wall') === 'wall'
+        ? Math.ceil(Date.now() / ctx.batchIntervalMs) * ctx.batchIntervalMs
+        : 0;
+    const first = Math.max(scheduler.nextBatchTimeMs, now);
     const untilMs =
       options.durationMs !== undefined ? first + options.durationMs - ctx.batchIntervalMs : undefined;
     const manifests = await scheduler.run({

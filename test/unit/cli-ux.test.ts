@@ -133,3 +133,55 @@ describe('dead letters in the live row, the summary and sluice status', () => {
     expect(some.stdout).toMatch(/1 batches with input or dead letters \(--non-empty\), of 10/);
   });
 });
+
+describe('resuming a store after a gap', () => {
+  it('the banner says how the gap is closed, the generator skips it, --duration counts from now', async () => {
+    const store = path.join(dir, 'gap-store');
+    const args = [
+      'run',
+      'examples/wordcount.ts',
+      '--interval',
+      '100ms',
+      '--duration',
+      '300ms',
+      '--workers',
+      '0',
+      '--store',
+      store,
+    ];
+    expect(sluice(...args).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 1500)); // the pause: at least 15 batches of 100 ms
+    const before = Date.now();
+    const r = sluice(...args, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const start = JSON.parse(r.stderr.split('\n').find((l) => l.includes('"type":"start"'))!) as {
+      resumedAfterMs: number;
+    };
+    const batches = r.stderr
+      .split('\n')
+      .filter((l) => l.includes('"type":"batch"'))
+      .map((l) => JSON.parse(l) as { batchTimeMs: number; input: { records: number } });
+    // batches of the pause, while nothing ran: empty
+    const inGap = batches.filter((b) => b.batchTimeMs <= before - 100);
+    expect(inGap.length).toBeGreaterThanOrEqual(10);
+    for (const b of inGap) expect(b.input.records, `batch ${b.batchTimeMs}`).toBe(0);
+    // --duration 300ms from now: the run went on to batches at least 200 ms after it started
+    expect(batches.at(-1)!.batchTimeMs).toBeGreaterThanOrEqual(before + 200);
+    expect(batches[0]!.batchTimeMs).toBe(start.resumedAfterMs + 100);
+    const banner = sluice(
+      'run',
+      'examples/wordcount.ts',
+      '--interval',
+      '100ms',
+      '--batches',
+      '1',
+      '--workers',
+      '0',
+      '--store',
+      store,
+    );
+    expect(banner.stderr).toMatch(
+      /gap: the last batch committed .* ago; its \d+ batches .* run first as a backlog/,
+    );
+  });
+});

@@ -4,15 +4,15 @@
  * processing, setup errors are usage errors, and small things (interval floor, .ts errors).
  */
 import { describe, expect, it, vi } from 'vitest';
-import { emitBatchMetrics } from '../../functions/lib/telemetry.ts';
 import * as joinStatic from '../../examples/join-static.ts';
 import * as pageviews from '../../examples/pageviews.ts';
 import * as sessions from '../../examples/sessions.ts';
+import { emitBatchMetrics } from '../../functions/lib/telemetry.ts';
 import { deadLettersOf } from '../../shared/core/dead-letters.ts';
+import type { BatchManifest } from '../../shared/core/driver.ts';
 import { MemoryObjectStore, runPipeline, StreamingContext } from '../../shared/index.ts';
 import type { Source } from '../../shared/ports/source.ts';
 import { arraySource, inProcessScheduler } from '../../shared/testing.ts';
-import type { BatchManifest } from '../../shared/core/driver.ts';
 
 describe('examples with --format json (records already parsed)', () => {
   it('pageviews, sessions and join-static take a parsed event as they take a JSON line', () => {
@@ -141,7 +141,7 @@ describe('redeliveries are visible', () => {
       { redelivered: 1, duplicates: 0 },
     ]);
     const lines: string[] = [];
-    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((text) => {
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((text: string | Uint8Array) => {
       lines.push(String(text));
       return true;
     });
