@@ -44,6 +44,7 @@ const FLAG_OF_ENGINE_OPTION: Readonly<Record<string, string>> = {
   batchIntervalMs: '--interval',
   partitions: '--partitions',
   maxRecordsPerBatch: '--max-records',
+  store: '--store',
 };
 
 /** A ConfigError from the engine as the CLI flag the user typed, when there is one. */

@@ -9,6 +9,7 @@ import type { Source } from '../ports/source.ts';
 import { DirectoryObjectStore } from './directory-store.ts';
 import { InProcessInvoker } from './in-process-invoker.ts';
 import { loadPipeline, type PipelineModule } from './load-pipeline.ts';
+import { checkSourceFile, checkStoreDir } from './setup-checks.ts';
 import { FileSource, GeneratorSource, HttpSource, type RecordFormat, StdinSource } from './sources.ts';
 import { WorkerPoolInvoker } from './worker-pool.ts';
 
@@ -129,6 +130,12 @@ export function sourceFromSpec(
   }
 }
 
+/**
+ * The shortest batch interval `sluice run` accepts. Spark's advice is 500 ms or more; Sluice's
+ * fixed work per batch on one machine is a few tens of ms (see the message in runEmbedded).
+ */
+export const MIN_BATCH_INTERVAL_MS = 50;
+
 /** Runs a pipeline module on this machine: a directory store, local sources, worker threads. */
 export async function runEmbedded(
   options: EmbeddedRunOptions,
@@ -139,8 +146,18 @@ export async function runEmbedded(
     printer: options.printer,
   });
   const ctx = loaded.ctx;
+  if (ctx.batchIntervalMs < MIN_BATCH_INTERVAL_MS) {
+    throw new ConfigError(
+      'batchIntervalMs',
+      `${ctx.batchIntervalMs} ms is below the floor of ${MIN_BATCH_INTERVAL_MS} ms: every batch has fixed work ` +
+        '(writing its input blocks and write-ahead entry, planning, committing its manifest: 10 to 30 ms here), ' +
+        'so a shorter interval only falls behind. Use 50ms or more (the flag, or options.batchIntervalMs of the module)',
+    );
+  }
   const store = new DirectoryObjectStore(options.storeDir);
-  await fs.mkdir(store.root, { recursive: true });
+  await checkStoreDir(store.root);
+  const spec = options.source ?? 'generator';
+  if (spec.startsWith('file:')) await checkSourceFile(spec.slice('file:'.length));
   for (const [key, file] of Object.entries(options.datasets ?? {})) {
     const body = await fs.readFile(file).catch(() => {
       throw new ConfigError('dataset', `cannot read ${file} (for store key ${key})`);

@@ -185,3 +185,70 @@ describe('resuming a store after a gap', () => {
     );
   });
 });
+
+describe('setup errors are usage errors (exit 2) that say what is wrong', () => {
+  it('a store path that is a file, or under a file', () => {
+    const file = path.join(dir, 'not-a-dir');
+    writeFileSync(file, 'x');
+    const r = sluice('run', 'examples/wordcount.ts', '--batches', '1', '--store', file);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`invalid option '--store': ${file} is a file, not a directory`);
+    expect(r.stderr).not.toContain('bug in sluice');
+    const under = sluice(
+      'run',
+      'examples/wordcount.ts',
+      '--batches',
+      '1',
+      '--store',
+      path.join(file, 'store'),
+    );
+    expect(under.code, under.stderr).toBe(2);
+    expect(under.stderr).toContain('a part of the path is a file, not a directory');
+  });
+
+  it('a file source pointed at a directory or a missing file', () => {
+    const store = path.join(dir, 'src-store');
+    const r = sluice('run', 'examples/wordcount.ts', '--source', `file:${dir}`, '--store', store);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`invalid option '--source': file source: ${dir} is a directory`);
+    const missing = sluice(
+      'run',
+      'examples/wordcount.ts',
+      '--source',
+      `file:${dir}/nope.txt`,
+      '--store',
+      store,
+    );
+    expect(missing.code, missing.stderr).toBe(2);
+    expect(missing.stderr).toContain('does not exist');
+  });
+});
+
+describe('small things', () => {
+  it('--interval has a floor, with the reason', () => {
+    const r = sluice(
+      'run',
+      'examples/wordcount.ts',
+      '--interval',
+      '1ms',
+      '--batches',
+      '1',
+      '--store',
+      path.join(dir, 'i'),
+    );
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(
+      /invalid option '--interval': 1 ms is below the floor of 50 ms: every batch has fixed work/,
+    );
+  });
+
+  it('a syntax error in a .ts module outside a "type": "module" package is reported as such, with its .ts name', () => {
+    const sub = path.join(dir, 'plain');
+    mkdirSync(sub, { recursive: true });
+    writeFileSync(path.join(sub, 'broken.ts'), 'export default function (ctx) {\n  const x: number = ;\n}\n');
+    const r = sluice('run', path.join(sub, 'broken.ts'), '--batches', '1', '--store', path.join(dir, 'b'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('it has a syntax error: broken.ts:2:21: Unexpected ";"');
+    expect(r.stderr).not.toContain('.mts');
+  });
+});
