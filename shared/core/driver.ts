@@ -524,7 +524,7 @@ export class BatchScheduler {
     // Spark's rule: processing starts when the interval closes; polling before that (SQS) is the
     // receive window, kept apart (receiveWindowMs) and out of processing and scheduling delay
     const processingStartMs =
-      this.options.clock === 'manual' ? startedAtMs : processingStart(startedAtMs, marks.polledAt, t);
+      this.options.clock === 'manual' ? startedAtMs : processingStart(startedAtMs, Date.now(), t);
     phases.receive = Math.max(
       0,
       (marks.polledAt || receiveStart) - Math.max(receiveStart, processingStartMs),

@@ -5,10 +5,11 @@
  */
 
 /**
- * The processing start of batch `t` that began receiving at `startedAtMs` and finished polling at
- * `polledAtMs` (0: no source polled): the close of the interval, or later when polling ended
- * before it or the batch began after it (a late batch).
+ * The processing start of batch `t` that began receiving at `startedAtMs` and had its input
+ * durable at `readyAtMs`: the close of the interval, or when the input was ready if that was
+ * earlier (a source done polling early) or later (polling past the close), and never before the
+ * batch began (a late batch).
  */
-export function processingStart(startedAtMs: number, polledAtMs: number, t: number): number {
-  return Math.max(startedAtMs, Math.min(polledAtMs || startedAtMs, t));
+export function processingStart(startedAtMs: number, readyAtMs: number, t: number): number {
+  return Math.max(startedAtMs, Math.min(readyAtMs, t));
 }
