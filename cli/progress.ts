@@ -178,7 +178,7 @@ export class ProgressView {
    */
   event(e: Record<string, unknown>): void {
     if (this.options.json) {
-      if (e.event === 'task.failed' || e.event === 'source.drain')
+      if (e.event === 'task.failed' || e.event === 'source.drain' || e.event === 'task.nondeterministic')
         this.line(JSON.stringify({ type: 'event', ...e }));
       else if (e.event === 'backpressure') this.pendingEvents.push(JSON.stringify({ type: 'event', ...e }));
       return;
@@ -193,6 +193,8 @@ export class ProgressView {
       this.line(
         `  the source ended: draining, ${n} more ${n === 1 ? 'batch' : 'batches'} (to ${timeOfDay(Number(e.untilMs))}, without waiting) so that every window holding its data emits`,
       );
+    } else if (e.event === 'task.nondeterministic') {
+      this.line(`  warning: ${String(e.message)}`);
     } else if (e.event === 'task.failed') {
       // shown at once: the batch may never commit
       this.line(

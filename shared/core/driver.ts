@@ -14,6 +14,7 @@ import { type PersistedStreamDescription, Pipeline, type StreamingContext } from
 import { CountingObjectStore, type RequestCounts } from './counting-store.ts';
 import { countTaskDeadLetters } from './dead-letters.ts';
 import { deliveryOf } from './delivery.ts';
+import { warnNondeterministic } from './determinism.ts';
 import { drainSpanMs } from './drain.ts';
 import type { DStream } from './dstream.ts';
 import { type CrashPoint, DriverCrashError, FaultInjector, type FaultOptions } from './faults.ts';
@@ -774,6 +775,7 @@ export class BatchScheduler {
         const stageLineages: LineageRecord[] = [];
         outcome.results.forEach((r, i) => {
           stageLineages[partitions[i]!] = r.lineage;
+          if (r.nondeterministic) warnNondeterministic((e) => this.log(e), t, stage.id, r);
         });
         lineages.set(stage, stageLineages);
         if (stage.shuffle) shuffleOutputs.set(stage.shuffle.id, stageLineages);
