@@ -351,6 +351,7 @@ export class SqsSource<T = unknown> implements Source<T> {
       deadLetters,
       deliveryIds: ordered.map((entry) => entry.message.MessageId!),
       ackToken,
+      delivery: { redelivered, duplicates },
     };
   }
 

@@ -47,6 +47,7 @@ const FLAG_OF_ENGINE_OPTION: Readonly<Record<string, string>> = {
   partitions: '--partitions',
   maxRecordsPerBatch: '--max-records',
   skipBatch: '--skip-batch',
+  store: '--store',
 };
 
 /** A ConfigError from the engine as the CLI flag the user typed, when there is one. */

@@ -213,6 +213,7 @@ Examples:
     .option('--batch <batch-time>', 'show one batch in detail: phases, stages, task times, outputs', (v) =>
       parseBatchTime('--batch', v),
     )
+    .option('--non-empty', 'only batches that had input records or dead letters')
     .option('--svg <file>', 'also write the timeline as an SVG picture to file')
     .option('--json', 'print JSON (graph meta and manifests) instead of tables')
     .action(async (opts) => {

@@ -6,6 +6,8 @@
  *
  * @module
  */
+import path from 'node:path';
+import { deadLettersOf } from '../shared/core/dead-letters.ts';
 import type { BatchManifest } from '../shared/core/driver.ts';
 import {
   formatCount,
@@ -32,6 +34,29 @@ export interface RunInfo {
   readonly firstBatchMs: number;
   readonly resumedAfterMs: number | undefined;
   readonly limits: string;
+  /** Wall-clock time at start, to tell a resumed store's gap (absent: no gap shown). */
+  readonly nowMs?: number;
+  /** True when the source makes no records for the gap (the generator of `sluice run`). */
+  readonly sourceSkipsGap?: boolean;
+}
+
+/**
+ * What happens on resume, for the banner: how long ago the last batch committed and, when the
+ * store is behind the clock, how the gap is closed (its batches run first as a backlog).
+ */
+export function resumeLines(info: RunInfo): string[] {
+  if (info.resumedAfterMs === undefined || info.nowMs === undefined) return [];
+  const behindMs = info.nowMs - info.firstBatchMs;
+  const gap = Math.floor(behindMs / info.intervalMs) + 1;
+  if (gap < 2) return [];
+  const input = info.sourceSkipsGap
+    ? 'the generator makes no records for the time it was not running, so they are empty'
+    : 'input that waited in the source goes into the first of them';
+  return [
+    `  gap: the last batch committed ${formatMs(info.nowMs - info.resumedAfterMs)} ago; its ${formatCount(gap)} batches ` +
+      `(${timeOfDay(info.firstBatchMs)} to now) run first as a backlog, up to 64 at a time, marked 'recovered', ` +
+      `with the gap as their scheduling delay; ${input}. Then batches follow the clock. (--fresh starts over instead.)`,
+  ];
 }
 
 export interface ProgressOptions {
@@ -101,6 +126,7 @@ export class ProgressView {
     this.line(
       `  first batch ${timeOfDay(info.firstBatchMs)} · ${info.limits} · Ctrl-C stops after the current batch`,
     );
+    for (const line of resumeLines(info)) this.line(line);
     this.line('');
   }
 
@@ -127,7 +153,7 @@ export class ProgressView {
     const marks: string[] = [];
     if (over) marks.push('! slower than the interval');
     if (m.input.capped) marks.push('! capped by backpressure');
-    if (m.input.deadLetters > 0) marks.push(`${formatCount(m.input.deadLetters)} dead letters`);
+    if (deadLettersOf(m) > 0) marks.push(`${formatCount(deadLettersOf(m))} dead letters`);
     if (m.recovered) marks.push('recovered');
     if (m.tasks.speculative > 0) marks.push(`${m.tasks.speculative} speculative`);
     if (m.tasks.recomputed > 0) marks.push(`${m.tasks.recomputed} recomputed`);
@@ -154,7 +180,8 @@ export class ProgressView {
    */
   event(e: Record<string, unknown>): void {
     if (this.options.json) {
-      if (e.event === 'task.failed') this.line(JSON.stringify({ type: 'event', ...e }));
+      if (e.event === 'task.failed' || e.event === 'source.drain' || e.event === 'task.nondeterministic')
+        this.line(JSON.stringify({ type: 'event', ...e }));
       else if (e.event === 'backpressure') this.pendingEvents.push(JSON.stringify({ type: 'event', ...e }));
       return;
     }
@@ -163,6 +190,13 @@ export class ProgressView {
       this.pendingEvents.push(
         `  backpressure: the next batches take at most ${formatCount(Number(e.maxRecordsPerBatch))} records`,
       );
+    } else if (e.event === 'source.drain') {
+      const n = Number(e.batches);
+      this.line(
+        `  the source ended: draining, ${n} more ${n === 1 ? 'batch' : 'batches'} (to ${timeOfDay(Number(e.untilMs))}, without waiting) so that every window holding its data emits`,
+      );
+    } else if (e.event === 'task.nondeterministic') {
+      this.line(`  warning: ${String(e.message)}`);
     } else if (e.event === 'task.failed') {
       // shown at once: the batch may never commit
       this.line(
@@ -189,7 +223,7 @@ export class ProgressView {
     const interval = info?.intervalMs ?? 1000;
     const processing = ms.map((m) => m.processingMs);
     const records = ms.reduce((n, m) => n + m.input.records, 0);
-    const dead = ms.reduce((n, m) => n + m.input.deadLetters, 0);
+    const dead = ms.reduce((n, m) => n + deadLettersOf(m), 0);
     const retries = ms.reduce((n, m) => n + m.tasks.retries, 0);
     const over = processing.filter((p) => p > interval).length;
     const capped = ms.filter((m) => m.input.capped).length;
@@ -241,6 +275,7 @@ export class ProgressView {
       `  processing / interval, per batch: ${sparkline(processing.slice(-60), interval)}  (█ = interval or more)`,
     );
     this.line(`  store ${info?.storeDescription ?? ''}`);
+    for (const line of outputLines(ms, info?.storeDir)) this.line(line);
     this.line(`look at it:`);
     this.line(`  sluice status ${storeFlag}`);
     const output = last.outputs.find((o) => o.kind === 'rdd') ?? last.outputs[0];
@@ -250,4 +285,31 @@ export class ProgressView {
   private line(text: string): void {
     this.options.write(`${text}\n`);
   }
+}
+
+/**
+ * Where the saved outputs went, one line per output: its directory pattern under the store, how
+ * many batches wrote one and how many records in all.
+ */
+export function outputLines(ms: readonly BatchManifest[], storeDir: string | undefined): string[] {
+  const byPrefix = new Map<string, { batches: number; records: number; last: string }>();
+  for (const m of ms) {
+    for (const o of m.outputs) {
+      if (o.kind !== 'file') continue;
+      const pattern = o.name.replace(`-${m.batchTimeMs}`, '-<time>');
+      const entry = byPrefix.get(pattern) ?? { batches: 0, records: 0, last: o.name };
+      entry.batches++;
+      entry.records += o.records;
+      entry.last = o.name;
+      byPrefix.set(pattern, entry);
+    }
+  }
+  const lines: string[] = [];
+  for (const [pattern, e] of byPrefix) {
+    const where = storeDir ? path.join(storeDir, 'outputs', pattern) : `outputs/${pattern}`;
+    lines.push(
+      `  outputs ${where}/ · ${e.batches} ${e.batches === 1 ? 'batch' : 'batches'}, ${formatCount(e.records)} records (last ${e.last})`,
+    );
+  }
+  return lines;
 }

@@ -82,7 +82,7 @@ export async function runCommand(modulePath: string, options: RunCommandOptions,
 
   const limits: string[] = [];
   if (options.batches !== undefined) limits.push(`stops after ${options.batches} batches`);
-  if (options.duration !== undefined) limits.push(`stops after ${formatMs(options.duration)}`);
+  if (options.duration !== undefined) limits.push(`stops after ${formatMs(options.duration)} from now`);
   if (limits.length === 0)
     limits.push(options.source.startsWith('generator') ? 'runs until stopped' : 'runs until the source ends');
   let manifestsSeen = 0;
@@ -123,6 +123,8 @@ export async function runCommand(modulePath: string, options: RunCommandOptions,
           firstBatchMs: scheduler.nextBatchTimeMs,
           resumedAfterMs: scheduler.lastCommittedBatchMs,
           limits: limits.join(', '),
+          nowMs: Date.now(),
+          sourceSkipsGap: options.source.startsWith('generator'),
         });
         for (const t of options.skipBatch ?? []) {
           progress.note(

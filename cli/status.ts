@@ -8,6 +8,7 @@
  * @module
  */
 import { promises as fs } from 'node:fs';
+import { deadLettersOf } from '../shared/core/dead-letters.ts';
 import type { BatchManifest, GraphMeta } from '../shared/core/driver.ts';
 import { DirectoryObjectStore, type StoreUsage } from '../shared/local/directory-store.ts';
 import { CliError } from './errors.ts';
@@ -44,6 +45,8 @@ export interface StatusCommandOptions extends StoreOptions {
   readonly svg?: string;
   /** Show one batch in detail (stages, phases, outputs). */
   readonly batch?: BatchTimeSpec;
+  /** Only batches that had input records or dead letters. */
+  readonly nonEmpty?: boolean;
 }
 
 /** us-east-1 list prices, for the estimate (see the brief's anchors). */
@@ -73,8 +76,15 @@ export async function statusCommand(
     return;
   }
 
-  const shown = options.last > 0 ? times.slice(-options.last) : times;
-  const manifests = await readManifests(opened.store, shown);
+  let shown = options.last > 0 ? times.slice(-options.last) : times;
+  let manifests = await readManifests(opened.store, shown);
+  if (options.nonEmpty) {
+    // the newest --last batches that had input or dead letters
+    const all = await readManifests(opened.store, times);
+    manifests = all.filter((m) => m.input.records > 0 || deadLettersOf(m) > 0);
+    if (options.last > 0) manifests = manifests.slice(-options.last);
+    shown = manifests.map((m) => m.batchTimeMs);
+  }
 
   if (options.svg) {
     await fs.writeFile(
@@ -97,7 +107,9 @@ export async function statusCommand(
   if (manifests.length === 0) {
     lines.push('no committed batch yet.');
   } else {
-    if (shown.length < times.length) {
+    if (options.nonEmpty) {
+      lines.push(`${shown.length} batches with input or dead letters (--non-empty), of ${times.length}:`);
+    } else if (shown.length < times.length) {
       lines.push(`last ${shown.length} of ${times.length} batches (--last 0 shows all):`);
     }
     lines.push(...batchTable(manifests));
@@ -169,7 +181,7 @@ function headerLines(
     times.length > 0 ? ` from ${timeOfDay(times[0]!)} to ${timeOfDay(times[times.length - 1]!)}` : '';
   const pending =
     uncommitted.length > 0
-      ? `; ${uncommitted.length} received but not committed (${uncommitted.map((t) => timeOfDay(t)).join(', ')}): the next run re-runs them`
+      ? `; ${uncommitted.length} received but not committed (${foldTimes(uncommitted)}): the next run re-runs them`
       : '';
   lines.push(`batches      ${times.length} committed${range}${pending}`);
   return lines;
@@ -201,11 +213,18 @@ function batchTable(manifests: readonly BatchManifest[]): string[] {
           `${o.kind === 'file' ? `save:${shortOutputName(o.name, m.batchTimeMs)}` : o.name}=${formatCount(o.records)}`,
       )
       .join(' ');
-    const flags = [m.recovered ? 'recovered' : '', m.input.capped ? 'capped' : ''].filter(Boolean).join(',');
+    const redelivered = (m.delivery?.redelivered ?? 0) + (m.delivery?.duplicates ?? 0);
+    const flags = [
+      m.recovered ? 'recovered' : '',
+      m.input.capped ? 'capped' : '',
+      redelivered > 0 ? `${redelivered} redelivered` : '',
+    ]
+      .filter(Boolean)
+      .join(',');
     return [
       timeOfDay(m.batchTimeMs),
       formatCount(m.input.records),
-      formatCount(m.input.deadLetters),
+      formatCount(deadLettersOf(m)),
       formatMs(m.processingMs),
       formatMs(m.schedulingDelayMs),
       formatMs(m.totalDelayMs),
@@ -253,11 +272,19 @@ function summaryLines(manifests: readonly BatchManifest[], intervalMs: number): 
   const processing = manifests.map((m) => m.processingMs);
   const sched = manifests.map((m) => m.schedulingDelayMs);
   const records = manifests.reduce((n, m) => n + m.input.records, 0);
+  const dead = manifests.reduce((n, m) => n + deadLettersOf(m), 0);
+  const again = manifests.reduce(
+    (n, m) => n + (m.delivery?.redelivered ?? 0) + (m.delivery?.duplicates ?? 0),
+    0,
+  );
   const over = processing.filter((p) => p > intervalMs).length;
   const spanMs = manifests.length * intervalMs;
   return [
     `${manifests.length} batches, ${formatCount(records)} records (${formatCount((records * 1000) / spanMs)}/s on average), ` +
-      `${over} slower than the interval`,
+      `${formatCount(dead)} dead letters, ${over} slower than the interval` +
+      (manifests.some((m) => m.delivery)
+        ? `, ${formatCount(again)} messages redelivered (not counted again)`
+        : ''),
     `processing time   mean ${formatMs(mean(processing))} · p50 ${formatMs(percentile(processing, 0.5))} · p99 ${formatMs(percentile(processing, 0.99))} · max ${formatMs(Math.max(...processing))}`,
     `scheduling delay  mean ${formatMs(mean(sched))} · max ${formatMs(Math.max(...sched))}`,
   ];
@@ -315,8 +342,17 @@ function batchDetail(m: BatchManifest, meta: GraphMeta, opened: OpenedStore): st
   const lines = [
     `batch ${timeOfDay(m.batchTimeMs)} (${m.batchTimeMs}, ${isoLocal(m.batchTimeMs)})${m.recovered ? ', re-run after a restart' : ''}`,
     `  due ${timeOfDay(m.dueAtMs)} · started ${rel(m.startedAtMs)} · finished ${rel(m.finishedAtMs)} ` +
-      `(processing ${formatMs(m.processingMs)}, scheduling delay ${formatMs(m.schedulingDelayMs)}, interval ${formatMs(meta.batchIntervalMs)})`,
-    `  input ${formatCount(m.input.records)} records, ${formatCount(m.input.deadLetters)} dead letters${m.input.capped ? ', capped by backpressure' : ''}`,
+      `(processing ${formatMs(m.processingMs)}, scheduling delay ${formatMs(m.schedulingDelayMs)}, interval ${formatMs(meta.batchIntervalMs)})` +
+      (m.receiveWindowMs
+        ? ` · receive window ${formatMs(m.receiveWindowMs)} before the interval closed (not processing)`
+        : ''),
+    `  input ${formatCount(m.input.records)} records, ${formatCount(deadLettersOf(m))} dead letters (${formatCount(m.input.deadLetters)} not decodable, ${formatCount(deadLettersOf(m) - m.input.deadLetters)} made user code throw)${m.input.capped ? ', capped by backpressure' : ''}`,
+    ...(m.delivery
+      ? [
+          `  delivery ${formatCount(m.delivery.redelivered)} messages redelivered after an earlier batch committed them, ` +
+            `${formatCount(m.delivery.duplicates)} received twice in this batch: not counted again`,
+        ]
+      : []),
     `  phases ${phases}`,
     `  tasks ${m.tasks.total} · attempts ${m.tasks.attempts} · retries ${m.tasks.retries} · speculative ${m.tasks.speculative} · recomputed ${m.tasks.recomputed}`,
     `  requests get ${formatCount(m.requests.get)} · put ${formatCount(m.requests.put)} · list ${formatCount(m.requests.list)} · ` +
@@ -347,4 +383,12 @@ function batchDetail(m: BatchManifest, meta: GraphMeta, opened: OpenedStore): st
     );
   }
   return lines;
+}
+
+/** Batch times as a short list: all of them up to 6, else the first 3, how many between, the last 2. */
+export function foldTimes(times: readonly number[]): string {
+  if (times.length <= 6) return times.map((t) => timeOfDay(t)).join(', ');
+  const head = times.slice(0, 3).map((t) => timeOfDay(t));
+  const tail = times.slice(-2).map((t) => timeOfDay(t));
+  return `${head.join(', ')}, ... ${times.length - 5} more ..., ${tail.join(', ')}`;
 }

@@ -17,18 +17,16 @@
  */
 import type { StreamingContext } from '../shared/index.ts';
 import { rng, zipf } from './lib/demo-data.ts';
+import { asObject } from './lib/json-record.ts';
 
 export const options = { batchIntervalMs: 1000, partitions: 2 };
 
 export const DATASET_KEY = 'datasets/pages.jsonl';
 
-function parseClick(line: string): [string, number][] {
-  try {
-    const click = JSON.parse(line) as { url?: unknown };
-    if (typeof click?.url === 'string') return [[click.url, 1]];
-  } catch {
-    // not JSON: skip
-  }
+/** A JSON line or an already parsed click (`--format json`) as (url, 1); [] when it is neither. */
+export function parseClick(record: unknown): [string, number][] {
+  const click = asObject(record);
+  if (typeof click?.url === 'string') return [[click.url, 1]];
   return [];
 }
 
@@ -37,7 +35,7 @@ export default function clicksPerCategory(ctx: StreamingContext): void {
   const pages = ctx.storedDataset<[string, string]>(DATASET_KEY);
 
   const clicksPerUrl = ctx
-    .inputStream<string>()
+    .inputStream<unknown>()
     .flatMap(parseClick)
     .reduceByKey((a, b) => a + b);
 

@@ -10,9 +10,11 @@
  * over arrival (batch) time; `ts` is only carried along.
  *
  *   npx sluice run examples/pageviews.ts --source generator --duration 20s
+ *   npx sluice run examples/pageviews.ts --source http:8787 --format json   # POST events to /events
  */
 import type { StreamingContext } from '../shared/index.ts';
 import { rng, zipf } from './lib/demo-data.ts';
+import { asObject } from './lib/json-record.ts';
 
 export const options = { batchIntervalMs: 1000, partitions: 2 };
 
@@ -25,21 +27,18 @@ export interface PageView {
   readonly ts: number;
 }
 
-/** Parses one line; [] when it is not JSON or not a page view. */
-export function parseView(line: string): PageView[] {
-  try {
-    const v: unknown = JSON.parse(line);
-    if (typeof v === 'object' && v !== null && typeof (v as PageView).url === 'string')
-      return [v as PageView];
-  } catch {
-    // malformed JSON: skip the line
-  }
-  return [];
+/**
+ * One record as a page view; [] when it is not JSON or not a page view. A record is a JSON line
+ * (`--format lines`, the default) or an already parsed event (`--format json`): both work.
+ */
+export function parseView(record: unknown): PageView[] {
+  const v = asObject(record);
+  return v !== undefined && typeof v.url === 'string' ? [v as unknown as PageView] : [];
 }
 
 export default function pageViews(ctx: StreamingContext): void {
   const views = ctx
-    .inputStream<string>()
+    .inputStream<unknown>() // JSON lines, or parsed events with --format json
     .flatMap(parseView)
     .map((view): [string, number] => [view.url, 1]);
 

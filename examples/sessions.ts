@@ -15,6 +15,7 @@
  */
 import type { State, StreamingContext } from '../shared/index.ts';
 import { rng, zipf } from './lib/demo-data.ts';
+import { asObject } from './lib/json-record.ts';
 
 export const options = { batchIntervalMs: 1000, partitions: 2 };
 
@@ -31,13 +32,10 @@ export interface SessionSummary {
   readonly closedAt: number;
 }
 
-function parseEvent(line: string): [string, string][] {
-  try {
-    const e = JSON.parse(line) as ClickEvent;
-    if (typeof e?.user === 'string' && typeof e.page === 'string') return [[e.user, e.page]];
-  } catch {
-    // not JSON: skip
-  }
+/** A JSON line or an already parsed event (`--format json`) as (user, page); [] when it is neither. */
+export function parseEvent(record: unknown): [string, string][] {
+  const e = asObject(record);
+  if (typeof e?.user === 'string' && typeof e.page === 'string') return [[e.user, e.page]];
   return [];
 }
 
@@ -57,7 +55,7 @@ function trackSession(
 }
 
 export default function sessions(ctx: StreamingContext): void {
-  const events = ctx.inputStream<string>().flatMap(parseEvent);
+  const events = ctx.inputStream<unknown>().flatMap(parseEvent);
 
   const summaries = events.mapWithState({ fn: trackSession, timeoutMs: TIMEOUT_MS });
 

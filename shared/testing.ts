@@ -23,7 +23,7 @@ export interface RunBatchesOptions {
  * ```ts
  * const out = await runBatches([['a b', 'a']], (lines) =>
  *   lines.flatMap((l) => l.split(' ')).map((w) => [w, 1] as [string, number]).reduceByKey((a, b) => a + b));
- * // [[['a', 2], ['b', 1]]]
+ * // [[['b', 1], ['a', 2]]]  (partition order: see the README)
  * ```
  */
 export async function runBatches<T, V>(

@@ -48,6 +48,9 @@ export function emitBatchMetrics(pipeline: string, m: BatchManifest): void {
         unit: 'Count',
       },
       FailedBatches: { value: 0, unit: 'Count' },
+      // SQS messages received again and not counted (at-least-once delivery)
+      RedeliveredMessages: { value: m.delivery?.redelivered ?? 0, unit: 'Count' },
+      DuplicateMessages: { value: m.delivery?.duplicates ?? 0, unit: 'Count' },
     },
     { batchTimeMs: m.batchTimeMs },
   );

@@ -10,12 +10,73 @@
  */
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
+import { SluiceError } from '../errors.ts';
 
 const EMPTY = 0;
 const MSGPACK = 1;
 const LINES = 2;
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+/**
+ * What records may hold, through a shuffle or a stored block (docs/API.md, "Records"): JSON values,
+ * `undefined`, bigint, Date, RegExp, Error, Set and typed arrays (a Buffer stays a Buffer), nested
+ * as deep as needed. `encodeBlock` refuses a record that is, or whose tuple elements are, a Map or
+ * an instance of another class (it does not look deeper, to stay cheap): those would come back as
+ * plain objects.
+ */
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: true });
+
+const ALLOWED_PROTOTYPES = new Set<unknown>([
+  Object.prototype,
+  Array.prototype,
+  null,
+  Set.prototype,
+  Date.prototype,
+  RegExp.prototype,
+  Error.prototype,
+  Buffer.prototype,
+  ...[
+    Uint8Array,
+    Int8Array,
+    Uint8ClampedArray,
+    Uint16Array,
+    Int16Array,
+    Uint32Array,
+    Int32Array,
+    Float32Array,
+    Float64Array,
+    BigInt64Array,
+    BigUint64Array,
+  ].map((c) => c.prototype),
+]);
+
+/** Refuses a record (or an element of a tuple record) that is an instance of a class the codec does not keep. */
+function checkRecord(r: unknown): void {
+  if (typeof r !== 'object' || r === null) return;
+  const proto = Object.getPrototypeOf(r);
+  if (ALLOWED_PROTOTYPES.has(proto) || r instanceof Error) {
+    if (Array.isArray(r) && r.length <= 4) for (const e of r) checkRecord(e);
+    return;
+  }
+  if (r instanceof Map) {
+    throw new UnsupportedRecordError(
+      'a record holds a Map, which would come back from a shuffle or a stored block as a plain object: ' +
+        'use an array of [key, value] pairs (or a plain object with string keys) instead',
+    );
+  }
+  const name = (proto as { constructor?: { name?: string } }).constructor?.name ?? 'an unknown class';
+  throw new UnsupportedRecordError(
+    `a record holds an instance of class ${name}, which would come back from a shuffle or a stored ` +
+      'block as a plain object without its class and methods: convert it to a plain object first',
+  );
+}
+
+/** A record the codec cannot store faithfully (see "Records" in docs/API.md). */
+export class UnsupportedRecordError extends SluiceError {
+  constructor(message: string) {
+    super(message, { retryable: false }); // the same record fails the same way on every attempt
+    this.name = 'UnsupportedRecordError';
+  }
+}
 
 function seal(out: Buffer): Buffer {
   out.writeUInt32BE(crc32(out.subarray(0, out.length - 4)), out.length - 4);
@@ -39,6 +100,7 @@ export function encodeBlock(records: readonly unknown[]): Uint8Array {
     out.write(text, 1, 'utf8');
     return seal(out);
   }
+  for (let i = 0; i < records.length; i++) checkRecord(records[i]);
   const body = packr.pack(records as unknown[]);
   const out = Buffer.allocUnsafe(5 + body.length);
   out[0] = MSGPACK;

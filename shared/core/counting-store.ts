@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ByteRange, ObjectStore } from '../ports/object-store.ts';
 
 export interface RequestCounts {
@@ -9,20 +10,33 @@ export interface RequestCounts {
   bytesWritten: number;
 }
 
-/** Wraps a store and counts requests and bytes, so every batch can report what it cost. */
+const zero = (): RequestCounts => ({ get: 0, put: 0, list: 0, delete: 0, bytesRead: 0, bytesWritten: 0 });
+
+/**
+ * Wraps a store and counts requests and bytes, so every batch can report what it cost. Inside
+ * `scoped(fn)`, requests made by `fn` and everything it awaits also count in a counter of their
+ * own, and `snapshot`/`since` read that one: batches run together in a backlog each report their
+ * own requests, not those of the others running meanwhile.
+ */
 export class CountingObjectStore implements ObjectStore {
   readonly inner: ObjectStore;
-  private readonly counts: RequestCounts = {
-    get: 0,
-    put: 0,
-    list: 0,
-    delete: 0,
-    bytesRead: 0,
-    bytesWritten: 0,
-  };
+  private readonly total: RequestCounts = zero();
+  private readonly scope = new AsyncLocalStorage<RequestCounts>();
 
   constructor(inner: ObjectStore) {
     this.inner = inner;
+  }
+  /** Runs `fn` with a request counter of its own (see the class comment). */
+  scoped<R>(fn: () => Promise<R>): Promise<R> {
+    return this.scope.run(zero(), fn);
+  }
+  private get counts(): RequestCounts {
+    return this.scope.getStore() ?? this.total;
+  }
+  private add(field: keyof RequestCounts, n = 1): void {
+    this.total[field] += n;
+    const own = this.scope.getStore();
+    if (own) own[field] += n;
   }
   snapshot(): RequestCounts {
     return { ...this.counts };
@@ -39,27 +53,27 @@ export class CountingObjectStore implements ObjectStore {
     };
   }
   async get(key: string, range?: ByteRange): Promise<Uint8Array | undefined> {
-    this.counts.get++;
+    this.add('get');
     const body = await this.inner.get(key, range);
-    if (body) this.counts.bytesRead += body.length;
+    if (body) this.add('bytesRead', body.length);
     return body;
   }
   put(key: string, body: Uint8Array): Promise<void> {
-    this.counts.put++;
-    this.counts.bytesWritten += body.length;
+    this.add('put');
+    this.add('bytesWritten', body.length);
     return this.inner.put(key, body);
   }
   putIfAbsent(key: string, body: Uint8Array): Promise<boolean> {
-    this.counts.put++;
-    this.counts.bytesWritten += body.length;
+    this.add('put');
+    this.add('bytesWritten', body.length);
     return this.inner.putIfAbsent(key, body);
   }
   list(prefix: string): Promise<string[]> {
-    this.counts.list++;
+    this.add('list');
     return this.inner.list(prefix);
   }
   delete(key: string): Promise<void> {
-    this.counts.delete++;
+    this.add('delete');
     return this.inner.delete(key);
   }
   describe(): string {

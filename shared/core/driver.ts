@@ -14,6 +14,10 @@ import { BatchRetry, type BatchRetryOptions, backlogChunk } from './batch-retry.
 import { decodeJson, encodeBlock, encodeJson, encodeJsonLines } from './codec.ts';
 import { type PersistedStreamDescription, Pipeline, type StreamingContext } from './context.ts';
 import { CountingObjectStore, type RequestCounts } from './counting-store.ts';
+import { countTaskDeadLetters } from './dead-letters.ts';
+import { deliveryOf } from './delivery.ts';
+import { warnNondeterministic } from './determinism.ts';
+import { drainSpanMs } from './drain.ts';
 import type { DStream } from './dstream.ts';
 import { type CrashPoint, DriverCrashError, FaultInjector, type FaultOptions } from './faults.ts';
 import { ThrottlingInvoker } from './faulty-invoker.ts';
@@ -26,6 +30,7 @@ import { BatchPlan, type Stage, type Target } from './planner.ts';
 import { prepareSkips, type SkippedBatch } from './skip.ts';
 import type { LineageRecord, TaskResult, TaskSpec } from './task.ts';
 import { type SpeculationOptions, TaskRunner } from './task-runner.ts';
+import { processingStart } from './timing.ts';
 
 /** meta/graph.json: what the store was written by. */
 export interface GraphMeta {
@@ -50,6 +55,7 @@ export interface ReceivedEntry {
       deadLetters: number;
       deliveryIds?: string[];
       position?: unknown;
+      delivery?: { redelivered: number; duplicates: number };
       capped: boolean;
     }
   >;
@@ -88,6 +94,13 @@ export interface BatchManifest {
   readonly processingMs: number;
   readonly totalDelayMs: number;
   readonly recovered: boolean;
+  /**
+   * Time spent polling a source (SQS) before the interval closed, before `startedAtMs`: not
+   * processing (absent in manifests written before it was recorded).
+   */
+  readonly receiveWindowMs?: number;
+  /** Messages received again and not counted (SQS): see delivery.ts. Absent when the source has no such counts. */
+  readonly delivery?: { readonly redelivered: number; readonly duplicates: number };
   readonly input: { readonly records: number; readonly deadLetters: number; readonly capped: boolean };
   readonly phases: Record<string, number>;
   readonly stages: readonly StageReport[];
@@ -398,17 +411,22 @@ export class BatchScheduler {
   ) {
     await this.start();
     const manifests: BatchManifest[] = [];
+    let drainUntilMs: number | undefined;
     while (!this.stopping && !options.signal?.aborted) {
       if (options.numBatches !== undefined && manifests.length >= options.numBatches) break;
       const t = this.nextBatchTimeMs;
       if (options.untilMs !== undefined && t > options.untilMs) break;
-      if (options.stopWhenExhausted && this.sourcesExhausted()) break;
+      if (options.stopWhenExhausted && this.sourcesExhausted()) {
+        // finite sources ended: go on (without waiting) until the windows holding their data emitted
+        drainUntilMs ??= this.startDrain(t);
+        if (t > drainUntilMs) break;
+      }
       if (options.deadlineMs !== undefined) {
         // leave room for one more batch: its interval plus the slowest recent processing time
         const need = Math.max(t, Date.now()) + this.ctx.batchIntervalMs + this.slowestRecentMs;
         if (need > options.deadlineMs) break;
       }
-      if (this.options.clock !== 'manual') {
+      if (this.options.clock !== 'manual' && drainUntilMs === undefined) {
         // polling sources (SQS) collect during the interval; buffering sources hand over after it
         const polls = [...this.sources.values()].some((s) => s.polls);
         await sleepUntil(polls ? t - this.ctx.batchIntervalMs : t, options.signal);
@@ -416,6 +434,7 @@ export class BatchScheduler {
       if (options.signal?.aborted) break;
       if (
         this.options.clock !== 'manual' &&
+        drainUntilMs === undefined &&
         this.pending.length === 0 &&
         this.options.parallelRecovery !== false
       ) {
@@ -459,6 +478,16 @@ export class BatchScheduler {
         for (const [name, position] of this.receivedPositions) this.resumePositions.set(name, position);
       }
     }
+  }
+
+  /** The last batch time of the drain after finite sources ended at `t` (see drain.ts); logs it. */
+  private startDrain(t: number): number {
+    const untilMs = t - this.ctx.batchIntervalMs + drainSpanMs(this.ctx);
+    if (untilMs >= t) {
+      const batches = (untilMs - t) / this.ctx.batchIntervalMs + 1;
+      this.log({ event: 'source.drain', fromMs: t, untilMs, batches });
+    }
+    return untilMs;
   }
 
   async stop(): Promise<void> {
@@ -554,7 +583,8 @@ export class BatchScheduler {
       settle = r;
     });
     try {
-      const manifest = await this.runBatchInner(t, recovered, previous, prepared);
+      // its own request counter: batches of a backlog run at once, each counts only its requests
+      const manifest = await this.store.scoped(() => this.runBatchInner(t, recovered, previous, prepared));
       settle(true);
       return manifest;
     } catch (err) {
@@ -593,7 +623,14 @@ export class BatchScheduler {
     const marks = { polledAt: 0 };
     const receiveStart = Date.now();
     const received = await this.receive(t, marks);
-    phases.receive = Math.max(0, (marks.polledAt || receiveStart) - receiveStart);
+    // Spark's rule: processing starts when the interval closes; polling before that (SQS) is the
+    // receive window, kept apart (receiveWindowMs) and out of processing and scheduling delay
+    const processingStartMs =
+      this.options.clock === 'manual' ? startedAtMs : processingStart(startedAtMs, Date.now(), t);
+    phases.receive = Math.max(
+      0,
+      (marks.polledAt || receiveStart) - Math.max(receiveStart, processingStartMs),
+    );
     phases.writeInput = Date.now() - Math.max(marks.polledAt, receiveStart);
     this.maybeCrash(t, 'afterReceive');
     const gen = this.pipeline.generate(t);
@@ -652,6 +689,8 @@ export class BatchScheduler {
         records: lineages.reduce((n, l) => n + l.records, 0),
       };
     });
+    // one rule (dead-letters.ts): a record computed by two stages is one dead letter
+    const taskDeadLetters = taskMetrics.deadLettered > 0 ? await countTaskDeadLetters(this.store, t) : 0;
     const finishedAtMs = Date.now();
     const requests = this.store.since(requestsBefore);
     const inputRecords = Object.values(received.streams).reduce((n, s) => n + s.records, 0);
@@ -661,10 +700,11 @@ export class BatchScheduler {
       fingerprint: this.pipeline.fingerprint,
       status: 'committed',
       dueAtMs,
-      startedAtMs,
+      startedAtMs: processingStartMs,
       finishedAtMs,
-      schedulingDelayMs: Math.max(0, startedAtMs - dueAtMs),
-      processingMs: finishedAtMs - startedAtMs,
+      schedulingDelayMs: Math.max(0, processingStartMs - dueAtMs),
+      processingMs: finishedAtMs - processingStartMs,
+      receiveWindowMs: processingStartMs - startedAtMs,
       totalDelayMs: Math.max(0, finishedAtMs - dueAtMs),
       recovered,
       input: {
@@ -676,7 +716,8 @@ export class BatchScheduler {
       stages: stageReports.sort((a, b) => a.id - b.id),
       outputs,
       tasks: { ...taskTotals, recomputed: this.recomputedCount - recomputedBefore },
-      deadLettered: deadLetters + taskMetrics.deadLettered,
+      deadLettered: deadLetters + taskDeadLetters,
+      ...deliveryOf(received),
       ...(this.skipped.has(t)
         ? { skipped: { reason: this.skipped.get(t)!.reason, records: this.skipped.get(t)!.records } }
         : {}),
@@ -752,6 +793,7 @@ export class BatchScheduler {
           deadLetters: batch.deadLetters.length,
           ...(batch.deliveryIds ? { deliveryIds: batch.deliveryIds } : {}),
           ...(batch.position !== undefined ? { position: batch.position } : {}),
+          ...(batch.delivery ? { delivery: batch.delivery } : {}),
           capped: cap !== undefined && records.length >= cap,
         };
         if (source.ack && batch.ackToken !== undefined) acks.push(() => source.ack!(batch.ackToken));
@@ -861,6 +903,7 @@ export class BatchScheduler {
         const stageLineages: LineageRecord[] = [];
         outcome.results.forEach((r, i) => {
           stageLineages[partitions[i]!] = r.lineage;
+          if (r.nondeterministic) warnNondeterministic((e) => this.log(e), t, stage.id, r);
         });
         lineages.set(stage, stageLineages);
         if (stage.shuffle) shuffleOutputs.set(stage.shuffle.id, stageLineages);

@@ -146,6 +146,7 @@ export async function runTask(
   return {
     lineage: winner,
     committed,
+    ...(!committed && winner.checksum !== lineage.checksum ? { nondeterministic: true } : {}),
     metrics: {
       readRequests: tc.io.readRequests + (committed ? 0 : 1),
       writeRequests: writes,

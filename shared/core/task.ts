@@ -120,5 +120,10 @@ export interface TaskResult {
   readonly lineage: LineageRecord;
   /** True when this attempt's commit won; false when an earlier attempt had already committed. */
   readonly committed: boolean;
+  /**
+   * Set when this attempt lost the commit and its output differs from the committed one: the
+   * operator's functions are not deterministic (see "Records" in docs/API.md).
+   */
+  readonly nondeterministic?: boolean;
   readonly metrics: TaskMetrics;
 }

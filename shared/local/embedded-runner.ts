@@ -9,6 +9,7 @@ import type { Source } from '../ports/source.ts';
 import { DirectoryObjectStore } from './directory-store.ts';
 import { InProcessInvoker } from './in-process-invoker.ts';
 import { loadPipeline, type PipelineModule } from './load-pipeline.ts';
+import { checkSourceFile, checkStoreDir } from './setup-checks.ts';
 import { FileSource, GeneratorSource, HttpSource, type RecordFormat, StdinSource } from './sources.ts';
 import { WorkerPoolInvoker } from './worker-pool.ts';
 
@@ -95,7 +96,7 @@ export function defaultGenerate(seq: number): string {
 /** Builds the source named by `--source`. */
 export function sourceFromSpec(
   spec: string,
-  options: { rate?: number; format?: RecordFormat; module?: PipelineModule },
+  options: { rate?: number; format?: RecordFormat; module?: PipelineModule; skipDowntime?: boolean },
 ): Source<unknown> {
   const [kind, ...rest] = spec.split(':');
   const arg = rest.join(':');
@@ -109,7 +110,11 @@ export function sourceFromSpec(
           'rate',
           `must be a positive number of records per second, got ${arg || options.rate}`,
         );
-      return new GeneratorSource({ ratePerSec: rate, generate: options.module?.generate ?? defaultGenerate });
+      return new GeneratorSource({
+        ratePerSec: rate,
+        generate: options.module?.generate ?? defaultGenerate,
+        skipDowntime: options.skipDowntime ?? false,
+      });
     }
     case 'file':
       if (!arg) throw new ConfigError('source', 'file source needs a path: --source file:<path>');
@@ -130,6 +135,12 @@ export function sourceFromSpec(
   }
 }
 
+/**
+ * The shortest batch interval `sluice run` accepts. Spark's advice is 500 ms or more; Sluice's
+ * fixed work per batch on one machine is a few tens of ms (see the message in runEmbedded).
+ */
+export const MIN_BATCH_INTERVAL_MS = 50;
+
 /** Runs a pipeline module on this machine: a directory store, local sources, worker threads. */
 export async function runEmbedded(
   options: EmbeddedRunOptions,
@@ -140,11 +151,21 @@ export async function runEmbedded(
     printer: options.printer,
   });
   const ctx = loaded.ctx;
+  if (ctx.batchIntervalMs < MIN_BATCH_INTERVAL_MS) {
+    throw new ConfigError(
+      'batchIntervalMs',
+      `${ctx.batchIntervalMs} ms is below the floor of ${MIN_BATCH_INTERVAL_MS} ms: every batch has fixed work ` +
+        '(writing its input blocks and write-ahead entry, planning, committing its manifest: 10 to 30 ms here), ' +
+        'so a shorter interval only falls behind. Use 50ms or more (the flag, or options.batchIntervalMs of the module)',
+    );
+  }
   const store = new DirectoryObjectStore(options.storeDir);
-  await fs.mkdir(store.root, { recursive: true });
+  await checkStoreDir(store.root);
   // temporary files of writes cut short by a kill would otherwise stay forever
   const removed = await store.removeStaleTempFiles();
   if (removed > 0) options.log?.({ event: 'store.tempFilesRemoved', files: removed });
+  const spec = options.source ?? 'generator';
+  if (spec.startsWith('file:')) await checkSourceFile(spec.slice('file:'.length));
   for (const [key, file] of Object.entries(options.datasets ?? {})) {
     const body = await fs.readFile(file).catch(() => {
       throw new ConfigError('dataset', `cannot read ${file} (for store key ${key})`);
@@ -158,6 +179,8 @@ export async function runEmbedded(
         rate: options.rate,
         format: options.format,
         module: loaded.module,
+        // on the wall clock, a resumed generator makes nothing for the time it was not running
+        skipDowntime: (options.clock ?? 'wall') === 'wall',
       });
     }
   }
@@ -195,7 +218,12 @@ export async function runEmbedded(
     await scheduler.start();
     if (invoker instanceof WorkerPoolInvoker) await invoker.ready();
     options.onStart?.({ sources: Object.values(sources), scheduler });
-    const first = scheduler.nextBatchTimeMs;
+    // --duration counts from now (not from the last committed batch of a resumed store)
+    const now =
+      (options.clock ?? 'wall') === 'wall'
+        ? Math.ceil(Date.now() / ctx.batchIntervalMs) * ctx.batchIntervalMs
+        : 0;
+    const first = Math.max(scheduler.nextBatchTimeMs, now);
     const untilMs =
       options.durationMs !== undefined ? first + options.durationMs - ctx.batchIntervalMs : undefined;
     const manifests = await scheduler.run({

@@ -65,6 +65,12 @@ export async function importPipelineModule(modulePath: string): Promise<Pipeline
     await ensureTypeScriptLoader(abs);
     mod = (await import(pathToFileURL(abs).href)) as Partial<PipelineModule>;
   } catch (err) {
+    // Outside a "type": "module" package Node loads a .ts as CommonJS and fails on its first
+    // `export` with a require cycle error, hiding a syntax error: report that one first.
+    if ((err as NodeJS.ErrnoException).code === 'ERR_REQUIRE_CYCLE_MODULE') {
+      const syntax = await syntaxErrorOf(abs);
+      if (syntax) throw new PipelineLoadError(modulePath, `it has a syntax error: ${syntax}`);
+    }
     throw new PipelineLoadError(modulePath, `it failed to import: ${(err as Error).message}`, err);
   }
   // A CommonJS module (a `.ts` file in a project without `"type": "module"`, compiled by tsx, or a
@@ -110,4 +116,21 @@ export async function loadPipeline(
       return frozen;
     },
   };
+}
+
+/** The first syntax error of a TypeScript/JavaScript file as `file:line:column: text`, if any (esbuild, as tsx uses). */
+async function syntaxErrorOf(file: string): Promise<string | undefined> {
+  try {
+    const { readFile } = await import('node:fs/promises');
+    const esbuild = await import('esbuild');
+    const loader = /\.[cm]?tsx?$/.test(file) ? (file.endsWith('x') ? 'tsx' : 'ts') : 'js';
+    await esbuild.transform(await readFile(file, 'utf8'), { loader, format: 'esm', sourcefile: file });
+    return undefined;
+  } catch (err) {
+    const first = (err as { errors?: { text: string; location?: { line: number; column: number } | null }[] })
+      .errors?.[0];
+    if (!first) return undefined; // esbuild is missing: nothing to add
+    const at = first.location ? `:${first.location.line}:${first.location.column + 1}` : '';
+    return `${path.basename(file)}${at}: ${first.text}`;
+  }
 }

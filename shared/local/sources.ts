@@ -54,6 +54,10 @@ class RecordQueue<T> {
  * Generates records at a fixed rate: `ratePerSec * interval` records per batch, computed from
  * the batch time, so a slow batch does not make the generator slower (the backlog is kept and
  * counted, which is what measuring a sustainable rate needs).
+ *
+ * With `skipDowntime` (as `sluice run` builds it), a generator resuming a store makes no records
+ * for the time it was not running: the batches of the gap between the last committed batch and
+ * its start are empty, as they would be for a real source that received nothing then.
  */
 export class GeneratorSource<T> implements Source<T> {
   private seq = 0;
@@ -61,15 +65,35 @@ export class GeneratorSource<T> implements Source<T> {
   private readonly generate: (seq: number) => T;
   readonly ratePerSec: number;
   private readonly limit: number | undefined;
+  private readonly skipDowntime: boolean;
+  private startedAtMs = Date.now();
+  private resumed = false;
 
-  constructor(options: { ratePerSec: number; generate: (seq: number) => T; limit?: number }) {
+  constructor(options: {
+    ratePerSec: number;
+    generate: (seq: number) => T;
+    limit?: number;
+    skipDowntime?: boolean;
+  }) {
     this.ratePerSec = options.ratePerSec;
     this.generate = options.generate;
     this.limit = options.limit;
+    this.skipDowntime = options.skipDowntime ?? false;
+  }
+  async start(): Promise<void> {
+    this.startedAtMs = Date.now();
   }
   async receive(request: ReceiveRequest): Promise<ReceivedBatch<T>> {
-    if (typeof request.resumeFrom === 'number') this.seq = request.resumeFrom;
-    this.owed += (this.ratePerSec * request.intervalMs) / 1000;
+    if (typeof request.resumeFrom === 'number') {
+      this.seq = request.resumeFrom;
+      this.resumed = true;
+    }
+    // the share of the interval (t - interval, t] this generator was running for
+    const running =
+      this.skipDowntime && this.resumed
+        ? Math.min(1, Math.max(0, (request.batchTimeMs - this.startedAtMs) / request.intervalMs))
+        : 1;
+    this.owed += (this.ratePerSec * request.intervalMs * running) / 1000;
     let n = Math.floor(this.owed);
     if (request.maxRecords !== undefined) n = Math.min(n, request.maxRecords);
     if (this.limit !== undefined) n = Math.min(n, this.limit - this.seq);

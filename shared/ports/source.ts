@@ -34,6 +34,12 @@ export interface ReceivedBatch<T> {
   readonly ackToken?: unknown;
   /** Opaque position to persist with the batch so a restarted source resumes after it. */
   readonly position?: unknown;
+  /**
+   * Delivery units received again and not counted (SQS at-least-once): `redelivered` were
+   * committed by an earlier batch, `duplicates` came twice within this one. Recorded in the
+   * manifest (`delivery`), the metrics and `sluice status`.
+   */
+  readonly delivery?: { readonly redelivered: number; readonly duplicates: number };
 }
 
 export interface ReceiveRequest {

@@ -1,0 +1,15 @@
+/**
+ * When a batch's processing starts, by Spark's rule: when its interval closes. A polling source
+ * (SQS) is polled during the interval, from its start; that receive window is not processing and
+ * not scheduling delay, and the manifest keeps it apart (`receiveWindowMs`).
+ */
+
+/**
+ * The processing start of batch `t` that began receiving at `startedAtMs` and had its input
+ * durable at `readyAtMs`: the close of the interval, or when the input was ready if that was
+ * earlier (a source done polling early) or later (polling past the close), and never before the
+ * batch began (a late batch).
+ */
+export function processingStart(startedAtMs: number, readyAtMs: number, t: number): number {
+  return Math.max(startedAtMs, Math.min(readyAtMs, t));
+}
