@@ -209,7 +209,7 @@ export function storeOutputsSource(
     async start() {
       dirs = await outputDirs(store, name, range);
     },
-    async receive(request): Promise<ReceivedBatch<unknown>> {
+    async receive(request): Promise<ReceivedBatch<T>> {
       dirs ??= await outputDirs(store, name, range);
       if (typeof request.resumeFrom === 'number') {
         const after = request.resumeFrom;
@@ -219,10 +219,10 @@ export function storeOutputsSource(
       const dir = dirs[next];
       if (!dir) return { records: [], deadLetters: [], position: dirs[dirs.length - 1]?.batchTimeMs ?? 0 };
       next++;
-      const records: unknown[] = [];
+      const records: T[] = [];
       for (const key of dir.parts) {
         const bytes = await store.get(key);
-        if (bytes) records.push(...parseParts(bytes, key));
+        if (bytes) records.push(...(parseParts(bytes, key) as T[]));
       }
       return { records, deadLetters: [], position: dir.batchTimeMs };
     },

@@ -18,10 +18,10 @@ export class ReadOnlyObjectStore implements ObjectStore {
   list(prefix: string): Promise<string[]> {
     return this.inner.list(prefix);
   }
-  async put(key: string): Promise<void> {
+  async put(key: string, _body?: Uint8Array): Promise<void> {
     throw new ReadOnlyStoreError(this.inner.describe(), 'put', key);
   }
-  async putIfAbsent(key: string): Promise<boolean> {
+  async putIfAbsent(key: string, _body?: Uint8Array): Promise<boolean> {
     throw new ReadOnlyStoreError(this.inner.describe(), 'putIfAbsent', key);
   }
   async delete(key: string): Promise<void> {

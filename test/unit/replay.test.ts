@@ -259,7 +259,7 @@ describe('outputs of one pipeline as the input of another', () => {
     const seen: [string, number][][] = [];
     ctx
       .sourceStream<[string, number]>('totals', () =>
-        storeOutputsSource(upstream, 'totals', { fromMs: 10_000 }),
+        storeOutputsSource<[string, number]>(upstream, 'totals', { fromMs: 10_000 }),
       )
       .filter(([w]) => w === 'cat')
       .foreachRDD(async (rdd) => {
