@@ -198,11 +198,11 @@ export async function readStoreOutputs(
  * on either runner (the store is any ObjectStore: a directory or S3). Its position (the last batch
  * time handed out) is kept in the write-ahead entry, so a restart carries on after it.
  */
-export function storeOutputsSource(
+export function storeOutputsSource<T = unknown>(
   store: ObjectStore,
   name: string,
   range: OutputRange = {},
-): Source<unknown> {
+): Source<T> {
   let dirs: Awaited<ReturnType<typeof outputDirs>> | undefined;
   let next = 0;
   return {
