@@ -4,6 +4,7 @@
  * pipeline as the input of another.
  */
 import { describe, expect, it } from 'vitest';
+import { runBatch } from '../../shared/batch.ts';
 import { decodeBlock } from '../../shared/core/codec.ts';
 import { layout } from '../../shared/core/layout.ts';
 import { NotStoredError, queryState, readStoreOutputs, storeOutputsSource } from '../../shared/core/query.ts';
@@ -276,5 +277,43 @@ describe('outputs of one pipeline as the input of another', () => {
     const blocks = await store.list(layout.inputBlock(1000, 'totals', 0).replace(/0\.blk$/, ''));
     expect(blocks.length).toBe(2);
     expect(decodeBlock((await store.get(blocks[0]!))!).length).toBeGreaterThan(0);
+  });
+});
+
+describe('runBatch: the same pipeline over a bounded dataset', () => {
+  it('cuts records into batches by a time field and equals the reference evaluator over those batches', async () => {
+    const events = INPUT.flatMap((lines, i) =>
+      lines.map((line, j) => ({ line, ts: new Date(60_000 + i * 1000 + j * 10).toISOString() })),
+    );
+    const build = (ctx: StreamingContext) => {
+      const totals = fixed(
+        ctx.inputStream<{ line: string }>().map((e) => e.line),
+        ctx,
+      );
+      totals.saveAsJsonLines('totals');
+    };
+    const result = await runBatch(build, [...events, { line: 'no time' }], { timeField: 'ts' });
+    expect(result.batchTimes).toEqual(INPUT.map((_, i) => 61_000 + i * 1000));
+    expect(result.untimed).toBe(1);
+    expect(result.manifests[0]!.input.deadLetters).toBe(1);
+    const ref = reference(fixed, INPUT).map(([t, r]) => [t + 60_000, r]);
+    expect(await savedTotals(result.store)).toEqual(ref);
+  });
+
+  it('runs everything as one batch without a time field, and refuses a store that holds a run', async () => {
+    const result = await runBatch(
+      (ctx) => fixed(ctx.inputStream<string>(), ctx).saveAsJsonLines('totals'),
+      INPUT.flat(),
+    );
+    expect(result.batchTimes).toEqual([1000]);
+    expect(await savedTotals(result.store)).toEqual(reference(fixed, [INPUT.flat()]));
+    await expect(
+      runBatch((ctx) => fixed(ctx.inputStream<string>(), ctx).saveAsJsonLines('totals'), ['a'], {
+        store: result.store,
+      }),
+    ).rejects.toThrow(/already holds committed batches/);
+    await expect(
+      runBatch((ctx) => fixed(ctx.inputStream<string>(), ctx).print(), [{ x: 1 }], { timeField: 'ts' }),
+    ).rejects.toThrow(/no record has a numeric or ISO time in field 'ts'/);
   });
 });
