@@ -110,7 +110,7 @@ export async function replayCommand(
   }
   io.stderr(
     `replayed ${times.length} batches (${summary.records} records) in ${formatMs(summary.elapsedMs)}` +
-      `${summary.fingerprint === summary.originalFingerprint ? '' : ' with a changed pipeline'}; ` +
+      '; ' +
       `see: sluice status --store ${options.into}\n`,
   );
 }
