@@ -120,7 +120,7 @@ Examples:
     )
     .option(
       '--source <spec>',
-      'generator[:<rate>] | file:<path> | stdin | http[:<port>]',
+      'generator[:<rate>] | file:<path> | stdin | http[:<port>] | store:<dir>#<output>',
       (v) => parseSourceSpec('--source', v),
       'generator',
     )
