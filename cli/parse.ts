@@ -95,7 +95,8 @@ export function parseSourceSpec(option: string, text: string): string {
       const hash = arg.indexOf('#');
       if (hash <= 0 || hash === arg.length - 1)
         throw badValue(option, `the store source needs store:<dir>#<output name>, got '${text}'`);
-      if (!existsSync(arg.slice(0, hash))) throw badValue(option, `store ${arg.slice(0, hash)} does not exist`);
+      if (!existsSync(arg.slice(0, hash)))
+        throw badValue(option, `store ${arg.slice(0, hash)} does not exist`);
       return text;
     }
     default:
