@@ -78,7 +78,7 @@ export function parseFormat(option: string, text: string): 'lines' | 'json' {
 export function parseSourceSpec(option: string, text: string): string {
   const [kind, ...rest] = text.split(':');
   const arg = rest.join(':');
-  const usage = 'use generator[:<rate>], file:<path>, stdin or http[:<port>]';
+  const usage = 'use generator[:<rate>], file:<path>, stdin, http[:<port>] or store:<dir>#<output>';
   switch (kind) {
     case 'generator':
       if (arg) parsePositiveNumber(option, arg, 'records per second in generator:<rate>');
@@ -93,6 +93,14 @@ export function parseSourceSpec(option: string, text: string): string {
     case 'http':
       if (arg) parseInteger(option, arg, 'port in http:<port>', 0, 65535);
       return text;
+    case 'store': {
+      const hash = arg.indexOf('#');
+      if (hash <= 0 || hash === arg.length - 1)
+        throw badValue(option, `the store source needs store:<dir>#<output name>, got '${text}'`);
+      if (!existsSync(arg.slice(0, hash)))
+        throw badValue(option, `store ${arg.slice(0, hash)} does not exist`);
+      return text;
+    }
     default:
       throw badValue(option, `unknown source '${text}': ${usage}`);
   }

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, IncompatibleGraphError, SluiceError } from '../shared/errors.ts';
 import { PipelineLoadError } from '../shared/local/load-pipeline.ts';
+import { batchCommand } from './batch.ts';
 import { CliError, UsageError, usageErrorFromConfig } from './errors.ts';
 import { lineageCommand, lineageListCommand, requireLineageArgs } from './lineage.ts';
 import {
@@ -23,6 +24,8 @@ import {
   parsePositiveNumber,
   parseSourceSpec,
 } from './parse.ts';
+import { queryCommand } from './query.ts';
+import { replayCommand } from './replay.ts';
 import { runCommand } from './run.ts';
 import { sendCommand } from './send.ts';
 import { statusCommand } from './status.ts';
@@ -96,7 +99,9 @@ Examples:
   $ sluice run examples/wordcount.ts --source file:words.txt --interval 500ms --workers 0
   $ sluice status --store .sluice/wordcount --last 10 --svg timeline.svg
   $ sluice lineage ds3 last 0 --store .sluice/wordcount
-  $ sluice ui --store .sluice/wordcount   (then open http://127.0.0.1:4040/)`,
+  $ sluice ui --store .sluice/wordcount   (then open http://127.0.0.1:4040/)
+  $ sluice replay examples/wordcount.ts --store .sluice/wordcount --into .sluice/wordcount-replay
+  $ sluice query totals --store .sluice/wordcount --top 10`,
     );
 
   program
@@ -122,7 +127,7 @@ Examples:
     )
     .option(
       '--source <spec>',
-      'generator[:<rate>] | file:<path> | stdin | http[:<port>]',
+      'generator[:<rate>] | file:<path> | stdin | http[:<port>] | store:<dir>#<output>',
       (v) => parseSourceSpec('--source', v),
       'generator',
     )
@@ -316,7 +321,87 @@ Examples:
       );
     });
 
+  addHistoryCommands(program, io);
   return program;
+}
+
+/** `replay`, `batch` and `query`: batch and streaming in one system (docs/REPLAY.md). */
+function addHistoryCommands(program: Command, io: CliIo): void {
+  addStoreOptions(
+    program
+      .command('replay')
+      .summary('re-run a pipeline over the retained input of a past range, into a new store')
+      .description(
+        're-run a pipeline (the same or a changed one) over the retained input of a store, as a backlog of batches, into a new store; the original store is never written',
+      ),
+  )
+    .argument('<pipeline-module>', 'the pipeline to run (the original or a changed version)')
+    .option('--into <dir>', 'the new store directory (required)')
+    .option('--from <time>', 'first batch: epoch ms, ISO time or a time of day as status prints it', (v) =>
+      parseBatchTime('--from', v),
+    )
+    .option('--to <time>', 'last batch (same forms as --from, or last)', (v) => parseBatchTime('--to', v))
+    .option(
+      '--workers <n>',
+      'worker threads (default: one per core; 0 runs tasks in the driver thread)',
+      (v) => parseInteger('--workers', v, 'worker threads', 0, 256),
+    )
+    .option('--quiet', 'no per-batch lines')
+    .option('--json', 'print a JSON summary on stdout')
+    .action(async (modulePath: string, opts) => {
+      await replayCommand(modulePath, opts, io);
+    });
+
+  program
+    .command('batch')
+    .summary('run a pipeline over a bounded dataset (backfill), as one batch or batches by a time field')
+    .description(
+      'run a pipeline written for the stream over a bounded dataset: a file, a directory, s3://bucket/prefix, or store:<dir>#<output> (the saved outputs of another pipeline)',
+    )
+    .argument('<pipeline-module>', 'a module that default-exports (ctx: StreamingContext) => void')
+    .requiredOption('--input <spec>', 'file | directory | s3://bucket/prefix | store:<dir>#<output name>')
+    .addOption(
+      new Option('--format <format>', 'lines | json (default lines; json with --time-field)').argParser((v) =>
+        parseFormat('--format', v),
+      ),
+    )
+    .option('--time-field <field>', 'cut records into batches by this field (epoch ms or ISO time)')
+    .option('--interval <duration>', "batch interval (default: the module's options, else 1s)", (v) =>
+      parseDuration('--interval', v),
+    )
+    .option('--partitions <n>', 'default partitions', (v) =>
+      parseInteger('--partitions', v, 'partitions', 1, 10_000),
+    )
+    .option('--into <dir>', 'store directory for the run (default .sluice/<module name>-batch)')
+    .option('--fresh', 'delete --into first')
+    .option('--json', 'print a JSON summary on stdout')
+    .action(async (modulePath: string, opts) => {
+      await batchCommand(modulePath, opts, io);
+    });
+
+  addStoreOptions(
+    program
+      .command('query')
+      .summary("read a stream's stored state or window as records")
+      .description(
+        "read the state or window RDD a stream stored at a batch (found by the stream's { name }), as records",
+      ),
+  )
+    .argument('<stream-name>', "the stream's { name } (e.g. updateStateByKey(fn, { name: 'totals' }))")
+    .option('--at <time>', 'batch time: epoch ms, ISO time, a time of day, or last (default last)', (v) =>
+      parseBatchTime('--at', v),
+    )
+    .option('--top <n>', 'the n records with the largest values', (v) =>
+      parseInteger('--top', v, 'records', 1),
+    )
+    .option(
+      '--filter <expr>',
+      'key=value, or a JavaScript expression over r (record), k and v (pair key and value)',
+    )
+    .option('--json', 'print one JSON object with the records')
+    .action(async (name: string, opts) => {
+      await queryCommand(name, opts, io);
+    });
 }
 
 /** Runs the CLI on `argv` (as process.argv) and returns the exit code. */

@@ -5,6 +5,7 @@
  * @module
  */
 
+export { type RunBatchOptions, type RunBatchResult, runBatch } from './batch.ts';
 export { AdaptiveLimiter, type ConcurrencyRange } from './core/adaptive-limiter.ts';
 export {
   BatchRetriesExhaustedError,
@@ -24,9 +25,16 @@ export { runTask } from './core/executor.ts';
 export { DriverCrashError, type FaultCounts, FaultInjector, type FaultOptions } from './core/faults.ts';
 export { ThrottlingInvoker } from './core/faulty-invoker.ts';
 export { FaultyObjectStore, StoreTimeoutError } from './core/faulty-store.ts';
-export { layout, timeKey } from './core/layout.ts';
+export { layout, outputDirsOf, timeKey } from './core/layout.ts';
 export { DriverLease, LeaseHeldError, type LeaseRecord } from './core/lease.ts';
 export { BatchPlan, type Stage, type Target } from './core/planner.ts';
+export {
+  NotStoredError,
+  queryState,
+  readStoreOutputs,
+  type StateQuery,
+  storeOutputsSource,
+} from './core/query.ts';
 export { type Partitioner, RDD } from './core/rdd.ts';
 export type { State } from './core/state.ts';
 export type { GraphContext, InputRef, LineageRecord, TaskOutput, TaskResult, TaskSpec } from './core/task.ts';
@@ -36,11 +44,13 @@ export { DirectoryObjectStore } from './local/directory-store.ts';
 export { type EmbeddedRunOptions, runEmbedded } from './local/embedded-runner.ts';
 export { InProcessInvoker } from './local/in-process-invoker.ts';
 export { MemoryObjectStore } from './local/memory-store.ts';
+export { ReadOnlyObjectStore, ReadOnlyStoreError, ReplayOverlayStore } from './local/overlay-store.ts';
 export { FileSource, GeneratorSource, HttpSource, StdinSource } from './local/sources.ts';
 export { WorkerPoolInvoker } from './local/worker-pool.ts';
 export type { InvokeOptions, Invoker } from './ports/invoker.ts';
 export type { ByteRange, ObjectStore } from './ports/object-store.ts';
 export type { DeadLetter, ReceivedBatch, ReceiveRequest, Source } from './ports/source.ts';
+export { describeRemoved, planReplay, type ReplayOptions, type ReplayPlan, replay } from './replay.ts';
 export {
   arraySource,
   inProcessScheduler,

@@ -361,7 +361,8 @@ export class BatchScheduler {
     }
 
     for (const [, binding] of ctx.graph.inputs) {
-      const source = binding.factory ? binding.factory() : this.options.sources?.[binding.name];
+      // a source passed in wins over the module's own (a replay feeds stored input only)
+      const source = this.options.sources?.[binding.name] ?? binding.factory?.();
       if (!source) {
         throw new ConfigError(
           'source',
@@ -844,7 +845,7 @@ export class BatchScheduler {
       const rdd = gen.rddOf(op.stream, t);
       if (!rdd) continue;
       const save = op.save!;
-      const dir = `${save.prefix}-${t}${save.suffix ? `.${save.suffix}` : ''}`;
+      const dir = layout.outputDir(save.prefix, t, save.suffix);
       targets.push({ rdd, name: dir, kind: 'file', format: save.format, reason: 'save' });
     }
     // a skipped batch keeps only what later batches read (state, window data): no outputs

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { BatchManifest } from '../core/driver.ts';
 import { BatchScheduler } from '../core/driver.ts';
 import type { FaultOptions } from '../core/faults.ts';
+import { storeOutputsSource } from '../core/query.ts';
 import type { SpeculationOptions } from '../core/task-runner.ts';
 import { ConfigError } from '../errors.ts';
 import type { Source } from '../ports/source.ts';
@@ -127,10 +128,17 @@ export function sourceFromSpec(
         throw new ConfigError('source', `http source needs a port number, got '${arg}'`);
       return new HttpSource({ port, format });
     }
+    case 'store': {
+      // the saved outputs of another pipeline: store:<dir>#<output name>, one output batch per batch
+      const hash = arg.indexOf('#');
+      if (hash <= 0 || hash === arg.length - 1)
+        throw new ConfigError('source', `store source needs store:<dir>#<output name>, got '${spec}'`);
+      return storeOutputsSource(new DirectoryObjectStore(arg.slice(0, hash)), arg.slice(hash + 1));
+    }
     default:
       throw new ConfigError(
         'source',
-        `unknown source '${spec}': use generator[:<rate>], file:<path>, stdin or http[:<port>]`,
+        `unknown source '${spec}': use generator[:<rate>], file:<path>, stdin, http[:<port>] or store:<dir>#<output>`,
       );
   }
 }

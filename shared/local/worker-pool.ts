@@ -46,6 +46,8 @@ export class WorkerPoolInvoker implements Invoker {
     batchIntervalMs: number;
     partitions: number;
     workers?: number;
+    /** A replay's original store (workers read input from it too): see overlay-store.ts. */
+    overlay?: { originalDir: string; fromMs: number; toMs: number };
   }) {
     this.concurrency = Math.max(1, options.workers ?? availableParallelism());
     this.workerData = {
@@ -53,6 +55,7 @@ export class WorkerPoolInvoker implements Invoker {
       storeDir: options.storeDir,
       batchIntervalMs: options.batchIntervalMs,
       partitions: options.partitions,
+      ...(options.overlay ? { overlay: options.overlay } : {}),
     };
     for (let i = 0; i < this.concurrency; i++) this.idle.push(this.spawn());
   }

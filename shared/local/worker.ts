@@ -11,16 +11,26 @@ import type { TaskSpec } from '../core/task.ts';
 import { errorToJson } from '../errors.ts';
 import { DirectoryObjectStore } from './directory-store.ts';
 import { loadPipeline } from './load-pipeline.ts';
+import { ReplayOverlayStore } from './overlay-store.ts';
 
 interface WorkerData {
   readonly pipelineModule: string;
   readonly storeDir: string;
   readonly batchIntervalMs: number;
   readonly partitions: number;
+  /** A replay: input is read from the original store as well (see overlay-store.ts). */
+  readonly overlay?: { readonly originalDir: string; readonly fromMs: number; readonly toMs: number };
 }
 
 const data = workerData as WorkerData;
-const store = new DirectoryObjectStore(data.storeDir);
+const store = data.overlay
+  ? new ReplayOverlayStore({
+      original: new DirectoryObjectStore(data.overlay.originalDir),
+      target: new DirectoryObjectStore(data.storeDir),
+      fromMs: data.overlay.fromMs,
+      toMs: data.overlay.toMs,
+    })
+  : new DirectoryObjectStore(data.storeDir);
 const loaded = loadPipeline(data.pipelineModule, {
   batchIntervalMs: data.batchIntervalMs,
   partitions: data.partitions,
