@@ -8,9 +8,10 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { catalog } from '../shared/core/catalog.ts';
 import { decodeJson } from '../shared/core/codec.ts';
 import type { BatchManifest, GraphMeta } from '../shared/core/driver.ts';
-import { layout, parseTimeKey } from '../shared/core/layout.ts';
+import { layout } from '../shared/core/layout.ts';
 import { DirectoryObjectStore } from '../shared/local/directory-store.ts';
 import type { ObjectStore } from '../shared/ports/object-store.ts';
 import { badValue, CliError } from './errors.ts';
@@ -129,14 +130,9 @@ export async function readGraphMeta(opened: OpenedStore): Promise<GraphMeta> {
   return meta;
 }
 
-/** Committed batch times (from manifests/), oldest first. */
+/** Committed batch times (from manifests/), oldest first (see shared/core/catalog.ts). */
 export async function committedBatchTimes(store: ObjectStore): Promise<number[]> {
-  const keys = await store.list(layout.manifestsPrefix());
-  return keys
-    .filter((k) => k.endsWith('.json'))
-    .map((k) => parseTimeKey(k.slice(layout.manifestsPrefix().length, -'.json'.length)))
-    .filter((t) => Number.isFinite(t))
-    .sort((a, b) => a - b);
+  return catalog.committed(store);
 }
 
 /** Batches whose input was received (write-ahead entry) but that have no manifest yet. */
@@ -145,11 +141,7 @@ export async function uncommittedBatchTimes(
   committed: readonly number[],
 ): Promise<number[]> {
   const done = new Set(committed);
-  return (await store.list('batches/'))
-    .filter((k) => k.endsWith('/received.json'))
-    .map((k) => parseTimeKey(k.split('/')[1] ?? ''))
-    .filter((t) => Number.isFinite(t) && !done.has(t))
-    .sort((a, b) => a - b);
+  return (await catalog.received(store)).filter((t) => !done.has(t));
 }
 
 export async function readManifests(store: ObjectStore, times: readonly number[]): Promise<BatchManifest[]> {

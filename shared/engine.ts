@@ -4,6 +4,7 @@
  * store, the task runner, and the pipeline module loader. No AWS import anywhere below this folder.
  */
 
+export { type CatalogSnapshot, catalog } from './core/catalog.ts';
 export { CountingObjectStore, type RequestCounts } from './core/counting-store.ts';
 export { canonicalKey, compareKeys, KeyMap, stableHash } from './core/keys.ts';
 export { type StageOutcome, TaskRunner, type TaskRunnerOptions } from './core/task-runner.ts';

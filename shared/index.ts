@@ -7,13 +7,15 @@
 
 export { type RunBatchOptions, type RunBatchResult, runBatch } from './batch.ts';
 export { AdaptiveLimiter, type ConcurrencyRange } from './core/adaptive-limiter.ts';
+export { decodeBlock, encodeBlock } from './core/codec.ts';
+export { Pipeline, StreamingContext, type StreamingContextOptions } from './core/context.ts';
 export {
   BatchRetriesExhaustedError,
   type BatchRetryOptions,
   isTransientFailure,
-} from './core/batch-retry.ts';
-export { decodeBlock, encodeBlock } from './core/codec.ts';
-export { Pipeline, StreamingContext, type StreamingContextOptions } from './core/context.ts';
+} from './core/driver/batch-retry.ts';
+export { ThrottlingInvoker } from './core/driver/faulty-invoker.ts';
+export { FaultyObjectStore, StoreTimeoutError } from './core/driver/faulty-store.ts';
 export {
   type BatchManifest,
   BatchScheduler,
@@ -23,8 +25,6 @@ export {
 export { DStream, MapWithStateDStream, type WindowOptions } from './core/dstream.ts';
 export { runTask } from './core/executor.ts';
 export { DriverCrashError, type FaultCounts, FaultInjector, type FaultOptions } from './core/faults.ts';
-export { ThrottlingInvoker } from './core/faulty-invoker.ts';
-export { FaultyObjectStore, StoreTimeoutError } from './core/faulty-store.ts';
 export { layout, outputDirsOf, timeKey } from './core/layout.ts';
 export { DriverLease, LeaseHeldError, type LeaseRecord } from './core/lease.ts';
 export { BatchPlan, type Stage, type Target } from './core/planner.ts';

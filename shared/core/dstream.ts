@@ -38,6 +38,11 @@ interface StreamOptions {
   readonly fixedShape?: Shape;
   readonly isInput?: boolean;
   readonly storageName?: string;
+  /**
+   * How far before its batch time this stream reads RDDs of its parents beyond its own slide (a
+   * window: its duration). Parents keep their RDDs that much longer (see `rememberMs`).
+   */
+  readonly lookBackMs?: number;
 }
 
 /**
@@ -48,13 +53,14 @@ interface StreamOptions {
 export class DStream<T> {
   readonly id: number;
   readonly ctx: StreamingContext;
-  readonly kind: string;
+  private kindValue: string;
   readonly parents: readonly DStream<any>[];
   readonly params: Record<string, unknown>;
   readonly slideMs: number;
   readonly isInput: boolean;
-  /** Set for streams whose RDDs always have the same shape (state), so past RDDs need no probing. */
-  readonly fixedShape: Shape | undefined;
+  private shapeValue: Shape | undefined;
+  /** How far before its batch time this stream reads its parents' RDDs (see StreamOptions). */
+  readonly lookBackMs: number;
   /** True when later batches read this stream's RDDs (window parents, state): they are materialized. */
   persisted = false;
   private readonly computeFn: Compute<T>;
@@ -69,15 +75,43 @@ export class DStream<T> {
     options: StreamOptions = {},
   ) {
     this.ctx = ctx;
-    this.kind = kind;
+    this.kindValue = kind;
     this.parents = parents;
     this.computeFn = compute;
     this.params = options.params ?? {};
     this.slideMs = options.slideMs ?? parents[0]?.slideMs ?? ctx.batchIntervalMs;
-    this.fixedShape = options.fixedShape;
+    this.shapeValue = options.fixedShape;
+    this.lookBackMs = options.lookBackMs ?? 0;
     this.isInput = options.isInput ?? false;
     this.explicitName = options.storageName;
     this.id = ctx.graph.register(this as DStream<unknown>);
+  }
+
+  /** The operation that made this stream (`map`, `window`, `updateStateByKey`...). */
+  get kind(): string {
+    return this.kindValue;
+  }
+
+  /** Set for streams whose RDDs always have the same shape (state), so past RDDs need no probing. */
+  get fixedShape(): Shape | undefined {
+    return this.shapeValue;
+  }
+
+  /**
+   * How far back from a batch this stream's RDDs must stay readable, as Spark's
+   * `rememberDuration`: its own need (one slide; two for a materialized stream, which reads its
+   * previous RDD) and what its children need of it: each child's own remember duration plus how
+   * far back it reads (a window's duration and one interval of margin). Asked once the graph is
+   * frozen (the driver's retention).
+   */
+  get rememberMs(): number {
+    let ms = this.persisted ? 2 * this.slideMs : this.slideMs;
+    for (const child of this.ctx.graph.streams) {
+      if (!child.parents.includes(this)) continue;
+      const reads = child.lookBackMs > 0 ? child.lookBackMs + this.ctx.batchIntervalMs : 0;
+      ms = Math.max(ms, child.rememberMs + reads);
+    }
+    return ms;
   }
 
   /** `ds<N>`: stable while the pipeline's structure does not change. */
@@ -186,7 +220,7 @@ export class DStream<T> {
     return this.derive<T>(
       'window',
       (t, g) => new UnionRDD<T>(g, g.slice(this, t - windowMs + this.slideMs, t)),
-      { params: { windowMs, slideMs }, slideMs, storageName: name },
+      { params: { windowMs, slideMs }, slideMs, storageName: name, lookBackMs: windowMs },
     );
   }
   reduceByWindow(
@@ -393,6 +427,7 @@ export class DStream<T> {
       {
         params: { windowMs, slideMs, partitions: n, inverse: true, filter: !!filter },
         slideMs,
+        lookBackMs: windowMs,
         fixedShape: { numPartitions: n, partitioner },
         storageName: options.name,
       },
@@ -567,11 +602,11 @@ export class DStream<T> {
 
   /** A stream with the same RDDs under another operation name (for plans and the UI). */
   rename(kind: string): DStream<T> {
-    (this as { kind: string }).kind = kind;
+    this.kindValue = kind;
     return this;
   }
   withShape(shape: Shape): DStream<T> {
-    (this as { fixedShape: Shape | undefined }).fixedShape = shape;
+    this.shapeValue = shape;
     return this;
   }
 }

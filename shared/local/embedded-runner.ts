@@ -45,7 +45,7 @@ export interface EmbeddedRunOptions {
   readonly faults?: FaultOptions;
   readonly speculation?: SpeculationOptions;
   readonly checkpointEvery?: number;
-  /** Batches to skip (`--skip-batch`): see shared/core/skip.ts. */
+  /** Batches to skip (`--skip-batch`): see shared/core/driver/skip.ts. */
   readonly skipBatches?: readonly number[];
   readonly clock?: 'wall' | 'manual';
   /** The driver lease: its duration (default 30 s) and `force` (take it from a live holder). */

@@ -1,4 +1,7 @@
-import { type DriverLease, LeaseLostError, type LeaseRecord } from './lease.ts';
+import { hostname } from 'node:os';
+import type { ObjectStore } from '../../ports/object-store.ts';
+import { DriverLease, LeaseLostError, type LeaseRecord } from '../lease.ts';
+import { DRIVER_DEFAULTS, type LeaseOptions } from './options.ts';
 
 /**
  * Keeps a driver's lease and fences its writes with it.
@@ -127,4 +130,27 @@ export class LeaseKeeper {
     this.queue = p.catch(() => {});
     return p;
   }
+}
+
+/**
+ * Takes the driver lease on `store` as `options` say (see BatchSchedulerOptions.lease) and starts
+ * renewing it: the lease and its keeper. Logs a takeover from a dead or forced-out holder.
+ */
+export async function holdLease(
+  store: ObjectStore,
+  options: LeaseOptions | undefined,
+  log: (event: Record<string, unknown>) => void,
+): Promise<{ lease: DriverLease; keeper: LeaseKeeper }> {
+  const durationMs = options?.durationMs ?? DRIVER_DEFAULTS.leaseDurationMs;
+  const lease = new DriverLease(store, options?.owner ?? `${hostname()}:${process.pid}`, {
+    skewMs: options?.skewMs ?? Math.min(2_000, durationMs / 10),
+    // only `<host>:<pid>` drivers (sluice run): a named owner (the scheduler Lambda) may share both
+    detectDeadHolders: options?.owner === undefined,
+  });
+  const record = await lease.acquire(durationMs, Date.now(), { force: options?.force });
+  const takeover = lease.takeover;
+  if (takeover) log({ event: 'lease.takeover', ...takeover, epoch: record.epoch });
+  const keeper = new LeaseKeeper(lease, { durationMs, renew: options?.renew !== false, log });
+  keeper.start();
+  return { lease, keeper };
 }

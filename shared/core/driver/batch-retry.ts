@@ -1,5 +1,5 @@
-import { BatchFailedError, MissingDataError, SluiceError } from '../errors.ts';
-import { fullJitterMs } from './adaptive-limiter.ts';
+import { BatchFailedError, MissingDataError, SluiceError } from '../../errors.ts';
+import { fullJitterMs } from '../adaptive-limiter.ts';
 
 /**
  * The driver's answer to a failed batch: a failure with a retryable cause (a task that kept

@@ -1,0 +1,516 @@
+/**
+ * The driver's batch loop, as Spark's `JobGenerator` (one tick per interval: allocate the
+ * received blocks to the batch, generate its jobs, submit them, checkpoint, clear old metadata).
+ * `BatchScheduler` closes each interval, has the input tracker receive it, generates and plans
+ * the batch, has the stage runner run its stages, runs its outputs, commits its manifest and
+ * cleans up. Every job it delegates lives in its own room beside this file: see
+ * docs/ARCHITECTURE.md. The same code runs in `sluice run` and inside the scheduler Lambda.
+ *
+ * @module
+ */
+import { BatchFailedError, SluiceError } from '../../errors.ts';
+import type { Invoker } from '../../ports/invoker.ts';
+import { catalog } from '../catalog.ts';
+import { decodeJson as decodeJsonOf, encodeJson } from '../codec.ts';
+import { Pipeline, type StreamingContext } from '../context.ts';
+import { CountingObjectStore } from '../counting-store.ts';
+import type { FaultInjector } from '../faults.ts';
+import type { BatchGeneration } from '../generation.ts';
+import { layout } from '../layout.ts';
+import type { DriverLease, LeaseRecord } from '../lease.ts';
+import { BatchPlan, type Target } from '../planner.ts';
+import { TaskRunner } from '../task-runner.ts';
+import { BatchRetry } from './batch-retry.ts';
+import { countTaskDeadLetters } from './dead-letters.ts';
+import { drainSpanMs } from './drain.ts';
+import { DriverFaultHooks } from './fault-hooks.ts';
+import { holdLease, type LeaseKeeper } from './fencing.ts';
+import { loadGraphMeta } from './graph-meta.ts';
+import { InputTracker } from './input-tracker.ts';
+import { LineageRecovery } from './lineage-recovery.ts';
+import { type BatchManifest, BatchTally, Phases } from './manifest.ts';
+import { type BatchSchedulerOptions, type ResolvedDriverOptions, resolveDriverOptions } from './options.ts';
+import { runOutputs, targetsOf } from './outputs.ts';
+import { RateController } from './rate-controller.ts';
+import { Retention } from './retention.ts';
+import { prepareSkips, type SkippedBatch } from './skip.ts';
+import { StageRunner } from './stage-runner.ts';
+import { processingStart } from './timing.ts';
+
+/** A batch's plan made ahead (a backlog announces every batch's materializations first). */
+interface Prepared {
+  readonly plan: BatchPlan;
+  readonly done: Map<string, () => void>;
+}
+
+/**
+ * The driver: closes each interval into input blocks, plans the batch, runs its tasks through the
+ * invoker (retrying failures), runs output operations and commits the batch in a manifest. After
+ * a restart it resumes from the last committed batch, re-running any batch whose input was
+ * received but not committed. The same code runs in `sluice run` and inside the scheduler Lambda.
+ */
+export class BatchScheduler {
+  readonly ctx: StreamingContext;
+  readonly store: CountingObjectStore;
+  readonly invoker: Invoker;
+  private readonly options: ResolvedDriverOptions;
+  private readonly hooks: DriverFaultHooks;
+  private readonly inputs: InputTracker;
+  private readonly rate: RateController;
+  private readonly stages: StageRunner;
+  private readonly lineage: LineageRecovery;
+  private readonly retention: Retention;
+  private readonly batchRetry: BatchRetry;
+  private readonly runner: TaskRunner;
+  private pipelineValue: Pipeline | undefined;
+  private nextTimeMs = 0;
+  private lastCommittedMs: number | undefined;
+  private pending: number[] = [];
+  private started = false;
+  private stopping = false;
+  private lease: DriverLease | undefined;
+  private keeper: LeaseKeeper | undefined;
+  /** Resolves true once the latest started batch committed, false if it failed. */
+  private previousBatch: Promise<boolean> = Promise.resolve(true);
+  private skipped = new Map<number, SkippedBatch>();
+
+  constructor(ctx: StreamingContext, options: BatchSchedulerOptions) {
+    this.ctx = ctx;
+    const o = resolveDriverOptions(options);
+    this.options = o;
+    const log = (e: Record<string, unknown>) => this.log(e);
+    this.hooks = new DriverFaultHooks(o.faults, o.incarnation, {
+      onCrash: () => {
+        this.stopping = true; // a dead driver runs nothing more; its lease is left to expire
+        this.keeper?.stop();
+      },
+      log,
+    });
+    // overload faults decorate the ports (shared/core/driver/faulty-store.ts, faulty-invoker.ts)
+    this.store = new CountingObjectStore(this.hooks.decorateStore(o.store));
+    this.invoker = this.hooks.decorateInvoker(o.invoker);
+    this.batchRetry = new BatchRetry(o.batchRetry ?? {}, log);
+    this.runner = new TaskRunner({
+      invoker: this.invoker,
+      maxTaskAttempts: o.maxTaskAttempts,
+      taskTimeoutMs: o.taskTimeoutMs,
+      retryBackoffMs: o.retryBackoffMs,
+      speculation: o.speculation ?? {},
+      faults: this.hooks.injector,
+      recover: (key) => this.lineage.recover(key),
+      log,
+    });
+    this.rate = new RateController({
+      intervalMs: ctx.batchIntervalMs,
+      maxRecordsPerBatch: o.maxRecordsPerBatch,
+      adaptive: o.backpressure && o.clock !== 'manual',
+      log,
+    });
+    this.inputs = new InputTracker(ctx, this.store, {
+      manualClock: o.clock === 'manual',
+      maxRecords: () => this.rate.maxRecords,
+      fence: (what) => this.fence(what),
+    });
+    this.stages = new StageRunner(ctx, () => this.pipeline, this.runner, {
+      isSkipped: (t) => this.skipped.has(t),
+      log,
+    });
+    this.lineage = new LineageRecovery(
+      this.store,
+      () => this.pipeline,
+      () => this.stages,
+      {
+        targetsOf: (gen) => this.targetsOf(gen),
+        log,
+      },
+    );
+    this.retention = new Retention(ctx, this.store, o);
+  }
+
+  /** The fault injector (undefined without fault options): its counts tell what was injected. */
+  get faults(): FaultInjector | undefined {
+    return this.hooks.injector;
+  }
+
+  get pipeline(): Pipeline {
+    if (!this.pipelineValue) throw new SluiceError('BatchScheduler.start() has not been called');
+    return this.pipelineValue;
+  }
+
+  /** The time of the next batch to run. */
+  get nextBatchTimeMs(): number {
+    return this.pending[0] ?? this.nextTimeMs;
+  }
+
+  get lastCommittedBatchMs(): number | undefined {
+    return this.lastCommittedMs;
+  }
+
+  /** Loads or creates meta/graph.json, checks the graph, finds where to resume, starts sources. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    const ctx = this.ctx;
+    if (this.options.lease !== false) {
+      ({ lease: this.lease, keeper: this.keeper } = await holdLease(this.store, this.options.lease, (e) =>
+        this.log(e),
+      ));
+    }
+    if (!ctx.graph.isFrozen) ctx.graph.freeze();
+    const interval = ctx.batchIntervalMs;
+    const provisional = new Pipeline(ctx, 0);
+    const meta = await loadGraphMeta(
+      this.store,
+      ctx,
+      provisional.fingerprint,
+      () =>
+        this.options.zeroTimeMs ??
+        (this.options.clock === 'manual' ? 0 : Math.floor(Date.now() / interval) * interval),
+    );
+    this.pipelineValue = new Pipeline(ctx, meta.zeroTimeMs);
+
+    const stored = await catalog.snapshot(this.store);
+    this.lastCommittedMs = stored.committed.at(-1);
+    // every batch whose input is stored but that never committed (also one before the last commit:
+    // a backlog batch that failed while later ones went on) is re-run first
+    this.pending = [...stored.pending];
+    this.skipped = await prepareSkips(
+      this.store,
+      this.options.skipBatches ?? [],
+      { pending: this.pending, committed: new Set(stored.committed), keys: [...stored.batchKeys] },
+      (t) => this.inputs.recordsOf(t),
+    );
+    const last = Math.max(this.lastCommittedMs ?? meta.zeroTimeMs, ...this.pending);
+    this.nextTimeMs = last + interval;
+    // redelivered messages are not counted twice; each source carries on after what it gave
+    await this.inputs.resume(stored.received, last);
+    await this.inputs.startSources(this.options.sources);
+    this.started = true;
+    this.log({
+      event: 'driver.start',
+      store: this.store.describe(),
+      invoker: this.invoker.describe(),
+      zeroTimeMs: meta.zeroTimeMs,
+      resumeAtMs: this.nextBatchTimeMs,
+      pending: this.pending.length,
+      fingerprint: this.pipeline.fingerprint,
+    });
+  }
+
+  /** True when every finite source is exhausted and no batch is pending. */
+  sourcesExhausted(): boolean {
+    return this.pending.length === 0 && this.inputs.exhausted;
+  }
+
+  /**
+   * Runs batches until `numBatches` ran, `untilMs` (a batch time) passed, `signal` aborted, or
+   * every source is exhausted (`stopWhenExhausted`).
+   */
+  async run(
+    options: {
+      numBatches?: number;
+      untilMs?: number;
+      signal?: AbortSignal;
+      stopWhenExhausted?: boolean;
+      /** Wall-clock time by which the last batch must have finished (the Lambda's deadline). */
+      deadlineMs?: number;
+    } = {},
+  ) {
+    await this.start();
+    const manifests: BatchManifest[] = [];
+    const wall = this.options.clock !== 'manual';
+    const parallel = this.options.parallelRecovery;
+    let drainUntilMs: number | undefined;
+    while (!this.stopping && !options.signal?.aborted) {
+      const left = options.numBatches === undefined ? Infinity : options.numBatches - manifests.length;
+      if (left <= 0) break;
+      const t = this.nextBatchTimeMs;
+      if (options.untilMs !== undefined && t > options.untilMs) break;
+      if (options.stopWhenExhausted && this.sourcesExhausted()) {
+        // finite sources ended: go on (without waiting) until the windows holding their data emitted
+        drainUntilMs ??= this.startDrain(t);
+        if (t > drainUntilMs) break;
+      }
+      if (options.deadlineMs !== undefined) {
+        // leave room for one more batch: its interval plus the slowest recent processing time
+        const need = Math.max(t, Date.now()) + this.ctx.batchIntervalMs + this.rate.slowestRecentMs;
+        if (need > options.deadlineMs) break;
+      }
+      // close the interval: polling sources (SQS) collect during it, buffering ones hand over after
+      if (wall && drainUntilMs === undefined) {
+        await sleepUntil(this.inputs.polls ? t - this.ctx.batchIntervalMs : t, options.signal);
+      }
+      if (options.signal?.aborted) break;
+      if (wall && drainUntilMs === undefined && this.pending.length === 0 && parallel) {
+        // far behind (a driver took over after a gap): close every batch already due, run them as a backlog
+        const due = this.rate.dueBacklog(t, Date.now(), left);
+        if (due > 0) await this.retrying(options.signal, () => this.closeBatches(due));
+      }
+      if (this.pending.length > 1 && parallel) {
+        // catch up within capacity: as many batches at once as the (adaptive) invoker limit serves
+        const chunk = this.rate.catchUpChunk(this.runner.limiter.limit, this.ctx.defaultPartitions);
+        const n = Math.min(left, this.pending.length, chunk);
+        manifests.push(...(await this.retrying(options.signal, () => this.fenced(this.runBacklog(n)))));
+        continue;
+      }
+      const m = await this.retrying(options.signal, () => this.fenced(this.runNextBatch()));
+      this.rate.recordProcessing(m.processingMs);
+      manifests.push(m);
+    }
+    return manifests;
+  }
+
+  /** Runs `step` again after a retryable failure (BatchRetry: bounded, with backoff); else rethrows. */
+  private async retrying<R>(signal: AbortSignal | undefined, step: () => Promise<R>): Promise<R> {
+    for (;;) {
+      try {
+        const result = await step();
+        this.batchRetry.succeeded();
+        return result;
+      } catch (err) {
+        await this.batchRetry.failed(err, this.nextBatchTimeMs, signal);
+        if (signal?.aborted) throw err;
+        // a failed batch made the ones after it fail; the retry starts a fresh commit order
+        this.previousBatch = Promise.resolve(true);
+        // records a source handed out for an input that was never stored are asked for again
+        this.inputs.rewind();
+      }
+    }
+  }
+
+  /** The last batch time of the drain after finite sources ended at `t` (see drain.ts); logs it. */
+  private startDrain(t: number): number {
+    const untilMs = t - this.ctx.batchIntervalMs + drainSpanMs(this.ctx);
+    if (untilMs >= t) {
+      const batches = (untilMs - t) / this.ctx.batchIntervalMs + 1;
+      this.log({ event: 'source.drain', fromMs: t, untilMs, batches });
+    }
+    return untilMs;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.keeper?.stop();
+    await this.inputs.stopSources();
+    if (!this.keeper?.fenced) await this.lease?.release();
+  }
+
+  /** A driver that lost its lease stops waiting for its batch at once (LeaseLostError). */
+  private fenced<T>(work: Promise<T>): Promise<T> {
+    return this.keeper ? this.keeper.race(work) : work;
+  }
+
+  /** Verifies the lease from the store right before a write that matters (see fencing.ts). */
+  private async fence(what: string): Promise<void> {
+    await this.keeper?.check(what);
+  }
+
+  /** The lease this driver holds (undefined without one). */
+  get leaseRecord(): LeaseRecord | undefined {
+    return this.lease?.record;
+  }
+
+  /**
+   * Re-runs the first `n` pending batches at once: each stage starts as soon as what it reads
+   * exists (a state partition of the previous batch, say), so independent work of different
+   * batches proceeds in parallel, as in the paper's parallel recovery.
+   */
+  async runBacklog(n: number): Promise<BatchManifest[]> {
+    await this.checkLease();
+    const times = this.pending.slice(0, n);
+    this.log({ event: 'recovery.backlog', batches: times });
+    // announce what every batch will materialize before any starts, so each can wait for its inputs
+    const prepared = new Map(
+      times.map((t) => {
+        const plan = new BatchPlan(t, this.targetsOf(this.pipeline.generate(t)));
+        return [t, { plan, done: this.stages.announce(t, plan) }] as const;
+      }),
+    );
+    // every batch settles before a failure is reported, so a retry never overlaps a leftover
+    const settled = await Promise.allSettled(times.map((t) => this.runBatch(t, true, prepared.get(t))));
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    this.pending.splice(0, n);
+    return settled.map((r) => (r as PromiseFulfilledResult<BatchManifest>).value);
+  }
+
+  /**
+   * Closes the next `n` batches: receives their input and writes their write-ahead entries, without
+   * running them. They become pending and run as a backlog (catch-up after a gap, and tests).
+   */
+  async closeBatches(n: number): Promise<number[]> {
+    await this.start();
+    await this.checkLease();
+    const closed: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t = this.nextTimeMs;
+      await this.inputs.receive(t);
+      this.pending.push(t);
+      this.nextTimeMs = t + this.ctx.batchIntervalMs;
+      closed.push(t);
+    }
+    return closed;
+  }
+
+  private async checkLease(): Promise<void> {
+    await this.fence('the next batch');
+  }
+
+  /** Runs the next batch (a pending one first) and commits it. */
+  async runNextBatch(): Promise<BatchManifest> {
+    await this.start();
+    await this.checkLease();
+    const t = this.nextBatchTimeMs;
+    const recovered = this.pending[0] === t;
+    const manifest = await this.runBatch(t, recovered);
+    if (recovered) this.pending.shift();
+    else this.nextTimeMs = t + this.ctx.batchIntervalMs;
+    return manifest;
+  }
+
+  private async runBatch(t: number, recovered: boolean, prepared?: Prepared): Promise<BatchManifest> {
+    // Batches commit in time order: a batch goes on to its outputs and commit only once the
+    // batch before it committed, and fails if that one failed (a backlog runs batches at once).
+    const previous = this.previousBatch;
+    let settle!: (ok: boolean) => void;
+    this.previousBatch = new Promise<boolean>((r) => {
+      settle = r;
+    });
+    try {
+      // its own request counter: batches of a backlog run at once, each counts only its requests
+      const manifest = await this.store.scoped(() => this.runBatchInner(t, recovered, previous, prepared));
+      settle(true);
+      return manifest;
+    } catch (err) {
+      settle(false);
+      for (const release of prepared?.done.values() ?? []) release();
+      throw err;
+    }
+  }
+
+  /** One batch: receive, generate, plan, run stages, outputs, commit, clean up. */
+  private async runBatchInner(
+    t: number,
+    recovered: boolean,
+    previous: Promise<boolean>,
+    prepared: Prepared | undefined,
+  ): Promise<BatchManifest> {
+    const manual = this.options.clock === 'manual';
+    const startedAtMs = Date.now();
+    const requestsBefore = this.store.snapshot();
+    const phases = new Phases();
+    const existing = await this.readJson<BatchManifest>(layout.manifest(t));
+    if (existing) {
+      this.lastCommittedMs = t;
+      return existing;
+    }
+    const recomputedBefore = this.lineage.recomputed;
+
+    // 1. receive: blocks, write-ahead entry, ack (on SQS the poll is the interval itself)
+    const marks = { polledAt: 0 };
+    const receiveStart = Date.now();
+    const received = await this.inputs.receive(t, marks);
+    // Spark's rule: processing starts when the interval closes; polling before that (SQS) is the
+    // receive window, kept apart (receiveWindowMs) and out of processing and scheduling delay
+    const processingStartMs = manual ? startedAtMs : processingStart(startedAtMs, Date.now(), t);
+    phases.ms.receive = Math.max(
+      0,
+      (marks.polledAt || receiveStart) - Math.max(receiveStart, processingStartMs),
+    );
+    phases.ms.writeInput = Date.now() - Math.max(marks.polledAt, receiveStart);
+    this.hooks.at(t, 'afterReceive');
+
+    // 2. generate and plan
+    const gen = this.pipeline.generate(t);
+    const plan = prepared?.plan ?? new BatchPlan(t, this.targetsOf(gen));
+    const done = prepared?.done ?? this.stages.announce(t, plan);
+
+    // 3. run the stages
+    const tally = new BatchTally(this.runner.limiter.limit);
+    const lineages = await phases.time('tasks', () =>
+      this.stages.run(t, plan, (stage, results, report) => {
+        tally.onStage(stage, results, report);
+        if (stage.target?.kind === 'rdd') done.get(stage.target.name)?.();
+      }),
+    );
+    this.hooks.at(t, 'afterTasks');
+
+    // 4. outputs, in time order also when a backlog of batches is re-run in parallel
+    gen.materialized = plan.materializedNames();
+    gen.store = this.store;
+    if (!(await previous)) {
+      throw new BatchFailedError(t, `the batch before it failed; batches commit in time order`);
+    }
+    if (!this.skipped.has(t)) {
+      await phases.time('outputs', () =>
+        runOutputs(this.ctx, this.store, t, gen, plan, (key) => this.lineage.recover(key)),
+      );
+    }
+
+    // 5. commit: the manifest (one rule for dead letters: a record computed by two stages is one)
+    const taskDeadLetters =
+      tally.taskMetrics.deadLettered > 0 ? await countTaskDeadLetters(this.store, t) : 0;
+    const manifest = tally.build({
+      t,
+      fingerprint: this.pipeline.fingerprint,
+      dueAtMs: manual ? startedAtMs : t,
+      startedAtMs,
+      processingStartMs,
+      finishedAtMs: Date.now(),
+      recovered,
+      received,
+      plan,
+      lineages,
+      phases: phases.ms,
+      recomputed: this.lineage.recomputed - recomputedBefore,
+      taskDeadLetters,
+      requests: this.store.since(requestsBefore),
+      skipped: this.skipped.get(t),
+    });
+    this.hooks.at(t, 'beforeCommit');
+    await this.hooks.beforeCommit(t, this.keeper);
+    await phases.time('commit', async () => {
+      await this.fence(`the manifest of batch ${t}`);
+      await this.store.putIfAbsent(layout.manifest(t), encodeJson(manifest));
+    });
+    this.stages.settled(t);
+    this.lastCommittedMs = Math.max(t, this.lastCommittedMs ?? t);
+    await this.hooks.afterCommit(t, plan, this.store);
+
+    // 6. rate and clean-up
+    this.rate.onBatchCompleted(manifest);
+    this.pipeline.forget(t - 4 * this.ctx.batchIntervalMs);
+    await this.retention.cleanUp(t, this.pipeline);
+    this.inputs.forget(t);
+    this.options.onBatch?.(manifest);
+    return manifest;
+  }
+
+  private targetsOf(gen: BatchGeneration): Target[] {
+    return targetsOf(this.ctx, this.pipeline, gen, this.skipped.has(gen.batchTimeMs));
+  }
+
+  private async readJson<T>(key: string): Promise<T | undefined> {
+    const bytes = await this.store.get(key);
+    return bytes ? decodeJsonOf<T>(bytes) : undefined;
+  }
+
+  private log(event: Record<string, unknown>): void {
+    this.options.log?.(event);
+  }
+}
+
+async function sleepUntil(timeMs: number, signal?: AbortSignal): Promise<void> {
+  const wait = timeMs - Date.now();
+  if (wait <= 0) return;
+  await new Promise<void>((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, wait);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
