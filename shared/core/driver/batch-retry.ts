@@ -67,6 +67,27 @@ export class BatchRetry {
     this.failures = 0;
   }
 
+  /**
+   * Runs `step`, and again after a retryable failure (bounded, with backoff; `beforeRetry` first);
+   * rethrows anything else. `batchTimeMs` names the batch that failed.
+   */
+  async run<R>(
+    step: () => Promise<R>,
+    o: { batchTimeMs: () => number; signal?: AbortSignal; beforeRetry: () => void },
+  ): Promise<R> {
+    for (;;) {
+      try {
+        const result = await step();
+        this.succeeded();
+        return result;
+      } catch (err) {
+        await this.failed(err, o.batchTimeMs(), o.signal);
+        if (o.signal?.aborted) throw err;
+        o.beforeRetry();
+      }
+    }
+  }
+
   /** After a failed batch: waits and returns (run it again), or throws (the driver stops). */
   async failed(err: unknown, batchTimeMs: number, signal?: AbortSignal): Promise<void> {
     if (!isTransientFailure(err) || err instanceof BatchRetriesExhaustedError) throw err;

@@ -32,3 +32,17 @@ export function drainSpanMs(ctx: StreamingContext): number {
   };
   return Math.max(0, ...ctx.graph.outputs.map((o) => span(o.stream)));
 }
+
+/** The last batch time of the drain after finite sources ended at batch `t`; logs it. */
+export function drainUntilMs(
+  ctx: StreamingContext,
+  t: number,
+  log: (e: Record<string, unknown>) => void,
+): number {
+  const untilMs = t - ctx.batchIntervalMs + drainSpanMs(ctx);
+  if (untilMs >= t) {
+    const batches = (untilMs - t) / ctx.batchIntervalMs + 1;
+    log({ event: 'source.drain', fromMs: t, untilMs, batches });
+  }
+  return untilMs;
+}

@@ -146,3 +146,15 @@ export function resolveDriverOptions(options: BatchSchedulerOptions): ResolvedDr
     incarnation: options.incarnation ?? DRIVER_DEFAULTS.incarnation,
   };
 }
+
+/** When `BatchScheduler.run` stops. */
+export interface RunOptions {
+  readonly numBatches?: number;
+  /** The last batch time to run. */
+  readonly untilMs?: number;
+  readonly signal?: AbortSignal;
+  /** Stop once every source is exhausted (and the windows holding its data emitted). */
+  readonly stopWhenExhausted?: boolean;
+  /** Wall-clock time by which the last batch must have finished (the Lambda's deadline). */
+  readonly deadlineMs?: number;
+}

@@ -10,32 +10,37 @@
  */
 import { BatchFailedError, SluiceError } from '../../errors.ts';
 import type { Invoker } from '../../ports/invoker.ts';
-import { catalog } from '../catalog.ts';
 import { decodeJson as decodeJsonOf, encodeJson } from '../codec.ts';
-import { Pipeline, type StreamingContext } from '../context.ts';
+import type { Pipeline, StreamingContext } from '../context.ts';
 import { CountingObjectStore } from '../counting-store.ts';
 import type { FaultInjector } from '../faults.ts';
 import type { BatchGeneration } from '../generation.ts';
 import { layout } from '../layout.ts';
-import type { DriverLease, LeaseRecord } from '../lease.ts';
+import type { LeaseRecord } from '../lease.ts';
 import { BatchPlan, type Target } from '../planner.ts';
 import { TaskRunner } from '../task-runner.ts';
 import { BatchRetry } from './batch-retry.ts';
+import { CommitOrder } from './commit-order.ts';
 import { countTaskDeadLetters } from './dead-letters.ts';
-import { drainSpanMs } from './drain.ts';
+import { drainUntilMs as drainUntil } from './drain.ts';
 import { DriverFaultHooks } from './fault-hooks.ts';
-import { holdLease, type LeaseKeeper } from './fencing.ts';
-import { loadGraphMeta } from './graph-meta.ts';
+import { DriverFence } from './fencing.ts';
 import { InputTracker } from './input-tracker.ts';
 import { LineageRecovery } from './lineage-recovery.ts';
 import { type BatchManifest, BatchTally, Phases } from './manifest.ts';
-import { type BatchSchedulerOptions, type ResolvedDriverOptions, resolveDriverOptions } from './options.ts';
+import {
+  type BatchSchedulerOptions,
+  type ResolvedDriverOptions,
+  type RunOptions,
+  resolveDriverOptions,
+} from './options.ts';
 import { runOutputs, targetsOf } from './outputs.ts';
 import { RateController } from './rate-controller.ts';
+import { resumePoint } from './resume.ts';
 import { Retention } from './retention.ts';
-import { prepareSkips, type SkippedBatch } from './skip.ts';
+import type { SkippedBatch } from './skip.ts';
 import { StageRunner } from './stage-runner.ts';
-import { processingStart } from './timing.ts';
+import { processingStart, sleepUntil } from './timing.ts';
 
 /** A batch's plan made ahead (a backlog announces every batch's materializations first). */
 interface Prepared {
@@ -44,10 +49,8 @@ interface Prepared {
 }
 
 /**
- * The driver: closes each interval into input blocks, plans the batch, runs its tasks through the
- * invoker (retrying failures), runs output operations and commits the batch in a manifest. After
- * a restart it resumes from the last committed batch, re-running any batch whose input was
- * received but not committed. The same code runs in `sluice run` and inside the scheduler Lambda.
+ * The driver. After a restart it resumes from the last committed batch, re-running first any
+ * batch whose input was received but not committed.
  */
 export class BatchScheduler {
   readonly ctx: StreamingContext;
@@ -68,10 +71,8 @@ export class BatchScheduler {
   private pending: number[] = [];
   private started = false;
   private stopping = false;
-  private lease: DriverLease | undefined;
-  private keeper: LeaseKeeper | undefined;
-  /** Resolves true once the latest started batch committed, false if it failed. */
-  private previousBatch: Promise<boolean> = Promise.resolve(true);
+  private fenceOf = DriverFence.none;
+  private readonly commitOrder = new CommitOrder();
   private skipped = new Map<number, SkippedBatch>();
 
   constructor(ctx: StreamingContext, options: BatchSchedulerOptions) {
@@ -82,7 +83,7 @@ export class BatchScheduler {
     this.hooks = new DriverFaultHooks(o.faults, o.incarnation, {
       onCrash: () => {
         this.stopping = true; // a dead driver runs nothing more; its lease is left to expire
-        this.keeper?.stop();
+        this.fenceOf.stop();
       },
       log,
     });
@@ -109,7 +110,7 @@ export class BatchScheduler {
     this.inputs = new InputTracker(ctx, this.store, {
       manualClock: o.clock === 'manual',
       maxRecords: () => this.rate.maxRecords,
-      fence: (what) => this.fence(what),
+      fence: (what) => this.fenceOf.check(what),
     });
     this.stages = new StageRunner(ctx, () => this.pipeline, this.runner, {
       isSkipped: (t) => this.skipped.has(t),
@@ -151,45 +152,21 @@ export class BatchScheduler {
     if (this.started) return;
     const ctx = this.ctx;
     if (this.options.lease !== false) {
-      ({ lease: this.lease, keeper: this.keeper } = await holdLease(this.store, this.options.lease, (e) =>
-        this.log(e),
-      ));
+      this.fenceOf = await DriverFence.take(this.store, this.options.lease, (e) => this.log(e));
     }
-    if (!ctx.graph.isFrozen) ctx.graph.freeze();
-    const interval = ctx.batchIntervalMs;
-    const provisional = new Pipeline(ctx, 0);
-    const meta = await loadGraphMeta(
-      this.store,
-      ctx,
-      provisional.fingerprint,
-      () =>
-        this.options.zeroTimeMs ??
-        (this.options.clock === 'manual' ? 0 : Math.floor(Date.now() / interval) * interval),
-    );
-    this.pipelineValue = new Pipeline(ctx, meta.zeroTimeMs);
-
-    const stored = await catalog.snapshot(this.store);
-    this.lastCommittedMs = stored.committed.at(-1);
-    // every batch whose input is stored but that never committed (also one before the last commit:
-    // a backlog batch that failed while later ones went on) is re-run first
-    this.pending = [...stored.pending];
-    this.skipped = await prepareSkips(
-      this.store,
-      this.options.skipBatches ?? [],
-      { pending: this.pending, committed: new Set(stored.committed), keys: [...stored.batchKeys] },
-      (t) => this.inputs.recordsOf(t),
-    );
-    const last = Math.max(this.lastCommittedMs ?? meta.zeroTimeMs, ...this.pending);
-    this.nextTimeMs = last + interval;
-    // redelivered messages are not counted twice; each source carries on after what it gave
-    await this.inputs.resume(stored.received, last);
+    const at = await resumePoint(ctx, this.store, this.inputs, this.options);
+    this.pipelineValue = at.pipeline;
+    this.lastCommittedMs = at.lastCommittedMs;
+    this.pending = at.pending;
+    this.skipped = at.skipped;
+    this.nextTimeMs = at.nextTimeMs;
     await this.inputs.startSources(this.options.sources);
     this.started = true;
     this.log({
       event: 'driver.start',
       store: this.store.describe(),
       invoker: this.invoker.describe(),
-      zeroTimeMs: meta.zeroTimeMs,
+      zeroTimeMs: at.pipeline.zeroTimeMs,
       resumeAtMs: this.nextBatchTimeMs,
       pending: this.pending.length,
       fingerprint: this.pipeline.fingerprint,
@@ -205,16 +182,7 @@ export class BatchScheduler {
    * Runs batches until `numBatches` ran, `untilMs` (a batch time) passed, `signal` aborted, or
    * every source is exhausted (`stopWhenExhausted`).
    */
-  async run(
-    options: {
-      numBatches?: number;
-      untilMs?: number;
-      signal?: AbortSignal;
-      stopWhenExhausted?: boolean;
-      /** Wall-clock time by which the last batch must have finished (the Lambda's deadline). */
-      deadlineMs?: number;
-    } = {},
-  ) {
+  async run(options: RunOptions = {}): Promise<BatchManifest[]> {
     await this.start();
     const manifests: BatchManifest[] = [];
     const wall = this.options.clock !== 'manual';
@@ -227,7 +195,7 @@ export class BatchScheduler {
       if (options.untilMs !== undefined && t > options.untilMs) break;
       if (options.stopWhenExhausted && this.sourcesExhausted()) {
         // finite sources ended: go on (without waiting) until the windows holding their data emitted
-        drainUntilMs ??= this.startDrain(t);
+        drainUntilMs ??= drainUntil(this.ctx, t, (e) => this.log(e));
         if (t > drainUntilMs) break;
       }
       if (options.deadlineMs !== undefined) {
@@ -249,10 +217,10 @@ export class BatchScheduler {
         // catch up within capacity: as many batches at once as the (adaptive) invoker limit serves
         const chunk = this.rate.catchUpChunk(this.runner.limiter.limit, this.ctx.defaultPartitions);
         const n = Math.min(left, this.pending.length, chunk);
-        manifests.push(...(await this.retrying(options.signal, () => this.fenced(this.runBacklog(n)))));
+        manifests.push(...(await this.retrying(options.signal, () => this.fenceOf.race(this.runBacklog(n)))));
         continue;
       }
-      const m = await this.retrying(options.signal, () => this.fenced(this.runNextBatch()));
+      const m = await this.retrying(options.signal, () => this.fenceOf.race(this.runNextBatch()));
       this.rate.recordProcessing(m.processingMs);
       manifests.push(m);
     }
@@ -260,53 +228,29 @@ export class BatchScheduler {
   }
 
   /** Runs `step` again after a retryable failure (BatchRetry: bounded, with backoff); else rethrows. */
-  private async retrying<R>(signal: AbortSignal | undefined, step: () => Promise<R>): Promise<R> {
-    for (;;) {
-      try {
-        const result = await step();
-        this.batchRetry.succeeded();
-        return result;
-      } catch (err) {
-        await this.batchRetry.failed(err, this.nextBatchTimeMs, signal);
-        if (signal?.aborted) throw err;
+  private retrying<R>(signal: AbortSignal | undefined, step: () => Promise<R>): Promise<R> {
+    return this.batchRetry.run(step, {
+      batchTimeMs: () => this.nextBatchTimeMs,
+      signal,
+      beforeRetry: () => {
         // a failed batch made the ones after it fail; the retry starts a fresh commit order
-        this.previousBatch = Promise.resolve(true);
+        this.commitOrder.reset();
         // records a source handed out for an input that was never stored are asked for again
         this.inputs.rewind();
-      }
-    }
-  }
-
-  /** The last batch time of the drain after finite sources ended at `t` (see drain.ts); logs it. */
-  private startDrain(t: number): number {
-    const untilMs = t - this.ctx.batchIntervalMs + drainSpanMs(this.ctx);
-    if (untilMs >= t) {
-      const batches = (untilMs - t) / this.ctx.batchIntervalMs + 1;
-      this.log({ event: 'source.drain', fromMs: t, untilMs, batches });
-    }
-    return untilMs;
+      },
+    });
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
-    this.keeper?.stop();
+    this.fenceOf.stop();
     await this.inputs.stopSources();
-    if (!this.keeper?.fenced) await this.lease?.release();
-  }
-
-  /** A driver that lost its lease stops waiting for its batch at once (LeaseLostError). */
-  private fenced<T>(work: Promise<T>): Promise<T> {
-    return this.keeper ? this.keeper.race(work) : work;
-  }
-
-  /** Verifies the lease from the store right before a write that matters (see fencing.ts). */
-  private async fence(what: string): Promise<void> {
-    await this.keeper?.check(what);
+    await this.fenceOf.release();
   }
 
   /** The lease this driver holds (undefined without one). */
   get leaseRecord(): LeaseRecord | undefined {
-    return this.lease?.record;
+    return this.fenceOf.record;
   }
 
   /**
@@ -315,7 +259,7 @@ export class BatchScheduler {
    * batches proceeds in parallel, as in the paper's parallel recovery.
    */
   async runBacklog(n: number): Promise<BatchManifest[]> {
-    await this.checkLease();
+    await this.fenceOf.check('the next batch');
     const times = this.pending.slice(0, n);
     this.log({ event: 'recovery.backlog', batches: times });
     // announce what every batch will materialize before any starts, so each can wait for its inputs
@@ -339,7 +283,7 @@ export class BatchScheduler {
    */
   async closeBatches(n: number): Promise<number[]> {
     await this.start();
-    await this.checkLease();
+    await this.fenceOf.check('the next batch');
     const closed: number[] = [];
     for (let i = 0; i < n; i++) {
       const t = this.nextTimeMs;
@@ -351,14 +295,10 @@ export class BatchScheduler {
     return closed;
   }
 
-  private async checkLease(): Promise<void> {
-    await this.fence('the next batch');
-  }
-
   /** Runs the next batch (a pending one first) and commits it. */
   async runNextBatch(): Promise<BatchManifest> {
     await this.start();
-    await this.checkLease();
+    await this.fenceOf.check('the next batch');
     const t = this.nextBatchTimeMs;
     const recovered = this.pending[0] === t;
     const manifest = await this.runBatch(t, recovered);
@@ -368,20 +308,12 @@ export class BatchScheduler {
   }
 
   private async runBatch(t: number, recovered: boolean, prepared?: Prepared): Promise<BatchManifest> {
-    // Batches commit in time order: a batch goes on to its outputs and commit only once the
-    // batch before it committed, and fails if that one failed (a backlog runs batches at once).
-    const previous = this.previousBatch;
-    let settle!: (ok: boolean) => void;
-    this.previousBatch = new Promise<boolean>((r) => {
-      settle = r;
-    });
     try {
       // its own request counter: batches of a backlog run at once, each counts only its requests
-      const manifest = await this.store.scoped(() => this.runBatchInner(t, recovered, previous, prepared));
-      settle(true);
-      return manifest;
+      return await this.commitOrder.next((previous) =>
+        this.store.scoped(() => this.runBatchInner(t, recovered, previous, prepared)),
+      );
     } catch (err) {
-      settle(false);
       for (const release of prepared?.done.values() ?? []) release();
       throw err;
     }
@@ -467,9 +399,9 @@ export class BatchScheduler {
       skipped: this.skipped.get(t),
     });
     this.hooks.at(t, 'beforeCommit');
-    await this.hooks.beforeCommit(t, this.keeper);
+    await this.hooks.beforeCommit(t, this.fenceOf.keeper);
     await phases.time('commit', async () => {
-      await this.fence(`the manifest of batch ${t}`);
+      await this.fenceOf.check(`the manifest of batch ${t}`);
       await this.store.putIfAbsent(layout.manifest(t), encodeJson(manifest));
     });
     this.stages.settled(t);
@@ -497,20 +429,4 @@ export class BatchScheduler {
   private log(event: Record<string, unknown>): void {
     this.options.log?.(event);
   }
-}
-
-async function sleepUntil(timeMs: number, signal?: AbortSignal): Promise<void> {
-  const wait = timeMs - Date.now();
-  if (wait <= 0) return;
-  await new Promise<void>((resolve) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, wait);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
