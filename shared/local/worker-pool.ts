@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { TaskResult, TaskSpec } from '../core/task.ts';
-import { errorFromJson, TaskFailedError, TaskTimeoutError } from '../errors.ts';
+import { type EncodedError, errorFromJson, TaskFailedError, TaskTimeoutError } from '../errors.ts';
 import type { InvokeOptions, Invoker } from '../ports/invoker.ts';
 
 /**
@@ -80,12 +80,7 @@ export class WorkerPoolInvoker implements Invoker {
     );
     worker.on(
       'message',
-      (msg: {
-        ready?: boolean;
-        id?: number;
-        result?: TaskResult;
-        error?: { name: string; message: string; retryable: boolean };
-      }) => {
+      (msg: { ready?: boolean; id?: number; result?: TaskResult; error?: EncodedError }) => {
         if (msg.ready === true) return markReady();
         if (msg.ready === false) return failReady(errorFromJson(msg.error!));
         const p = this.pending.get(msg.id!);

@@ -97,7 +97,7 @@ beforeAll(async () => {
       throttled: { handler: (event: unknown) => handlePartitionPayload(event, fakeTask), concurrency: 1 },
       'not-a-result': async () => ({ hello: 'world' }),
       'custom-non-retryable': async () => {
-        throw Object.assign(new Error('bad spec'), { name: 'InvalidTaskSpecError' });
+        throw new NonRetryableTaskError('bad spec');
       },
       echo: { module: modulePath, export: 'handler' },
       'engine-errors': (event: unknown) =>
@@ -208,7 +208,7 @@ describe('LambdaInvoker', () => {
     expect(custom).toMatchObject({
       name: 'TaskFunctionError',
       retryable: false,
-      errorType: 'InvalidTaskSpecError',
+      errorType: 'NonRetryableTaskError',
     });
     await inv.close();
   });
