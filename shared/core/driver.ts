@@ -11,6 +11,7 @@ export {
   DRIVER_DEFAULTS,
   type DriverTuning,
   type LeaseOptions,
+  pickTuning,
   resolveDriverOptions,
 } from './driver/options.ts';
 export { BatchScheduler } from './driver/scheduler.ts';

@@ -71,6 +71,26 @@ export interface BatchSchedulerOptions extends DriverTuning {
   readonly incarnation?: number;
 }
 
+/** The DriverTuning fields of a runner's options (which extend DriverTuning), without the rest. */
+export function pickTuning(o: DriverTuning): DriverTuning {
+  const keys: (keyof DriverTuning)[] = [
+    'clock',
+    'taskTimeoutMs',
+    'maxTaskAttempts',
+    'retryBackoffMs',
+    'maxRecordsPerBatch',
+    'backpressure',
+    'retainInputsMs',
+    'speculation',
+    'checkpointEvery',
+    'faults',
+    'skipBatches',
+    'onBatch',
+    'log',
+  ];
+  return Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]])) as DriverTuning;
+}
+
 /** Every default of the driver's options, in one place. */
 export const DRIVER_DEFAULTS = {
   clock: 'wall',
