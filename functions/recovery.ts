@@ -6,16 +6,16 @@
  * @module
  */
 import { LambdaInvoker, S3ObjectStore } from '../aws/index.ts';
-import { catalog } from '../shared/engine.ts';
 import {
   BatchScheduler,
+  catalog,
   DriverLease,
   type Invoker,
   LeaseHeldError,
   type ObjectStore,
   SluiceError,
   type Source,
-} from '../shared/index.ts';
+} from '../shared/engine.ts';
 import { intEnv, requireEnv, type SluiceEnv, sluiceEnv } from './lib/env.ts';
 import { DEFAULT_PARTITION_TIMEOUT_MS, driverTaskTimeoutMs, LAMBDA_ENV } from './lib/env-names.ts';
 import { buildContext, bundledPipeline, type PipelineModuleLike } from './lib/pipeline.ts';

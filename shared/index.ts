@@ -6,16 +6,8 @@
  */
 
 export { type RunBatchOptions, type RunBatchResult, runBatch } from './batch.ts';
-export { AdaptiveLimiter, type ConcurrencyRange } from './core/adaptive-limiter.ts';
-export { decodeBlock, encodeBlock } from './core/codec.ts';
 export { Pipeline, StreamingContext, type StreamingContextOptions } from './core/context.ts';
-export {
-  BatchRetriesExhaustedError,
-  type BatchRetryOptions,
-  isTransientFailure,
-} from './core/driver/batch-retry.ts';
-export { ThrottlingInvoker } from './core/driver/faulty-invoker.ts';
-export { FaultyObjectStore, StoreTimeoutError } from './core/driver/faulty-store.ts';
+export { BatchRetriesExhaustedError, type BatchRetryOptions } from './core/driver/batch-retry.ts';
 export {
   type BatchManifest,
   BatchScheduler,
@@ -23,11 +15,8 @@ export {
   type GraphMeta,
 } from './core/driver.ts';
 export { DStream, MapWithStateDStream, type WindowOptions } from './core/dstream.ts';
-export { runTask } from './core/executor.ts';
-export { DriverCrashError, type FaultCounts, FaultInjector, type FaultOptions } from './core/faults.ts';
-export { layout, outputDirsOf, timeKey } from './core/layout.ts';
-export { DriverLease, LeaseHeldError, type LeaseRecord } from './core/lease.ts';
-export { BatchPlan, type Stage, type Target } from './core/planner.ts';
+export type { FaultOptions } from './core/faults.ts';
+export { LeaseHeldError, type LeaseRecord } from './core/lease.ts';
 export {
   NotStoredError,
   queryState,

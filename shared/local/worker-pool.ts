@@ -205,12 +205,6 @@ export class WorkerPoolInvoker implements Invoker {
     return this.spawn();
   }
 
-  /** Kills one busy or idle worker (fault injection: a killed executor). */
-  killOne(): void {
-    const slot = this.slots[Math.floor(Math.random() * this.slots.length)];
-    if (slot) void slot.worker.terminate();
-  }
-
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));

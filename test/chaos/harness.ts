@@ -18,7 +18,7 @@ import {
   isTransientFailure,
   MemoryObjectStore,
   type StreamingContext,
-} from '../../shared/index.ts';
+} from '../../shared/engine.ts';
 
 export interface ChaosRun {
   readonly store: MemoryObjectStore;

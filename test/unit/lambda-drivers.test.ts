@@ -19,7 +19,7 @@ import {
   type StreamingContext,
   type TaskResult,
   type TaskSpec,
-} from '../../shared/index.ts';
+} from '../../shared/engine.ts';
 
 // The handlers import the user's pipeline as `sluice-pipeline` (an esbuild alias in the bundles);
 // these tests pass their own module in the deps instead.
