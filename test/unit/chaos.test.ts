@@ -156,7 +156,6 @@ describe('chaos totals', () => {
       'slowStoreRequests',
       'longBatches',
     ] as const) {
-      expect({ kind, count: f[kind] }).toMatchObject({ kind, count: expect.any(Number) });
       expect(f[kind], kind).toBeGreaterThan(0);
     }
   });
