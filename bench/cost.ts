@@ -62,7 +62,8 @@ const rates = String(args.rates)
 for (const r of rates) {
   if (!Number.isFinite(r) || r < 0) throw new Error(`--rates: '${args.rates}' must be numbers of 0 or more`);
 }
-if (!Number.isFinite(seconds) || seconds < 5) throw new Error(`--seconds must be 5 or more, got ${args.seconds}`);
+if (!Number.isFinite(seconds) || seconds < 5)
+  throw new Error(`--seconds must be 5 or more, got ${args.seconds}`);
 
 const log = (text: string) => process.stderr.write(`${text}\n`);
 
@@ -172,7 +173,9 @@ async function measure(rate: number): Promise<RateResult> {
 
 async function localstack(): Promise<string> {
   try {
-    const res = await fetch('http://127.0.0.1:4566/_localstack/health', { signal: AbortSignal.timeout(2000) });
+    const res = await fetch('http://127.0.0.1:4566/_localstack/health', {
+      signal: AbortSignal.timeout(2000),
+    });
     if (!res.ok) return `skipped: LocalStack health answered ${res.status}`;
     return 'skipped: LocalStack is up, but bench:cost measures the embedded runner only (the deployed stack counts the same requests per batch in its manifests: sluice status --bucket <BucketName>)';
   } catch {
@@ -233,7 +236,12 @@ async function main(): Promise<void> {
       n1(r.perBatch.delete),
       n1(r.perBatch.invocations),
       n1(r.perBatch.taskMs),
-      [r.storeCountersPerBatch.get, r.storeCountersPerBatch.put, r.storeCountersPerBatch.list, r.storeCountersPerBatch.delete]
+      [
+        r.storeCountersPerBatch.get,
+        r.storeCountersPerBatch.put,
+        r.storeCountersPerBatch.list,
+        r.storeCountersPerBatch.delete,
+      ]
         .map(n1)
         .join('/'),
       formatUsd(r.costPerDayUsd),
@@ -250,9 +258,17 @@ async function main(): Promise<void> {
       get: r.outsideManifestsPerBatch.get,
     })),
   );
-  const deployment = { ...DEFAULT_DEPLOYMENT, uncountedPerBatch: { putList: uncounted.put, get: uncounted.get } };
+  const deployment = {
+    ...DEFAULT_DEPLOYMENT,
+    uncountedPerBatch: { putList: uncounted.put, get: uncounted.get },
+  };
   const alt = alternativesPerDay();
-  const projected: { intervalMs: number; rate: number; perDayUsd: number; perMillionUsd: number | undefined }[] = [];
+  const projected: {
+    intervalMs: number;
+    rate: number;
+    perDayUsd: number;
+    perMillionUsd: number | undefined;
+  }[] = [];
   const deployRows: string[][] = [];
   for (const rate of [0, 10, 1000, 100_000]) {
     const row = [rate.toLocaleString('en-US')];

@@ -10,6 +10,16 @@
 import { promises as fs } from 'node:fs';
 import type { BatchManifest, GraphMeta } from '../shared/core/driver.ts';
 import { DirectoryObjectStore, type StoreUsage } from '../shared/local/directory-store.ts';
+import {
+  type CostFigures,
+  costFigures,
+  type DailyCost,
+  DEFAULT_DEPLOYMENT,
+  DEFAULT_PRICES,
+  type Deployment,
+  formatUsd,
+  type PriceTable,
+} from './cost.ts';
 import { CliError } from './errors.ts';
 import {
   formatBytes,
@@ -23,16 +33,6 @@ import {
   Table,
   timeOfDay,
 } from './format.ts';
-import {
-  type CostFigures,
-  costFigures,
-  DEFAULT_DEPLOYMENT,
-  DEFAULT_PRICES,
-  type DailyCost,
-  type Deployment,
-  formatUsd,
-  type PriceTable,
-} from './cost.ts';
 import type { BatchTimeSpec } from './parse.ts';
 import {
   committedBatchTimes,
@@ -60,7 +60,6 @@ export interface StatusCommandOptions extends StoreOptions {
   readonly schedulerMemory?: number;
   readonly partitionMemory?: number;
 }
-
 
 export async function statusCommand(
   options: StatusCommandOptions,

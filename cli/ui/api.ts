@@ -12,8 +12,8 @@ import { layout, timeKey } from '../../shared/core/layout.ts';
 import type { LineageRecord } from '../../shared/core/task.ts';
 import { SluiceError } from '../../shared/errors.ts';
 import type { ObjectStore } from '../../shared/ports/object-store.ts';
-import { buildTree, findDataKey, type LineageNode, listNames } from '../lineage.ts';
 import { batchCost, profileOf } from '../cost.ts';
+import { buildTree, findDataKey, type LineageNode, listNames } from '../lineage.ts';
 import {
   committedBatchTimes,
   type OpenedStore,

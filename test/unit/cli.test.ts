@@ -119,7 +119,9 @@ describe('sluice CLI', () => {
   it('status prints the cost per day, idle per day and per million events; --prices and memory flags change them', () => {
     const text = sluice('status', '--store', store);
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/^cost per day {6}\$[\d.]+ at the observed rate \([\d,]+ events\/s\): scheduler \$/m);
+    expect(text.stdout).toMatch(
+      /^cost per day {6}\$[\d.]+ at the observed rate \([\d,]+ events\/s\): scheduler \$/m,
+    );
     expect(text.stdout).toMatch(/^idle per day {6}\$[\d.]+ with no events/m);
     expect(text.stdout).toMatch(/^per million {7}\$[\d.]+ per million events at the observed rate/m);
     expect(text.stdout).toMatch(/cost basis .* us-east-1 prices of \d{4}-\d{2}-\d{2}/);
@@ -147,7 +149,9 @@ describe('sluice CLI', () => {
     const doubled = costOf('--prices', pricesFile);
     expect(doubled.observed.s3PutListUsd).toBeCloseTo(2 * base.observed.s3PutListUsd, 9);
     expect(doubled.observed.schedulerUsd).toBeCloseTo(base.observed.schedulerUsd, 12);
-    expect(sluice('status', '--store', store, '--prices', pricesFile).stdout).toContain('eu-test-1 prices of');
+    expect(sluice('status', '--store', store, '--prices', pricesFile).stdout).toContain(
+      'eu-test-1 prices of',
+    );
     // the scheduler at 2 GiB costs twice as much
     const bigger = costOf('--scheduler-memory', '2048');
     expect(bigger.observed.schedulerUsd).toBeCloseTo(2 * base.observed.schedulerUsd, 9);

@@ -12,8 +12,8 @@ import {
   costFigures,
   DEFAULT_DEPLOYMENT,
   DEFAULT_PRICES,
-  dailyCost,
   type Deployment,
+  dailyCost,
   idleReceivesPerInterval,
   parsePriceTable,
   perMillionEvents,
@@ -44,7 +44,13 @@ const BARE: Deployment = {
   uncountedPerBatch: { putList: 0, get: 0 },
 };
 
-function manifest(records: number, put: number, get: number, attempts: number, taskMs: number[]): BatchManifest {
+function manifest(
+  records: number,
+  put: number,
+  get: number,
+  attempts: number,
+  taskMs: number[],
+): BatchManifest {
   return {
     batchTimeMs: 1000,
     input: { records, deadLetters: 0, capped: false },
@@ -203,7 +209,9 @@ describe('cost model', () => {
     expect(() => parsePriceTable({ ...good, s3: { ...good.s3, getAndOtherPer1000: -1 } })).toThrow(
       /'s3.getAndOtherPer1000' must be a number of 0 or more, got -1/,
     );
-    expect(() => parsePriceTable({ ...good, sqs: { ...good.sqs, chunkBytes: 0 } })).toThrow(/'sqs.chunkBytes'/);
+    expect(() => parsePriceTable({ ...good, sqs: { ...good.sqs, chunkBytes: 0 } })).toThrow(
+      /'sqs.chunkBytes'/,
+    );
     const { lambda: _lambda, ...noLambda } = good;
     expect(() => parsePriceTable(noLambda)).toThrow(/'lambda' is missing/);
   });
