@@ -12,8 +12,8 @@ import { layout, timeKey } from '../../shared/core/layout.ts';
 import type { LineageRecord } from '../../shared/core/task.ts';
 import { SluiceError } from '../../shared/errors.ts';
 import type { ObjectStore } from '../../shared/ports/object-store.ts';
+import { batchCost, profileOf } from '../cost.ts';
 import { buildTree, findDataKey, type LineageNode, listNames } from '../lineage.ts';
-import { ASSUMED_LAMBDA_GB, PRICES } from '../status.ts';
 import {
   committedBatchTimes,
   type OpenedStore,
@@ -61,16 +61,12 @@ export interface BatchRow {
   readonly costUsd: number;
 }
 
-/** What it costs to run these requests on AWS (the same list prices as `sluice status`). */
+/**
+ * What one batch's own requests and tasks cost on AWS (S3 requests, partition invocations and their
+ * duration), from the cost model of `sluice status` (cli/cost.ts) with its default prices.
+ */
 export function costOf(m: BatchManifest): { s3Usd: number; lambdaUsd: number; totalUsd: number } {
-  const taskMs = m.stages.reduce((n, s) => n + s.taskDurationsMs.reduce((a, b) => a + b, 0), 0);
-  const s3Usd =
-    ((m.requests.put + m.requests.list) / 1000) * PRICES.s3PutPer1000 +
-    (m.requests.get / 1000) * PRICES.s3GetPer1000;
-  const lambdaUsd =
-    (m.tasks.attempts / 1e6) * PRICES.lambdaPerMillionRequests +
-    (taskMs / 1000) * ASSUMED_LAMBDA_GB * PRICES.lambdaPerGbSecond;
-  return { s3Usd, lambdaUsd, totalUsd: s3Usd + lambdaUsd };
+  return batchCost(profileOf(m));
 }
 
 function rowOf(m: BatchManifest): BatchRow {
