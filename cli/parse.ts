@@ -108,6 +108,7 @@ const RESERVED_PREFIXES = [
   'outputs/',
   'deadletter/',
   'lease/',
+  'lineage/',
 ];
 
 /** One `--dataset <key>=<file>`, accumulated into a key -> file record. */
