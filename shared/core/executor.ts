@@ -117,7 +117,9 @@ export async function runTask(
       encodeJsonLines(tc.deadLetters.map((d) => ({ batchTimeMs: spec.batchTimeMs, ...d }))),
     );
   }
-  await store.put(out.key, body);
+  // an empty Parquet partition without a schema has no file (readers refuse one without columns)
+  if (!(out.kind === 'file' && out.format === 'parquet' && body.length === 0)) await store.put(out.key, body);
+  else writes--;
   if (spec.inject?.slowFactor && spec.inject.slowFactor > 1) {
     const worked = Math.max(1, Date.now() - started);
     await new Promise((r) => setTimeout(r, worked * (spec.inject!.slowFactor! - 1)));

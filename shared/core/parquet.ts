@@ -10,7 +10,9 @@
  *   number  -> bigint when every value of the column is a safe integer, else double
  *   bigint  -> bigint      object or array -> json (a string column holding JSON text)
  *
- * A column with no non-null value in the partition is a string column of nulls. Every column is
+ * A column with no non-null value in the partition is a string column of nulls. A partition
+ * with no records and no declared schema writes no part file (a Parquet file needs a column;
+ * its lineage record says 0 records). Every column is
  * nullable: a missing field or null is a null. A record that does not fit (not an object; a
  * field whose value is of another kind than its column, e.g. a string where the column is
  * bigint; with a declared schema, a field the schema does not have, or a fraction in a bigint
@@ -277,5 +279,7 @@ export function parquetPart(
     return { encoded: encodeParquet(rows, declared), kept: rows.length };
   }
   const { schema, rows } = inferParquetSchema(records, onBad);
+  // no rows and no declared schema: no columns, and readers refuse a Parquet file without any
+  if (Object.keys(schema).length === 0) return { encoded: new Uint8Array(0), kept: 0 };
   return { encoded: encodeParquet(rows, schema), kept: rows.length };
 }
