@@ -36,14 +36,20 @@ try {
     for (let i = 0; i < 7; i++) {
       const ms = execFileSync(
         process.execPath,
-        ['--input-type=module', '-e', `const c=process.cpuUsage(); await import(${JSON.stringify(file)}); const d=process.cpuUsage(c); console.log((d.user+d.system)/1000)`],
+        [
+          '--input-type=module',
+          '-e',
+          `const c=process.cpuUsage(); await import(${JSON.stringify(file)}); const d=process.cpuUsage(c); console.log((d.user+d.system)/1000)`,
+        ],
         { encoding: 'utf8' },
       );
       times.push(Number(ms));
     }
     times.sort((a, b) => a - b);
     const kb = (statSync(file).size / 1024).toFixed(0);
-    console.log(`${name.padEnd(10)} ${kb.padStart(6)} KiB   load ${times[3].toFixed(1)} ms CPU (median of 7)`);
+    console.log(
+      `${name.padEnd(10)} ${kb.padStart(6)} KiB   load ${times[3].toFixed(1)} ms CPU (median of 7)`,
+    );
   }
 } finally {
   rmSync(out, { recursive: true, force: true });

@@ -254,7 +254,6 @@ export function encodeParquet(rows: readonly Record<string, unknown>[], schema: 
     ),
   }));
   const buffer = parquetWriteBuffer({
-    // biome-ignore lint/suspicious/noExplicitAny: the writer's DecodedArray type does not admit mixed nulls
     columnData: columnData as any,
     schema: [
       { name: 'root', num_children: names.length },

@@ -803,7 +803,7 @@ describe('catalog: Glue database and tables, Athena workgroup', () => {
     });
     // the template resolves to s3://<bucket>/store/outputs/clicks/dt=${dt}/hr=${hr}/, the layout's keys
     const template = JSON.stringify(clicks.Parameters['storage.location.template']);
-    expect(template).toContain('/store/outputs/clicks/dt=${dt}/hr=${hr}/');
+    expect(template).toContain(`/store/outputs/clicks/dt=\${dt}/hr=\${hr}/`);
     expect(JSON.stringify(clicks.StorageDescriptor.Location)).toContain('/store/outputs/clicks/');
     expect(clicks.StorageDescriptor.SerdeInfo.SerializationLibrary).toContain('ParquetHiveSerDe');
     expect(clicks.StorageDescriptor.Columns).toEqual([
