@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findDataKey, outputPartsOf } from '../../cli/lineage.ts';
 import { layout, outputKey, parseOutputKey } from '../../shared/core/layout.ts';
 import { type MemoryObjectStore, runPipeline, type StreamingContext } from '../../shared/index.ts';
 
@@ -116,6 +117,20 @@ describe('saved outputs are ready to query (Hive layout, Parquet, DuckDB)', () =
         }
       }
     }
+  });
+
+  it('sluice lineage and the UI find a saved output part by the output name, through lineage/', async () => {
+    const t = 3 * INTERVAL;
+    expect(await findDataKey(store, 'pages', t, 1)).toBe(layout.output('pages', t, 1, '.jsonl'));
+    expect(await findDataKey(store, 'pages', t, 7)).toBeUndefined();
+    expect([...(await outputPartsOf(store, t))]).toEqual([
+      ['clicks', [0, 1]],
+      ['visits', [0, 1]],
+      ['pages', [0, 1]],
+    ]);
+    expect(layout.lineageOf(layout.output('pages', t, 1, '.jsonl'))).toBe(
+      'lineage/outputs/pages/dt=1970-01-02/hr=12/batch=129600000/part-00001.jsonl.lineage.json',
+    );
   });
 
   it('DuckDB reads the Parquet parts back through the Hive partitions, with every row and its types', () => {
