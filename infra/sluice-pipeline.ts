@@ -15,6 +15,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { DEFAULT_PARTITION_TIMEOUT_MS, LAMBDA_ENV } from '../functions/lib/env-names.ts';
+import { SluiceCatalog, type SluiceCatalogOptions } from './catalog.ts';
 import { SluicePipelinePropsError } from './errors.ts';
 
 /**
@@ -232,6 +233,15 @@ export interface SluicePipelineProps {
    * @default - the package's own handlers (`functions/` in this repository, `dist/functions/` installed)
    */
   readonly functionsDir?: string;
+
+  /**
+   * A Glue database with a table per saved output in `tables` (partition projection on the
+   * output layout's `dt` and `hr`, so `SELECT ... WHERE dt = '2026-11-29'` works right after
+   * deploy) and an Athena workgroup writing results to `athena-results/` in the bucket. `true`
+   * makes the database and the workgroup only. See docs/DEPLOY.md, "Query results with Athena".
+   * @default false
+   */
+  readonly catalog?: boolean | SluiceCatalogOptions;
 }
 
 /**
@@ -281,6 +291,8 @@ export class SluicePipeline extends Construct {
   readonly alarms: readonly cloudwatch.Alarm[];
   /** The dashboard, unless `dashboard: false`. */
   readonly dashboard?: cloudwatch.Dashboard;
+  /** The Glue database and tables and the Athena workgroup, with `catalog`. */
+  readonly catalog?: SluiceCatalog;
 
   /** `SLUICE_PIPELINE_NAME`, the `Pipeline` metric dimension. */
   readonly pipelineName: string;
@@ -328,6 +340,18 @@ export class SluicePipeline extends Construct {
         { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
     });
+
+    if (props.catalog) {
+      this.catalog = new SluiceCatalog(this, 'Catalog', {
+        ...(props.catalog === true ? {} : props.catalog),
+        bucket: this.bucket,
+        keyPrefix: keyPrefix('x').slice(0, -2),
+        pipelineName: config.pipelineName,
+        fail: (prop, message) => {
+          throw new SluicePipelinePropsError(`SluicePipeline '${this.node.path}'`, prop, message);
+        },
+      });
+    }
 
     // ---- input ----------------------------------------------------------------------------------
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {

@@ -25,8 +25,16 @@ export { runTask } from './core/executor.ts';
 export { DriverCrashError, type FaultCounts, FaultInjector, type FaultOptions } from './core/faults.ts';
 export { ThrottlingInvoker } from './core/faulty-invoker.ts';
 export { FaultyObjectStore, StoreTimeoutError } from './core/faulty-store.ts';
-export { layout, outputDirsOf, timeKey } from './core/layout.ts';
+export {
+  layout,
+  type OutputKey,
+  outputDirsOf,
+  outputKey,
+  parseOutputKey,
+  timeKey,
+} from './core/layout.ts';
 export { DriverLease, LeaseHeldError, type LeaseRecord } from './core/lease.ts';
+export type { OutputFormat, ParquetSchema, ParquetType } from './core/parquet.ts';
 export { BatchPlan, type Stage, type Target } from './core/planner.ts';
 export {
   NotStoredError,

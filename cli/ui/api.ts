@@ -13,7 +13,7 @@ import type { LineageRecord } from '../../shared/core/task.ts';
 import { SluiceError } from '../../shared/errors.ts';
 import type { ObjectStore } from '../../shared/ports/object-store.ts';
 import { batchCost, profileOf } from '../cost.ts';
-import { buildTree, findDataKey, type LineageNode, listNames } from '../lineage.ts';
+import { buildTree, findDataKey, type LineageNode, listNames, outputPartsOf } from '../lineage.ts';
 import {
   committedBatchTimes,
   type OpenedStore,
@@ -295,17 +295,8 @@ export class UiStore {
         });
       }
     }
-    const outputDirs = new Map<string, number[]>();
-    for (const k of await store.list('outputs/')) {
-      if (!k.endsWith('.lineage.json') || !k.includes(`-${t}`)) continue;
-      const [, dir, file] = k.split('/');
-      if (!dir || !file) continue;
-      const list = outputDirs.get(dir) ?? [];
-      list.push(Number.parseInt(file.replace(/^part-/, ''), 10));
-      outputDirs.set(dir, list);
-    }
-    for (const [dir, ps] of outputDirs) {
-      stored.push({ area: 'outputs', name: dir, partitions: ps.sort((a, b) => a - b) });
+    for (const [name, ps] of await outputPartsOf(store, t)) {
+      stored.push({ area: 'outputs', name, partitions: ps });
     }
     return {
       intervalMs: meta.batchIntervalMs,
@@ -378,7 +369,9 @@ export class UiStore {
   /** The lineage record stored beside a data object. */
   async record(key: string): Promise<LineageRecord> {
     const store = await this.store;
-    const dataKey = checkKey(key.endsWith('.lineage.json') ? key.slice(0, -'.lineage.json'.length) : key);
+    // a lineage key of an output (lineage/outputs/...) names the output it describes
+    const bare = key.startsWith('lineage/outputs/') ? key.slice('lineage/'.length) : key;
+    const dataKey = checkKey(bare.endsWith('.lineage.json') ? bare.slice(0, -'.lineage.json'.length) : bare);
     let r: LineageRecord | undefined;
     try {
       r = await readJson<LineageRecord>(store, layout.lineageOf(dataKey));

@@ -844,9 +844,17 @@ export class BatchScheduler {
       if (op.kind !== 'save') continue;
       const rdd = gen.rddOf(op.stream, t);
       if (!rdd) continue;
-      const save = op.save!;
-      const dir = layout.outputDir(save.prefix, t, save.suffix);
-      targets.push({ rdd, name: dir, kind: 'file', format: save.format, reason: 'save' });
+      const { prefix, suffix, format, schema } = op.save!;
+      const ext = suffix ? `.${suffix}` : '';
+      targets.push({
+        rdd,
+        name: prefix,
+        kind: 'file',
+        format,
+        ext,
+        reason: 'save',
+        ...(schema ? { schema } : {}),
+      });
     }
     // a skipped batch keeps only what later batches read (state, window data): no outputs
     if (this.skipped.has(t)) return targets.filter((x) => x.reason === 'state' || x.reason === 'window');
@@ -1025,7 +1033,8 @@ export class BatchScheduler {
 
   private async runOutputs(t: number, gen: BatchGeneration, plan: BatchPlan): Promise<void> {
     for (const target of plan.targets) {
-      if (target.kind === 'file') await this.store.put(layout.outputSuccess(target.name), new Uint8Array(0));
+      if (target.kind === 'file')
+        await this.store.put(layout.outputSuccess(target.name, t), new Uint8Array(0));
     }
     let i = 0;
     for (const op of this.ctx.graph.outputs) {
