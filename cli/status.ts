@@ -225,7 +225,7 @@ function batchTable(manifests: readonly BatchManifest[]): string[] {
       .join(' ');
     const redelivered = (m.delivery?.redelivered ?? 0) + (m.delivery?.duplicates ?? 0);
     const flags = [
-      m.recovered ? 'recovered' : '',
+      m.recovered ? 'recovered' : m.catchUp ? 'catch-up' : '',
       m.input.capped ? 'capped' : '',
       redelivered > 0 ? `${redelivered} redelivered` : '',
     ]
@@ -354,7 +354,7 @@ function batchDetail(m: BatchManifest, meta: GraphMeta, opened: OpenedStore): st
     .map(([k, v]) => `${k} ${formatMs(v)}`)
     .join(' · ');
   const lines = [
-    `batch ${timeOfDay(m.batchTimeMs)} (${m.batchTimeMs}, ${isoLocal(m.batchTimeMs)})${m.recovered ? ', re-run after a restart' : ''}`,
+    `batch ${timeOfDay(m.batchTimeMs)} (${m.batchTimeMs}, ${isoLocal(m.batchTimeMs)})${m.recovered ? ', re-run after a restart' : m.catchUp ? ', catch-up: closed in a backlog while the driver was behind the clock' : ''}`,
     `  due ${timeOfDay(m.dueAtMs)} · started ${rel(m.startedAtMs)} · finished ${rel(m.finishedAtMs)} ` +
       `(processing ${formatMs(m.processingMs)}, scheduling delay ${formatMs(m.schedulingDelayMs)}, interval ${formatMs(meta.batchIntervalMs)})` +
       (m.receiveWindowMs

@@ -6,7 +6,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -214,6 +214,15 @@ export interface SluicePipelineProps {
    * @default true
    */
   readonly dashboard?: boolean;
+
+  /**
+   * Whether the scheduler also publishes the metrics its alarms watch (SchedulingDelayMs,
+   * FailedBatches; namespace Sluice, dimension Pipeline) with CloudWatch PutMetricData, besides the
+   * embedded-metric-format log lines. For LocalStack, which turns no log line into a metric, so
+   * that its alarms' metrics move there; on AWS it only adds one PutMetricData request per batch.
+   * @default false
+   */
+  readonly metricsViaApi?: boolean;
 
   /**
    * Retention of the functions' log groups (the batch and task logs, and the metrics' source).
@@ -430,6 +439,17 @@ export class SluicePipeline extends Construct {
     this.schedulerFunction.addEnvironment(LAMBDA_ENV.taskConcurrency, String(config.taskConcurrency));
     this.schedulerFunction.addEnvironment(LAMBDA_ENV.runMsBeforeTimeout, String(config.runMarginMs));
     this.schedulerFunction.addEnvironment(LAMBDA_ENV.format, config.format);
+    if (props.metricsViaApi) {
+      this.schedulerFunction.addEnvironment(LAMBDA_ENV.metricsViaApi, '1');
+      // PutMetricData has no resources to name: the statement is limited to Sluice's namespace
+      this.schedulerFunction.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['cloudwatch:PutMetricData'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'cloudwatch:namespace': 'Sluice' } },
+        }),
+      );
+    }
     Tags.of(this.inputQueue).add('sluice:format', config.format);
     for (const driver of [this.schedulerFunction, this.recoveryFunction]) {
       driver.addEnvironment(LAMBDA_ENV.partitionFunction, this.partitionFunction.functionName);

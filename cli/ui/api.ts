@@ -51,6 +51,8 @@ export interface BatchRow {
   readonly deadLetters: number;
   readonly capped: boolean;
   readonly recovered: boolean;
+  /** Closed in a catch-up backlog while the driver was behind the clock (not a re-run). */
+  readonly catchUp: boolean;
   readonly processingMs: number;
   readonly schedulingDelayMs: number;
   readonly totalDelayMs: number;
@@ -76,6 +78,7 @@ function rowOf(m: BatchManifest): BatchRow {
     deadLetters: m.input.deadLetters + (m.deadLettered ?? 0),
     capped: m.input.capped,
     recovered: m.recovered,
+    catchUp: m.catchUp === true,
     processingMs: m.processingMs,
     schedulingDelayMs: m.schedulingDelayMs,
     totalDelayMs: m.totalDelayMs,
@@ -103,6 +106,8 @@ export function manifestEvents(m: BatchManifest, intervalMs: number): UiEvent[] 
   if (m.tasks.recomputed > 0)
     add('recomputed', 'warn', `${m.tasks.recomputed} lost partitions recomputed from lineage`);
   if (m.recovered) add('recovered', 'warn', 're-run after a driver restart');
+  else if (m.catchUp)
+    add('catch-up', 'info', 'closed in a catch-up backlog while the driver was behind the clock');
   const dead = m.input.deadLetters + (m.deadLettered ?? 0);
   if (dead > 0) add('deadletter', 'warn', `${dead} records dead-lettered`);
   return out;

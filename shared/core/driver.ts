@@ -10,6 +10,7 @@ import type { Invoker } from '../ports/invoker.ts';
 import type { ObjectStore } from '../ports/object-store.ts';
 import type { DeadLetter, Source } from '../ports/source.ts';
 import type { ConcurrencyRange } from './adaptive-limiter.ts';
+import { BatchOrigins } from './batch-origin.ts';
 import { BatchRetry, type BatchRetryOptions, backlogChunk } from './batch-retry.ts';
 import { decodeJson, encodeBlock, encodeJson, encodeJsonLines } from './codec.ts';
 import { type PersistedStreamDescription, Pipeline, type StreamingContext } from './context.ts';
@@ -93,7 +94,14 @@ export interface BatchManifest {
   readonly schedulingDelayMs: number;
   readonly processingMs: number;
   readonly totalDelayMs: number;
+  /** Re-run after a restart: its write-ahead entry existed, without a manifest, when the driver started. */
   readonly recovered: boolean;
+  /**
+   * Closed as part of a catch-up backlog by a driver two or more intervals behind the clock
+   * (workers warming up, a slow batch, a gap after a restart): not a re-run (see batch-origin.ts).
+   * Absent otherwise, and in manifests written before it was recorded.
+   */
+  readonly catchUp?: boolean;
   /**
    * Time spent polling a source (SQS) before the interval closed, before `startedAtMs`: not
    * processing (absent in manifests written before it was recorded).
@@ -207,6 +215,8 @@ export class BatchScheduler {
   private stopping = false;
   private lease: DriverLease | undefined;
   private keeper: LeaseKeeper | undefined;
+  /** Which batches are re-runs after a restart and which were closed to catch up (manifest flags). */
+  private readonly origins = new BatchOrigins();
   private readonly runner: TaskRunner;
   readonly faults: FaultInjector | undefined;
   private readonly recovering = new Map<string, Promise<boolean>>();
@@ -335,6 +345,7 @@ export class BatchScheduler {
     // every batch whose input is stored but that never committed (also one before the last commit:
     // a backlog batch that failed while later ones went on) is re-run first
     this.pending = received.filter((t) => !done.has(t)).sort((a, b) => a - b);
+    this.origins.restarted(this.pending);
     this.skipped = await prepareSkips(
       this.store,
       this.options.skipBatches ?? [],
@@ -530,7 +541,9 @@ export class BatchScheduler {
       }),
     );
     // every batch settles before a failure is reported, so a retry never overlaps a leftover
-    const settled = await Promise.allSettled(times.map((t) => this.runBatch(t, true, prepared.get(t))));
+    const settled = await Promise.allSettled(
+      times.map((t) => this.runBatch(t, this.origins.isRecovered(t), prepared.get(t))),
+    );
     const failed = settled.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
     this.pending.splice(0, n);
@@ -549,6 +562,7 @@ export class BatchScheduler {
       const t = this.nextTimeMs;
       await this.receive(t);
       this.pending.push(t);
+      this.origins.closedBehind(t);
       this.nextTimeMs = t + this.ctx.batchIntervalMs;
       closed.push(t);
     }
@@ -565,7 +579,7 @@ export class BatchScheduler {
     await this.checkLease();
     const t = this.nextBatchTimeMs;
     const recovered = this.pending[0] === t;
-    const manifest = await this.runBatch(t, recovered);
+    const manifest = await this.runBatch(t, recovered && this.origins.isRecovered(t));
     if (recovered) this.pending.shift();
     else this.nextTimeMs = t + this.ctx.batchIntervalMs;
     return manifest;
@@ -708,6 +722,7 @@ export class BatchScheduler {
       receiveWindowMs: processingStartMs - startedAtMs,
       totalDelayMs: Math.max(0, finishedAtMs - dueAtMs),
       recovered,
+      ...this.origins.catchUpOf(t),
       input: {
         records: inputRecords,
         deadLetters,
@@ -743,6 +758,7 @@ export class BatchScheduler {
     for (const key of [...this.materializing.keys()])
       if (key.startsWith(`rdd/${timeKey(t)}/`)) this.materializing.delete(key);
     this.lastCommittedMs = Math.max(t, this.lastCommittedMs ?? t);
+    this.origins.forget(t);
     await this.injectStorageFaults(t, plan);
     this.adjustCap(manifest);
     this.pipeline.forget(t - 4 * this.ctx.batchIntervalMs);

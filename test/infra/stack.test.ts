@@ -292,6 +292,29 @@ describe('functions', () => {
     }
   });
 
+  it('metricsViaApi (for LocalStack) sets SLUICE_METRICS_API on the scheduler and allows PutMetricData in namespace Sluice only', () => {
+    const s = new Stack(appWithoutBundling(), 'MetricsApi');
+    new SluicePipeline(s, 'P', { pipeline: WORDCOUNT, functionsDir: FUNCTIONS_DIR, metricsViaApi: true });
+    const t = Template.fromStack(s);
+    const fns = t.findResources('AWS::Lambda::Function');
+    const byRole = (role: string) =>
+      Object.entries(fns).find(([id]) => id.startsWith(`P${role}Function`))![1].Properties;
+    expect(byRole('Scheduler').Environment.Variables[LAMBDA_ENV.metricsViaApi]).toBe('1');
+    for (const role of ['Partition', 'Recovery'])
+      expect(byRole(role).Environment.Variables[LAMBDA_ENV.metricsViaApi]).toBeUndefined();
+    const puts = Object.values(t.findResources('AWS::IAM::Policy')).flatMap((p) =>
+      p.Properties.PolicyDocument.Statement.filter((st: { Action: unknown }) =>
+        [st.Action].flat().includes('cloudwatch:PutMetricData'),
+      ),
+    );
+    expect(puts).toEqual([
+      expect.objectContaining({ Condition: { StringEquals: { 'cloudwatch:namespace': 'Sluice' } } }),
+    ]);
+    // off by default: the main stack's scheduler has neither
+    expect(JSON.stringify(template.toJSON())).not.toContain('cloudwatch:PutMetricData');
+    expect(JSON.stringify(template.toJSON())).not.toContain(LAMBDA_ENV.metricsViaApi);
+  });
+
   it('every variable the construct sets is reserved: environment cannot override it', () => {
     for (const name of Object.values(LAMBDA_ENV)) {
       expect(
