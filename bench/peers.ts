@@ -472,6 +472,14 @@ async function measureEngine(
       return p.trial(rate, batches, minWarmup, maxWarmup);
     };
     if (peer.version) log(`${tag} ${peer.version}, work directory ${work}`);
+    // JIT and the engine's own start-up: one untimed trial at half the start rate, so that the
+    // search's first screen does not fail on a cold JVM
+    const w = await peer.trial(startRate / 2, 1, minWarmup, maxWarmup).catch((err: Error) => err);
+    log(
+      w instanceof Error
+        ? `${tag} JVM warm-up failed: ${w.message}`
+        : `${tag} JVM warm-up at ${fmt(startRate / 2)}/s: ${w.passed ? 'passed' : `failed (${w.reason})`}, not counted [${(w.elapsedMs / 1000).toFixed(1)} s]`,
+    );
   }
   let n = 0;
   let best: { rate: number; result: Uniform } | undefined;
