@@ -18,7 +18,16 @@
  *   npm run bench:peers -- --only grep --intervals 1000 --engines sluice,spark-wal
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, promises as fs, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  promises as fs,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -257,7 +266,9 @@ function build(family: PeerFamily): string {
         .filter((f) => f.endsWith('.java'))
         .map((f) => path.join(d, f)),
     );
-    execFileSync('javac', ['-nowarn', '-cp', jars, '-d', classes, ...files], { stdio: ['ignore', 'inherit', 'inherit'] });
+    execFileSync('javac', ['-nowarn', '-cp', jars, '-d', classes, ...files], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     writeFileSync(stamp, '');
   }
   return `${classes}${path.delimiter}${jars}`;
@@ -288,12 +299,7 @@ class PeerProcess {
   onBatch?: (msg: Record<string, unknown>) => void;
   version = '';
 
-  private constructor(
-    private readonly engine: Engine,
-    cmd: string,
-    argv: string[],
-    private readonly logFile: string,
-  ) {
+  private constructor(engine: Engine, cmd: string, argv: string[], logFile: string) {
     const logStream = createWriteStream(logFile);
     this.child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stderr!.pipe(logStream);
@@ -398,7 +404,13 @@ function summarize(samples: readonly Sample[]): EngineResult['atSustainable'] {
   };
 }
 
-type Uniform = { passed: boolean; reason?: string; warmupBatches: number; elapsedMs: number; measured: Sample[] };
+type Uniform = {
+  passed: boolean;
+  reason?: string;
+  warmupBatches: number;
+  elapsedMs: number;
+  measured: Sample[];
+};
 
 async function measureEngine(
   engine: Engine,
@@ -559,7 +571,16 @@ const ENGINE_LABEL: Record<Engine, string> = {
 
 function markdownTable(results: readonly ConfigResult[]): string {
   const rows: string[][] = [
-    ['job', 'interval', 'bare 1t lines/s', 'engine', 'sustainable/s', 'engine/bare', 'Sluice/engine', 'proc p50 / max ms'],
+    [
+      'job',
+      'interval',
+      'bare 1t lines/s',
+      'engine',
+      'sustainable/s',
+      'engine/bare',
+      'Sluice/engine',
+      'proc p50 / max ms',
+    ],
   ];
   for (const c of results) {
     const sluice = c.engines.find((e) => e.engine === 'sluice')?.sustainableRate;
@@ -570,15 +591,18 @@ function markdownTable(results: readonly ConfigResult[]): string {
         `${c.intervalMs} ms`,
         fmt(c.bareLinesPerSec),
         ENGINE_LABEL[e.engine],
-        e.skipped ? `skipped: ${e.skipped.slice(0, 60)}` : rate ? fmt(rate) : 'none',
+        e.skipped ? 'skipped' : rate ? fmt(rate) : 'none',
         rate ? (rate / c.bareLinesPerSec).toFixed(3) : '-',
         e.engine === 'sluice' || !rate || sluice === undefined ? '-' : `${(sluice / rate).toFixed(2)}x`,
-        e.atSustainable ? `${fmt(e.atSustainable.processingMs.p50)} / ${fmt(e.atSustainable.processingMs.max)}` : '-',
+        e.atSustainable
+          ? `${fmt(e.atSustainable.processingMs.p50)} / ${fmt(e.atSustainable.processingMs.max)}`
+          : '-',
       ]);
     }
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) => `| ${r.map((c, i) => (i < 1 || i === 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  const line = (r: string[]) =>
+    `| ${r.map((c, i) => (i < 1 || i === 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
   return [
     line(rows[0]!),
     `|${widths.map((w, i) => (i < 1 || i === 3 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
@@ -601,7 +625,9 @@ async function main(): Promise<void> {
     );
 
   await fs.mkdir(cache, { recursive: true });
-  const wanted = new Set(engines.filter((e) => e !== 'sluice').map((e) => PEERS[e as Exclude<Engine, 'sluice'>].family));
+  const wanted = new Set(
+    engines.filter((e) => e !== 'sluice').map((e) => PEERS[e as Exclude<Engine, 'sluice'>].family),
+  );
   const classpaths: Partial<Record<PeerFamily, string>> = {};
   const skipped: Record<string, string> = {};
   if (wanted.size > 0) {
@@ -610,7 +636,7 @@ async function main(): Promise<void> {
     ) as string[];
     if (missing.length > 0) {
       const why = `${missing.join(', ')} not found: install a JDK 17+ and Maven (Debian: apt-get install openjdk-17-jdk-headless maven)`;
-      log(`SKIPPING the peers (Spark, Flink): ${why}. Only Sluice runs.`);
+      log(`SKIPPING the peers (Spark, Flink): ${why}. Their rows read 'skipped'.`);
       for (const f of wanted) skipped[f] = why;
     } else {
       await writePool();
@@ -662,8 +688,16 @@ async function main(): Promise<void> {
   process.stdout.write(
     `\nSustainable rate (every measured batch processed within the interval); Sluice/engine > 1: Sluice sustains more:\n${table}\n`,
   );
+  const reasons = [
+    ...new Set(
+      results.flatMap((r) => r.engines).flatMap((e) => (e.skipped ? [`${e.engine}: ${e.skipped}`] : [])),
+    ),
+  ];
+  if (reasons.length > 0) process.stdout.write(`skipped: ${reasons.join('; ')}\n`);
   const elapsedMs = Math.round(performance.now() - started);
-  process.stdout.write(`\n${(elapsedMs / 60_000).toFixed(1)} min; load average ${load.join(' ')} at start, ${loadAtEnd.join(' ')} at end\n`);
+  process.stdout.write(
+    `\n${(elapsedMs / 60_000).toFixed(1)} min; load average ${load.join(' ')} at start, ${loadAtEnd.join(' ')} at end\n`,
+  );
 
   if (!args['no-write']) {
     const now = new Date();
@@ -697,7 +731,7 @@ async function main(): Promise<void> {
         spark:
           'Java DStreams; receiver variants local[3] (one core for the receiver), a custom Receiver storing one line at a time, block interval min(200 ms, interval/2), MEMORY_AND_DISK_SER; wal adds spark.streaming.receiver.writeAheadLog.enable and a checkpoint directory; queue: queueStream of RDDs generating their lines in the tasks, local[2]',
         flink:
-          'DataStream, parallelism 2, DataGeneratorSource at the rate; event time = the line\'s scheduled time; tumbling windows of the interval; a batch = a window, its processing time = wall clock when all its results arrived - window end',
+          "DataStream, parallelism 2, DataGeneratorSource at the rate; event time = the line's scheduled time; tumbling windows of the interval; a batch = a window, its processing time = wall clock when all its results arrived - window end",
       },
       input: stats,
       skipped,
@@ -714,7 +748,9 @@ async function main(): Promise<void> {
       path.join(dir, `latest-peers${suffix}.md`),
       `# bench:peers, ${now.toISOString()} (${quick ? 'quick' : 'full'} run)\n\nLoad average ${load.join(' ')} at start, ${loadAtEnd.join(' ')} at end; ${os.cpus().length} cores.\n\n${table}\n`,
     );
-    log(`wrote ${path.relative(process.cwd(), file)}, latest-peers${suffix}.json and latest-peers${suffix}.md`);
+    log(
+      `wrote ${path.relative(process.cwd(), file)}, latest-peers${suffix}.json and latest-peers${suffix}.md`,
+    );
   }
 }
 
