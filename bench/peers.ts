@@ -116,9 +116,9 @@ if (!Number.isInteger(measuredBatches) || measuredBatches < 1)
 const search: SearchParams = {
   screenBatches: quick ? 3 : 5,
   measuredBatches,
-  fullTrials: quick ? 2 : 4,
+  fullTrials: quick ? 3 : 4,
   precision: 1.1,
-  maxScreens: quick ? 6 : 8,
+  maxScreens: 8,
   minRate: 1_000,
   maxRate: 50_000_000,
 };
@@ -569,6 +569,12 @@ const ENGINE_LABEL: Record<Engine, string> = {
   flink: 'Flink, p2',
 };
 
+/** 'none (< R)': no full trial passed; R is the lowest rate a full trial failed at. */
+function noneBelow(e: EngineResult): string {
+  const failed = e.trials.filter((t) => t.kind === 'full' && !t.passed).map((t) => t.rate);
+  return failed.length > 0 ? `none (< ${fmt(Math.min(...failed))})` : 'none';
+}
+
 function markdownTable(results: readonly ConfigResult[]): string {
   const rows: string[][] = [
     [
@@ -591,7 +597,7 @@ function markdownTable(results: readonly ConfigResult[]): string {
         `${c.intervalMs} ms`,
         fmt(c.bareLinesPerSec),
         ENGINE_LABEL[e.engine],
-        e.skipped ? 'skipped' : rate ? fmt(rate) : 'none',
+        e.skipped ? 'skipped' : rate ? fmt(rate) : noneBelow(e),
         rate ? (rate / c.bareLinesPerSec).toFixed(3) : '-',
         e.engine === 'sluice' || !rate || sluice === undefined ? '-' : `${(sluice / rate).toFixed(2)}x`,
         e.atSustainable
