@@ -278,6 +278,8 @@ export class SluicePipeline extends Construct {
   readonly inputQueue: sqs.Queue;
   /** Messages received `maxReceiveCount` times without making it into a batch. */
   readonly deadLetterQueue: sqs.Queue;
+  /** The scheduler also calls PutMetricData (`metricsViaApi`): its wildcard resource is acknowledged for cdk-nag. */
+  private readonly metricsViaApi: boolean;
   /** The driver: closes batches, plans them, fans out tasks, commits manifests. */
   readonly schedulerFunction: nodejs.NodejsFunction;
   /** Runs one task (or a pack of tasks) of a batch: computes and commits RDD partitions. */
@@ -439,6 +441,7 @@ export class SluicePipeline extends Construct {
     this.schedulerFunction.addEnvironment(LAMBDA_ENV.taskConcurrency, String(config.taskConcurrency));
     this.schedulerFunction.addEnvironment(LAMBDA_ENV.runMsBeforeTimeout, String(config.runMarginMs));
     this.schedulerFunction.addEnvironment(LAMBDA_ENV.format, config.format);
+    this.metricsViaApi = props.metricsViaApi === true;
     if (props.metricsViaApi) {
       this.schedulerFunction.addEnvironment(LAMBDA_ENV.metricsViaApi, '1');
       // PutMetricData has no resources to name: the statement is limited to Sluice's namespace
@@ -684,6 +687,17 @@ export class SluicePipeline extends Construct {
       'the ListBucket the store needs to tell a missing key (404) from a denied one (403), DeleteObject* the ' +
       "drivers' clean-up of finished shuffles, expired RDDs and inputs and old lease epochs, Abort* the " +
       'clean-up of failed multipart uploads.';
+    if (this.metricsViaApi) {
+      const policy = this.schedulerFunction.role?.node.tryFindChild('DefaultPolicy');
+      if (policy) {
+        ack(
+          policy,
+          'AwsSolutions-IAM5[Resource::*]',
+          'cloudwatch:PutMetricData has no resource ARNs (it only accepts "*"); the statement is limited to the ' +
+            "Sluice namespace by its cloudwatch:namespace condition. Only with metricsViaApi (LocalStack's alarms).",
+        );
+      }
+    }
     const drivers = [this.schedulerFunction, this.recoveryFunction];
     for (const fn of functions) {
       const policy = fn.role?.node.tryFindChild('DefaultPolicy');
