@@ -24,6 +24,7 @@ import {
   measureBare,
   measureBareThreads,
 } from './bare.ts';
+import { searchSustainable } from './search.ts';
 import { type BatchSample, runTrial, type TrialResult } from './trial.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -121,12 +122,6 @@ const fmt = (n: number | undefined, digits = 0) =>
   n === undefined || !Number.isFinite(n)
     ? '-'
     : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-
-/** Rounds a rate to 3 significant digits. */
-function nice(rate: number): number {
-  const p = 10 ** Math.max(0, Math.floor(Math.log10(rate)) - 2);
-  return Math.max(1, Math.round(rate / p) * p);
-}
 
 function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return Number.NaN;
@@ -405,62 +400,20 @@ function ratios(rate: number, bare: BareMeasurements) {
   };
 }
 
-/**
- * Doubling (or halving) screening trials find a bracket [pass, fail] within a factor of 2;
- * bisection with full trials narrows it; the highest full pass is the sustainable rate.
- */
+/** The search of bench/search.ts with this run's trials; records every trial. */
 async function findSustainable(config: Config, startRate: number) {
   const trials: TrialRecord[] = [];
-  let best: TrialResult | undefined;
   let n = 0;
-  const run = async (rate: number, kind: 'screen' | 'full') => {
-    const { record, result } = await trial(
-      config,
-      rate,
-      kind,
-      kind === 'screen' ? search.screenBatches : measuredBatches,
-      ++n,
-    );
-    trials.push(record);
-    if (kind === 'full' && result.passed && (!best || rate > best.rate)) best = result;
-    return result.passed;
-  };
-
-  let lo: number | undefined;
-  let hi: number | undefined;
-  let rate = nice(startRate);
-  for (let i = 0; i < search.maxScreens; i++) {
-    if (await run(rate, 'screen')) {
-      lo = rate;
-      if (hi !== undefined || rate >= search.maxRate) break;
-      rate = nice(Math.min(search.maxRate, rate * 2));
-    } else {
-      hi = rate;
-      if (lo !== undefined || rate <= search.minRate) break;
-      rate = nice(Math.max(search.minRate, rate / 2));
-    }
-  }
-  // Full trials. First verify the screened lower bracket (a screen of a few batches can pass by
-  // luck), halving until a full trial passes; then bisect (geometrically) between the highest full
-  // pass and the lowest failure until they are within `precision` or the budget is spent.
-  let a: number | undefined;
-  let b = hi;
-  let next = lo ?? search.minRate;
-  for (let i = 0; i < search.fullTrials; i++) {
-    if (await run(next, 'full')) a = next;
-    else b = next;
-    if (a === undefined) {
-      next = nice(next / 2);
-      if (next < search.minRate) break;
-      continue;
-    }
-    if (b === undefined || b / a <= search.precision) break;
-    next = nice(Math.sqrt(a * b));
-    if (next <= a || next >= b) break;
-  }
-  const floor = best?.rate ?? 0;
-  const failures = trials.filter((t) => !t.passed && t.rate > floor).map((t) => t.rate);
-  return { best, trials, failedAt: failures.length > 0 ? Math.min(...failures) : undefined };
+  const { best, failedAt } = await searchSustainable(
+    async (rate, kind, batches) => {
+      const { record, result } = await trial(config, rate, kind, batches, ++n);
+      trials.push(record);
+      return result;
+    },
+    startRate,
+    { ...search, measuredBatches },
+  );
+  return { best: best?.result, trials, failedAt };
 }
 
 // ---- main ----------------------------------------------------------------------------------

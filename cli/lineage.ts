@@ -1,16 +1,18 @@
 /**
  * `sluice lineage <rdd> <batch-time> <partition>`: how one stored partition was computed. Each
- * partition a task writes has a lineage record beside it (`<key>.lineage.json`) naming its
+ * partition a task writes has a lineage record (`<key>.lineage.json` beside it; `lineage/<key>.lineage.json` for saved outputs) naming its
  * operators and the parent partitions it read; following the parents down to the input blocks
  * gives the tree Spark would recompute the partition from.
  *
  * @module
  */
-import { layout, timeKey } from '../shared/core/layout.ts';
+
+import type { BatchManifest } from '../shared/core/driver.ts';
+import { layout, parseOutputKey, timeKey } from '../shared/core/layout.ts';
 import type { LineageRecord, ParentRef } from '../shared/core/task.ts';
 import type { ObjectStore } from '../shared/ports/object-store.ts';
 import { ArgumentError, CliError } from './errors.ts';
-import { formatBytes, formatCount, formatMs, shellQuote, shortOutputName, timeOfDay } from './format.ts';
+import { formatBytes, formatCount, formatMs, shellQuote, timeOfDay } from './format.ts';
 import type { BatchTimeSpec } from './parse.ts';
 import {
   committedBatchTimes,
@@ -118,15 +120,33 @@ export async function findDataKey(
   for (const key of candidates) {
     if ((await store.list(layout.lineageOf(key))).length > 0) return key;
   }
-  // a saved output: by its directory name (wordcount-<t>.jsonl) or its prefix (wordcount)
-  const part = `part-${String(p).padStart(5, '0')}`;
-  const dirs = name.includes(String(t)) ? [`outputs/${name}/`] : [`outputs/${name}-${t}`];
-  for (const prefix of dirs) {
-    const keys = await store.list(prefix);
-    const lineage = keys.find((k) => k.split('/').pop()!.startsWith(part) && k.endsWith('.lineage.json'));
-    if (lineage) return lineage.slice(0, -'.lineage.json'.length);
+  // a saved output, by its name (wordcount): its lineage is under lineage/outputs/<name>/...
+  for (const key of await store.list(layout.outputBatchLineage(name, t))) {
+    const parsed = parseOutputKey(key);
+    if (parsed?.partition === p && key.endsWith('.lineage.json'))
+      return key.slice('lineage/'.length, -'.lineage.json'.length);
   }
   return undefined;
+}
+
+/** The saved outputs of batch `t` (names from its manifest) and the parts whose lineage is stored. */
+export async function outputPartsOf(store: ObjectStore, t: number): Promise<Map<string, number[]>> {
+  const parts = new Map<string, number[]>();
+  const manifest = await readJson<BatchManifest>(store, layout.manifest(t));
+  for (const o of manifest?.outputs ?? []) {
+    if (o.kind !== 'file') continue;
+    const ps: number[] = [];
+    for (const key of await store.list(layout.outputBatchLineage(o.name, t))) {
+      const parsed = parseOutputKey(key);
+      if (parsed?.partition !== undefined && key.endsWith('.lineage.json')) ps.push(parsed.partition);
+    }
+    if (ps.length > 0)
+      parts.set(
+        o.name,
+        ps.sort((a, b) => a - b),
+      );
+  }
+  return parts;
 }
 
 export async function buildTree(store: ObjectStore, ref: ParentRef, maxDepth: number): Promise<LineageNode> {
@@ -290,19 +310,8 @@ async function storedFor(store: ObjectStore, t: number): Promise<string[]> {
   for (const s of await listNames(store, `shuffle/${timeKey(t)}/`)) {
     lines.push(`shuffle  shuffle:${s.name}  (map tasks ${ranges(s.partitions)})`);
   }
-  const outputs = (await store.list('outputs/')).filter((k) => k.includes(`-${t}`));
-  const dirs = new Map<string, number[]>();
-  for (const k of outputs) {
-    if (!k.endsWith('.lineage.json')) continue;
-    const [, dir, file] = k.split('/');
-    if (!dir || !file) continue;
-    const list = dirs.get(dir) ?? [];
-    list.push(Number.parseInt(file.replace(/^part-/, ''), 10));
-    dirs.set(dir, list);
-  }
-  for (const [dir, ps] of dirs) {
-    const prefix = shortOutputName(dir, t).replace(/\..*$/, '');
-    lines.push(`output   ${dir}  (parts ${ranges(ps.sort((a, b) => a - b))}; '${prefix}' finds it too)`);
+  for (const [name, ps] of await outputPartsOf(store, t)) {
+    lines.push(`output   ${name}  (parts ${ranges(ps)} in ${layout.outputBatch(name, t)})`);
   }
   return lines;
 }

@@ -116,6 +116,7 @@ const RESERVED_PREFIXES = [
   'outputs/',
   'deadletter/',
   'lease/',
+  'lineage/',
 ];
 
 /** One `--dataset <key>=<file>`, accumulated into a key -> file record. */

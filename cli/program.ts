@@ -11,6 +11,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, IncompatibleGraphError, SluiceError } from '../shared/errors.ts';
 import { PipelineLoadError } from '../shared/local/load-pipeline.ts';
 import { batchCommand } from './batch.ts';
+import { DEFAULT_DEPLOYMENT, readPriceTable } from './cost.ts';
 import { CliError, UsageError, usageErrorFromConfig } from './errors.ts';
 import { lineageCommand, lineageListCommand, requireLineageArgs } from './lineage.ts';
 import {
@@ -221,6 +222,29 @@ Examples:
     .option('--non-empty', 'only batches that had input records or dead letters')
     .option('--svg <file>', 'also write the timeline as an SVG picture to file')
     .option('--json', 'print JSON (graph meta and manifests) instead of tables')
+    .option(
+      '--prices <file>',
+      'price table for the cost estimate (JSON shaped like cli/prices.json: region, date, prices)',
+      (v) => {
+        try {
+          return readPriceTable(v);
+        } catch (error) {
+          throw new UsageError('--prices', (error as Error).message);
+        }
+      },
+    )
+    .option(
+      '--scheduler-memory <MiB>',
+      "the scheduler function's memory for the cost estimate (the construct's schedulerMemorySize)",
+      (v) => parseInteger('--scheduler-memory', v, 'MiB', 128, 10_240),
+      DEFAULT_DEPLOYMENT.schedulerMemoryMb,
+    )
+    .option(
+      '--partition-memory <MiB>',
+      "the partition function's memory for the cost estimate (the construct's partitionMemorySize)",
+      (v) => parseInteger('--partition-memory', v, 'MiB', 128, 10_240),
+      DEFAULT_DEPLOYMENT.partitionMemoryMb,
+    )
     .action(async (opts) => {
       await statusCommand(opts, io.stdout);
     });

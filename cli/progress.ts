@@ -54,7 +54,7 @@ export function resumeLines(info: RunInfo): string[] {
     : 'input that waited in the source goes into the first of them';
   return [
     `  gap: the last batch committed ${formatMs(info.nowMs - info.resumedAfterMs)} ago; its ${formatCount(gap)} batches ` +
-      `(${timeOfDay(info.firstBatchMs)} to now) run first as a backlog, up to 64 at a time, marked 'recovered', ` +
+      `(${timeOfDay(info.firstBatchMs)} to now) run first as a backlog, up to 64 at a time, marked 'catch-up', ` +
       `with the gap as their scheduling delay; ${input}. Then batches follow the clock. (--fresh starts over instead.)`,
   ];
 }
@@ -155,6 +155,7 @@ export class ProgressView {
     if (m.input.capped) marks.push('! capped by backpressure');
     if (deadLettersOf(m) > 0) marks.push(`${formatCount(deadLettersOf(m))} dead letters`);
     if (m.recovered) marks.push('recovered');
+    else if (m.catchUp) marks.push('catch-up');
     if (m.tasks.speculative > 0) marks.push(`${m.tasks.speculative} speculative`);
     if (m.tasks.recomputed > 0) marks.push(`${m.tasks.recomputed} recomputed`);
     const bar = `[${intervalBar(m.processingMs, interval)}]`;

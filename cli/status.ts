@@ -11,6 +11,16 @@ import { promises as fs } from 'node:fs';
 import { deadLettersOf } from '../shared/core/driver/dead-letters.ts';
 import type { BatchManifest, GraphMeta } from '../shared/core/driver.ts';
 import { DirectoryObjectStore, type StoreUsage } from '../shared/local/directory-store.ts';
+import {
+  type CostFigures,
+  costFigures,
+  type DailyCost,
+  DEFAULT_DEPLOYMENT,
+  DEFAULT_PRICES,
+  type Deployment,
+  formatUsd,
+  type PriceTable,
+} from './cost.ts';
 import { CliError } from './errors.ts';
 import {
   formatBytes,
@@ -47,16 +57,12 @@ export interface StatusCommandOptions extends StoreOptions {
   readonly batch?: BatchTimeSpec;
   /** Only batches that had input records or dead letters. */
   readonly nonEmpty?: boolean;
+  /** The price table (`--prices <file>`, read and checked at start-up); default cli/prices.json. */
+  readonly prices?: PriceTable;
+  /** The construct's memory sizes (`--scheduler-memory`, `--partition-memory`), in MiB. */
+  readonly schedulerMemory?: number;
+  readonly partitionMemory?: number;
 }
-
-/** us-east-1 list prices, for the estimate (see the brief's anchors). */
-export const PRICES = {
-  s3PutPer1000: 0.005,
-  s3GetPer1000: 0.0004,
-  lambdaPerMillionRequests: 0.2,
-  lambdaPerGbSecond: 0.0000166667,
-};
-export const ASSUMED_LAMBDA_GB = 1;
 
 export async function statusCommand(
   options: StatusCommandOptions,
@@ -93,10 +99,14 @@ export async function statusCommand(
     );
   }
   const size = await storeUsage(opened);
+  const cost =
+    manifests.length > 0
+      ? costFigures(manifests, meta.batchIntervalMs, options.prices ?? DEFAULT_PRICES, deploymentOf(options))
+      : undefined;
   if (options.json) {
     const { graph: _graph, ...header } = meta;
     write(
-      `${JSON.stringify({ store: opened.description, ...header, committed: times.length, uncommitted, ...(size ? { size } : {}), batches: manifests }, null, 2)}\n`,
+      `${JSON.stringify({ store: opened.description, ...header, committed: times.length, uncommitted, ...(size ? { size } : {}), ...(cost ? { cost } : {}), batches: manifests }, null, 2)}\n`,
     );
     return;
   }
@@ -117,7 +127,7 @@ export async function statusCommand(
     lines.push(...timeline(manifests, meta.batchIntervalMs));
     lines.push('');
     lines.push(...summaryLines(manifests, meta.batchIntervalMs));
-    lines.push(...costLines(manifests));
+    if (cost) lines.push(...costLines(cost));
     lines.push('');
     const last = manifests[manifests.length - 1]!;
     const output = last.outputs.find((o) => o.kind === 'rdd') ?? last.outputs[0];
@@ -215,7 +225,7 @@ function batchTable(manifests: readonly BatchManifest[]): string[] {
       .join(' ');
     const redelivered = (m.delivery?.redelivered ?? 0) + (m.delivery?.duplicates ?? 0);
     const flags = [
-      m.recovered ? 'recovered' : '',
+      m.recovered ? 'recovered' : m.catchUp ? 'catch-up' : '',
       m.input.capped ? 'capped' : '',
       redelivered > 0 ? `${redelivered} redelivered` : '',
     ]
@@ -290,33 +300,37 @@ function summaryLines(manifests: readonly BatchManifest[], intervalMs: number): 
   ];
 }
 
-/** What these batches' requests would cost on AWS (S3 requests, Lambda invocations and compute). */
-function costLines(manifests: readonly BatchManifest[]): string[] {
-  let puts = 0;
-  let gets = 0;
-  let invocations = 0;
-  let taskMs = 0;
-  let records = 0;
-  for (const m of manifests) {
-    puts += m.requests.put + m.requests.list;
-    gets += m.requests.get;
-    invocations += m.tasks.attempts;
-    for (const s of m.stages) taskMs += s.taskDurationsMs.reduce((a, b) => a + b, 0);
-    records += m.input.records;
-  }
-  const s3 = (puts / 1000) * PRICES.s3PutPer1000 + (gets / 1000) * PRICES.s3GetPer1000;
-  const lambda =
-    (invocations / 1e6) * PRICES.lambdaPerMillionRequests +
-    (taskMs / 1000) * ASSUMED_LAMBDA_GB * PRICES.lambdaPerGbSecond;
-  const per = records > 0 ? 1e6 / records : 0;
-  const money = (x: number) =>
-    x >= 100 ? `$${x.toFixed(0)}` : x >= 1 ? `$${x.toFixed(2)}` : `$${x.toPrecision(2)}`;
-  const perBatch = manifests.length > 0 ? manifests.length : 1;
+/** The deployment the estimate assumes: the construct's defaults, with the memory sizes given. */
+function deploymentOf(options: StatusCommandOptions): Deployment {
+  return {
+    ...DEFAULT_DEPLOYMENT,
+    schedulerMemoryMb: options.schedulerMemory ?? DEFAULT_DEPLOYMENT.schedulerMemoryMb,
+    partitionMemoryMb: options.partitionMemory ?? DEFAULT_DEPLOYMENT.partitionMemoryMb,
+  };
+}
+
+/** The cost model's figures for these batches (cli/cost.ts): per day, idle per day, per million events. */
+function costLines(c: CostFigures): string[] {
+  const b = c.meanBatch;
+  const d = c.deployment;
+  const parts = (day: DailyCost) =>
+    [
+      `scheduler ${formatUsd(day.schedulerUsd)}`,
+      `tasks ${formatUsd(day.partitionUsd)}`,
+      `Lambda requests ${formatUsd(day.lambdaRequestsUsd)}`,
+      `S3 put/list ${formatUsd(day.s3PutListUsd)}`,
+      `S3 get ${formatUsd(day.s3GetUsd)}`,
+      `S3 storage ${formatUsd(day.s3StorageUsd)}`,
+      `SQS ${formatUsd(day.sqsUsd)}`,
+    ].join(' · ');
+  const idleNote = c.idleBasis === 'smallest batch' ? ' (no empty batch seen: from the smallest batch)' : '';
   return [
-    `requests          ${formatCount(gets / perBatch)} get · ${formatCount(puts / perBatch)} put/list · ${formatCount(invocations / perBatch)} task invocations per batch`,
-    records > 0
-      ? `cost on AWS       about ${money((s3 + lambda) * per)} per million events (S3 ${money(s3 * per)}, Lambda ${money(lambda * per)} at ${ASSUMED_LAMBDA_GB} GB; us-east-1 list prices, task times as measured here, scheduler not counted)`
-      : `cost on AWS       about ${money((s3 + lambda) / perBatch)} per batch (no input records to spread it over)`,
+    `requests          ${formatCount(b.get)} get · ${formatCount(b.put + b.list)} put/list · ${formatCount(b.invocations)} task invocations per batch`,
+    `cost per day      ${formatUsd(c.observed.totalUsd)} at the observed rate (${formatCount(c.eventsPerSecond)} events/s): ${parts(c.observed)}`,
+    `idle per day      ${formatUsd(c.idle.totalUsd)} with no events${idleNote}: ${parts(c.idle)}`,
+    `per million       ${c.perMillionEventsUsd === undefined ? '- (no events)' : formatUsd(c.perMillionEventsUsd)} per million events at the observed rate`,
+    `cost basis        the ${c.batches} batches above (${c.emptyBatches} empty), ${c.prices.region} prices of ${c.prices.date} (--prices to override); scheduler ${d.schedulerMemoryMb} MiB all day, ` +
+      `partition function ${d.partitionMemoryMb} MiB ${d.architecture}, task times as measured; SQS ${d.eventBytes}-byte events (docs/DEPLOY.md)`,
   ];
 }
 
@@ -340,7 +354,7 @@ function batchDetail(m: BatchManifest, meta: GraphMeta, opened: OpenedStore): st
     .map(([k, v]) => `${k} ${formatMs(v)}`)
     .join(' · ');
   const lines = [
-    `batch ${timeOfDay(m.batchTimeMs)} (${m.batchTimeMs}, ${isoLocal(m.batchTimeMs)})${m.recovered ? ', re-run after a restart' : ''}`,
+    `batch ${timeOfDay(m.batchTimeMs)} (${m.batchTimeMs}, ${isoLocal(m.batchTimeMs)})${m.recovered ? ', re-run after a restart' : m.catchUp ? ', catch-up: closed in a backlog while the driver was behind the clock' : ''}`,
     `  due ${timeOfDay(m.dueAtMs)} · started ${rel(m.startedAtMs)} · finished ${rel(m.finishedAtMs)} ` +
       `(processing ${formatMs(m.processingMs)}, scheduling delay ${formatMs(m.schedulingDelayMs)}, interval ${formatMs(meta.batchIntervalMs)})` +
       (m.receiveWindowMs

@@ -30,6 +30,7 @@ import {
 } from '../shared/engine.ts';
 import { intEnv, jsonEnv, requireEnv, type SluiceEnv, sluiceEnv } from './lib/env.ts';
 import { DEFAULT_PARTITION_TIMEOUT_MS, driverTaskTimeoutMs, LAMBDA_ENV } from './lib/env-names.ts';
+import { type MetricsApiSink, metricsApiSinkFromEnv } from './lib/metrics-api.ts';
 import { buildContext, bundledPipeline, type PipelineModuleLike } from './lib/pipeline.ts';
 import { emitBatchMetrics, emitMetrics, log } from './lib/telemetry.ts';
 
@@ -54,6 +55,8 @@ export interface SchedulerDeps {
   readonly invoker?: Invoker;
   /** How often the driver runs a transiently failed batch again (default 3 tries, 1 s backoff). */
   readonly batchRetry?: BatchRetryOptions;
+  /** The alarms' metrics also through PutMetricData (SLUICE_METRICS_API=1: for LocalStack). */
+  readonly metricsApi?: MetricsApiSink;
 }
 
 export interface SchedulerContext {
@@ -73,17 +76,19 @@ export function schedulerDepsFromEnv(env: NodeJS.ProcessEnv = process.env): Sche
     marginMs: intEnv('SLUICE_RUN_MS_BEFORE_TIMEOUT', 20_000, env),
     retainInputsMs: intEnv('SLUICE_RETAIN_INPUTS_MS', 7 * 24 * 3_600_000, env),
     faults: jsonEnv<FaultOptions>('SLUICE_FAULTS', env),
+    metricsApi: metricsApiSinkFromEnv(sluiceEnv(env).pipelineName, env, log),
   };
 }
 
 export function createSchedulerHandler(deps: SchedulerDeps) {
   const transient = (phase: 'start' | 'run', err: unknown) => {
     emitMetrics(deps.env.pipelineName, { FailedBatches: { value: 1, unit: 'Count' } });
+    deps.metricsApi?.failed();
     const error = (err as Error)?.message ?? String(err);
     log({ event: 'batch.failed', phase, error, retryable: true, resumes: 'next tick' });
     return { status: 'failed-transient' as const, phase, error };
   };
-  return async (_event: unknown, context: SchedulerContext) => {
+  const invocation = async (context: SchedulerContext) => {
     const started = Date.now();
     const deadlineMs = started + context.getRemainingTimeInMillis() - deps.marginMs;
     const store = deps.store ?? new S3ObjectStore({ bucket: deps.env.bucket, prefix: deps.env.prefix });
@@ -113,6 +118,7 @@ export function createSchedulerHandler(deps: SchedulerDeps) {
       },
       onBatch: (m) => {
         emitBatchMetrics(deps.env.pipelineName, m);
+        deps.metricsApi?.batch(m);
         log({
           event: 'batch',
           batchTimeMs: m.batchTimeMs,
@@ -146,11 +152,19 @@ export function createSchedulerHandler(deps: SchedulerDeps) {
     } catch (err) {
       if (isTransientFailure(err)) return transient('run', err);
       emitMetrics(deps.env.pipelineName, { FailedBatches: { value: 1, unit: 'Count' } });
+      deps.metricsApi?.failed();
       log({ event: 'batch.failed', error: (err as Error).message, retryable: false });
       throw err;
     } finally {
       await scheduler.stop();
       if (!deps.invoker) await invoker.close();
+    }
+  };
+  return async (_event: unknown, context: SchedulerContext) => {
+    try {
+      return await invocation(context);
+    } finally {
+      await deps.metricsApi?.flush(); // before Lambda freezes the function
     }
   };
 }

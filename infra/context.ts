@@ -19,6 +19,7 @@ export const CONTEXT_KEYS = [
   'removalPolicy',
   'scheduleEnabled',
   'dashboard',
+  'metricsViaApi',
   'pipelineEnv',
 ] as const;
 
@@ -90,6 +91,7 @@ export function configFromContext(node: Pick<Node, 'tryGetContext'>): SluiceAppC
       removalPolicy,
       scheduleEnabled: bool('scheduleEnabled'),
       dashboard: bool('dashboard'),
+      metricsViaApi: bool('metricsViaApi'),
       environment: pipelineEnv(node.tryGetContext('pipelineEnv'), fail),
     },
   };

@@ -1,3 +1,4 @@
+export { SluiceCatalog, type SluiceCatalogOptions, type SluiceCatalogTable } from './catalog.ts';
 export {
   CONTEXT_KEYS,
   configFromContext,

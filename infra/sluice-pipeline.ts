@@ -6,7 +6,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -15,6 +15,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { DEFAULT_PARTITION_TIMEOUT_MS, LAMBDA_ENV } from '../functions/lib/env-names.ts';
+import { SluiceCatalog, type SluiceCatalogOptions } from './catalog.ts';
 import { SluicePipelinePropsError } from './errors.ts';
 
 /**
@@ -216,6 +217,15 @@ export interface SluicePipelineProps {
   readonly dashboard?: boolean;
 
   /**
+   * Whether the scheduler also publishes the metrics its alarms watch (SchedulingDelayMs,
+   * FailedBatches; namespace Sluice, dimension Pipeline) with CloudWatch PutMetricData, besides the
+   * embedded-metric-format log lines. For LocalStack, which turns no log line into a metric, so
+   * that its alarms' metrics move there; on AWS it only adds one PutMetricData request per batch.
+   * @default false
+   */
+  readonly metricsViaApi?: boolean;
+
+  /**
    * Retention of the functions' log groups (the batch and task logs, and the metrics' source).
    * @default logs.RetentionDays.ONE_MONTH
    */
@@ -233,6 +243,15 @@ export interface SluicePipelineProps {
    * @default - the package's own handlers (`functions/` in this repository, `dist/functions/` installed)
    */
   readonly functionsDir?: string;
+
+  /**
+   * A Glue database with a table per saved output in `tables` (partition projection on the
+   * output layout's `dt` and `hr`, so `SELECT ... WHERE dt = '2026-11-29'` works right after
+   * deploy) and an Athena workgroup writing results to `athena-results/` in the bucket. `true`
+   * makes the database and the workgroup only. See docs/DEPLOY.md, "Query results with Athena".
+   * @default false
+   */
+  readonly catalog?: boolean | SluiceCatalogOptions;
 }
 
 /**
@@ -260,6 +279,8 @@ export class SluicePipeline extends Construct {
   readonly inputQueue: sqs.Queue;
   /** Messages received `maxReceiveCount` times without making it into a batch. */
   readonly deadLetterQueue: sqs.Queue;
+  /** The scheduler also calls PutMetricData (`metricsViaApi`): its wildcard resource is acknowledged for cdk-nag. */
+  private readonly metricsViaApi: boolean;
   /** The driver: closes batches, plans them, fans out tasks, commits manifests. */
   readonly schedulerFunction: nodejs.NodejsFunction;
   /** Runs one task (or a pack of tasks) of a batch: computes and commits RDD partitions. */
@@ -282,6 +303,8 @@ export class SluicePipeline extends Construct {
   readonly alarms: readonly cloudwatch.Alarm[];
   /** The dashboard, unless `dashboard: false`. */
   readonly dashboard?: cloudwatch.Dashboard;
+  /** The Glue database and tables and the Athena workgroup, with `catalog`. */
+  readonly catalog?: SluiceCatalog;
 
   /** `SLUICE_PIPELINE_NAME`, the `Pipeline` metric dimension. */
   readonly pipelineName: string;
@@ -329,6 +352,18 @@ export class SluicePipeline extends Construct {
         { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
     });
+
+    if (props.catalog) {
+      this.catalog = new SluiceCatalog(this, 'Catalog', {
+        ...(props.catalog === true ? {} : props.catalog),
+        bucket: this.bucket,
+        keyPrefix: keyPrefix('x').slice(0, -2),
+        pipelineName: config.pipelineName,
+        fail: (prop, message) => {
+          throw new SluicePipelinePropsError(`SluicePipeline '${this.node.path}'`, prop, message);
+        },
+      });
+    }
 
     // ---- input ----------------------------------------------------------------------------------
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
@@ -409,6 +444,18 @@ export class SluicePipeline extends Construct {
     this.schedulerFunction.addEnvironment(LAMBDA_ENV.taskConcurrency, String(config.taskConcurrency));
     this.schedulerFunction.addEnvironment(LAMBDA_ENV.runMsBeforeTimeout, String(config.runMarginMs));
     this.schedulerFunction.addEnvironment(LAMBDA_ENV.format, config.format);
+    this.metricsViaApi = props.metricsViaApi === true;
+    if (props.metricsViaApi) {
+      this.schedulerFunction.addEnvironment(LAMBDA_ENV.metricsViaApi, '1');
+      // PutMetricData has no resources to name: the statement is limited to Sluice's namespace
+      this.schedulerFunction.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['cloudwatch:PutMetricData'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'cloudwatch:namespace': 'Sluice' } },
+        }),
+      );
+    }
     Tags.of(this.inputQueue).add('sluice:format', config.format);
     for (const driver of [this.schedulerFunction, this.recoveryFunction]) {
       driver.addEnvironment(LAMBDA_ENV.partitionFunction, this.partitionFunction.functionName);
@@ -643,6 +690,17 @@ export class SluicePipeline extends Construct {
       'the ListBucket the store needs to tell a missing key (404) from a denied one (403), DeleteObject* the ' +
       "drivers' clean-up of finished shuffles, expired RDDs and inputs and old lease epochs, Abort* the " +
       'clean-up of failed multipart uploads.';
+    if (this.metricsViaApi) {
+      const policy = this.schedulerFunction.role?.node.tryFindChild('DefaultPolicy');
+      if (policy) {
+        ack(
+          policy,
+          'AwsSolutions-IAM5[Resource::*]',
+          'cloudwatch:PutMetricData has no resource ARNs (it only accepts "*"); the statement is limited to the ' +
+            "Sluice namespace by its cloudwatch:namespace condition. Only with metricsViaApi (LocalStack's alarms).",
+        );
+      }
+    }
     const drivers = [this.schedulerFunction, this.recoveryFunction];
     for (const fn of functions) {
       const policy = fn.role?.node.tryFindChild('DefaultPolicy');

@@ -61,7 +61,7 @@ say "bootstrapped ($(since "$t"))"
 # ---- 3. deploy ------------------------------------------------------------------------------------
 # Small and throwaway by default: 2 partitions, 1 s batches, a bucket CloudFormation may delete
 # (once emptied), no dashboard (LocalStack has no CloudWatch dashboards).
-defaults=(-c partitions=2 -c batchIntervalMs=1000 -c removalPolicy=destroy -c dashboard=false)
+defaults=(-c partitions=2 -c batchIntervalMs=1000 -c removalPolicy=destroy -c dashboard=false -c metricsViaApi=true)
 t=$(now)
 rm -f "$OUT/deploy.outputs.json"
 npx cdklocal deploy --require-approval never --output "$OUT/cdk.out" --outputs-file "$OUT/deploy.outputs.json" \

@@ -18,7 +18,14 @@ export { FaultyObjectStore, StoreTimeoutError } from './core/driver/faulty-store
 export { runTask } from './core/executor.ts';
 export { DriverCrashError, type FaultCounts, FaultInjector } from './core/faults.ts';
 export { canonicalKey, compareKeys, KeyMap, stableHash } from './core/keys.ts';
-export { layout, outputDirsOf, timeKey } from './core/layout.ts';
+export {
+  layout,
+  type OutputKey,
+  outputDirsOf,
+  outputKey,
+  parseOutputKey,
+  timeKey,
+} from './core/layout.ts';
 export { DriverLease } from './core/lease.ts';
 export { BatchPlan, type Stage, type Target } from './core/planner.ts';
 export { type StageOutcome, TaskRunner, type TaskRunnerOptions } from './core/task-runner.ts';

@@ -17,6 +17,7 @@ export {
 export { DStream, MapWithStateDStream, type WindowOptions } from './core/dstream.ts';
 export type { FaultOptions } from './core/faults.ts';
 export { LeaseHeldError, type LeaseRecord } from './core/lease.ts';
+export type { OutputFormat, ParquetSchema, ParquetType } from './core/parquet.ts';
 export {
   NotStoredError,
   queryState,

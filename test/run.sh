@@ -22,6 +22,9 @@ npx tsc --noEmit -p .
 echo "== Chromium (the web UI's browser tests, test/ui)"
 command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
 
+echo "== readers (DuckDB from PyPI into .venv/readers: test/unit/athena-layout.test.ts reads outputs back)"
+bash test/readers/setup.sh
+
 projects=(--project unit --project ui --project infra --project package)
 if [ "${SLUICE_SKIP_LOCALSTACK:-0}" != "1" ] && [ -f test/localstack/start.sh ]; then
   echo "== LocalStack"

@@ -12,8 +12,8 @@ import { layout, timeKey } from '../../shared/core/layout.ts';
 import type { LineageRecord } from '../../shared/core/task.ts';
 import { SluiceError } from '../../shared/errors.ts';
 import type { ObjectStore } from '../../shared/ports/object-store.ts';
-import { buildTree, findDataKey, type LineageNode, listNames } from '../lineage.ts';
-import { ASSUMED_LAMBDA_GB, PRICES } from '../status.ts';
+import { batchCost, profileOf } from '../cost.ts';
+import { buildTree, findDataKey, type LineageNode, listNames, outputPartsOf } from '../lineage.ts';
 import {
   committedBatchTimes,
   type OpenedStore,
@@ -51,6 +51,8 @@ export interface BatchRow {
   readonly deadLetters: number;
   readonly capped: boolean;
   readonly recovered: boolean;
+  /** Closed in a catch-up backlog while the driver was behind the clock (not a re-run). */
+  readonly catchUp: boolean;
   readonly processingMs: number;
   readonly schedulingDelayMs: number;
   readonly totalDelayMs: number;
@@ -61,16 +63,12 @@ export interface BatchRow {
   readonly costUsd: number;
 }
 
-/** What it costs to run these requests on AWS (the same list prices as `sluice status`). */
+/**
+ * What one batch's own requests and tasks cost on AWS (S3 requests, partition invocations and their
+ * duration), from the cost model of `sluice status` (cli/cost.ts) with its default prices.
+ */
 export function costOf(m: BatchManifest): { s3Usd: number; lambdaUsd: number; totalUsd: number } {
-  const taskMs = m.stages.reduce((n, s) => n + s.taskDurationsMs.reduce((a, b) => a + b, 0), 0);
-  const s3Usd =
-    ((m.requests.put + m.requests.list) / 1000) * PRICES.s3PutPer1000 +
-    (m.requests.get / 1000) * PRICES.s3GetPer1000;
-  const lambdaUsd =
-    (m.tasks.attempts / 1e6) * PRICES.lambdaPerMillionRequests +
-    (taskMs / 1000) * ASSUMED_LAMBDA_GB * PRICES.lambdaPerGbSecond;
-  return { s3Usd, lambdaUsd, totalUsd: s3Usd + lambdaUsd };
+  return batchCost(profileOf(m));
 }
 
 function rowOf(m: BatchManifest): BatchRow {
@@ -80,6 +78,7 @@ function rowOf(m: BatchManifest): BatchRow {
     deadLetters: m.input.deadLetters + (m.deadLettered ?? 0),
     capped: m.input.capped,
     recovered: m.recovered,
+    catchUp: m.catchUp === true,
     processingMs: m.processingMs,
     schedulingDelayMs: m.schedulingDelayMs,
     totalDelayMs: m.totalDelayMs,
@@ -107,6 +106,8 @@ export function manifestEvents(m: BatchManifest, intervalMs: number): UiEvent[] 
   if (m.tasks.recomputed > 0)
     add('recomputed', 'warn', `${m.tasks.recomputed} lost partitions recomputed from lineage`);
   if (m.recovered) add('recovered', 'warn', 're-run after a driver restart');
+  else if (m.catchUp)
+    add('catch-up', 'info', 'closed in a catch-up backlog while the driver was behind the clock');
   const dead = m.input.deadLetters + (m.deadLettered ?? 0);
   if (dead > 0) add('deadletter', 'warn', `${dead} records dead-lettered`);
   return out;
@@ -299,17 +300,8 @@ export class UiStore {
         });
       }
     }
-    const outputDirs = new Map<string, number[]>();
-    for (const k of await store.list('outputs/')) {
-      if (!k.endsWith('.lineage.json') || !k.includes(`-${t}`)) continue;
-      const [, dir, file] = k.split('/');
-      if (!dir || !file) continue;
-      const list = outputDirs.get(dir) ?? [];
-      list.push(Number.parseInt(file.replace(/^part-/, ''), 10));
-      outputDirs.set(dir, list);
-    }
-    for (const [dir, ps] of outputDirs) {
-      stored.push({ area: 'outputs', name: dir, partitions: ps.sort((a, b) => a - b) });
+    for (const [name, ps] of await outputPartsOf(store, t)) {
+      stored.push({ area: 'outputs', name, partitions: ps });
     }
     return {
       intervalMs: meta.batchIntervalMs,
@@ -382,7 +374,9 @@ export class UiStore {
   /** The lineage record stored beside a data object. */
   async record(key: string): Promise<LineageRecord> {
     const store = await this.store;
-    const dataKey = checkKey(key.endsWith('.lineage.json') ? key.slice(0, -'.lineage.json'.length) : key);
+    // a lineage key of an output (lineage/outputs/...) names the output it describes
+    const bare = key.startsWith('lineage/outputs/') ? key.slice('lineage/'.length) : key;
+    const dataKey = checkKey(bare.endsWith('.lineage.json') ? bare.slice(0, -'.lineage.json'.length) : bare);
     let r: LineageRecord | undefined;
     try {
       r = await readJson<LineageRecord>(store, layout.lineageOf(dataKey));

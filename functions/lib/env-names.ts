@@ -39,6 +39,13 @@ export const LAMBDA_ENV = {
   runMsBeforeTimeout: 'SLUICE_RUN_MS_BEFORE_TIMEOUT',
   /** How long input blocks and write-ahead entries are kept (scheduler, recovery). */
   retainInputsMs: 'SLUICE_RETAIN_INPUTS_MS',
+  /**
+   * `1`: the scheduler also publishes the alarms' metrics (SchedulingDelayMs, FailedBatches) with
+   * CloudWatch PutMetricData, besides the embedded-metric-format log lines. For LocalStack, which
+   * turns no log line into a metric; on AWS it costs one PutMetricData per batch (construct prop
+   * `metricsViaApi`, functions/lib/metrics-api.ts).
+   */
+  metricsViaApi: 'SLUICE_METRICS_API',
   /** Node's options (all functions: source maps). */
   nodeOptions: 'NODE_OPTIONS',
 } as const;

@@ -2,6 +2,7 @@ import { GraphError } from '../errors.ts';
 import type { StreamingContext } from './context.ts';
 import type { BatchGeneration, Shape } from './generation.ts';
 import type { MapWithStateRecord } from './map-with-state-rdd.ts';
+import { checkParquetSchema, type OutputFormat, type ParquetSchema } from './parquet.ts';
 import { checkPartitions, type Pair, ParallelCollectionRDD, type RDD, UnionRDD } from './rdd.ts';
 import type { State } from './state.ts';
 import { invertibleWindow, mapWithStateStream, updateStateStream } from './stateful-streams.ts';
@@ -17,7 +18,12 @@ export interface OutputOperation {
   readonly stream: DStream<unknown>;
   readonly kind: 'foreach' | 'save';
   readonly fn?: (rdd: RDD<unknown>, timeMs: number) => void | Promise<void>;
-  readonly save?: { readonly prefix: string; readonly suffix?: string; readonly format: 'text' | 'jsonl' };
+  readonly save?: {
+    readonly prefix: string;
+    readonly suffix?: string;
+    readonly format: OutputFormat;
+    readonly schema?: ParquetSchema;
+  };
   readonly label: string;
 }
 
@@ -433,23 +439,79 @@ export class DStream<T> {
       this.ctx.printer(`${lines.join('\n')}\n`);
     });
   }
-  /** Saves every RDD as text files `outputs/<prefix>-<time>[.<suffix>]/part-NNNNN` in the store. */
+  /**
+   * Saves every RDD as text files, one record per line:
+   * `outputs/<prefix>/dt=YYYY-MM-DD/hr=HH/batch=<time>/part-NNNNN[.<suffix>]` in the store.
+   */
   saveAsTextFiles(prefix: string, suffix?: string): void {
     this.addSave(prefix, suffix, 'text');
   }
-  /** Saves every RDD as JSON lines, one record per line, under `outputs/<prefix>-<time>[.<suffix>]/`. */
+  /** Saves every RDD as JSON lines, one record per line: `outputs/<prefix>/dt=.../part-NNNNN.jsonl`. */
   saveAsJsonLines(prefix: string, suffix = 'jsonl'): void {
     this.addSave(prefix, suffix, 'jsonl');
   }
-  private addSave(prefix: string, suffix: string | undefined, format: 'text' | 'jsonl'): void {
-    if (!prefix || prefix.includes('..') || prefix.startsWith('/')) {
-      throw new GraphError(`save: invalid prefix '${prefix}' (use a relative name such as 'counts')`);
+  /**
+   * Saves every RDD as Parquet files, one row per record (an object whose fields are the
+   * columns): `outputs/<name>/dt=.../part-NNNNN.parquet`. The schema is `options.schema` or
+   * taken from each partition's records; records that do not fit it are dead letters (see
+   * shared/core/parquet.ts).
+   */
+  saveAsParquet(
+    name: string,
+    options: { readonly schema?: ParquetSchema; readonly suffix?: string } = {},
+  ): void {
+    let schema: ParquetSchema | undefined;
+    if (options.schema !== undefined) {
+      try {
+        schema = checkParquetSchema(options.schema, `saveAsParquet('${name}')`);
+      } catch (err) {
+        throw new GraphError((err as Error).message);
+      }
+    }
+    this.addSave(name, options.suffix ?? 'parquet', 'parquet', schema);
+  }
+  private addSave(
+    prefix: string,
+    suffix: string | undefined,
+    format: OutputFormat,
+    schema?: ParquetSchema,
+  ): void {
+    const label =
+      format === 'text' ? 'saveAsTextFiles' : format === 'jsonl' ? 'saveAsJsonLines' : 'saveAsParquet';
+    if (
+      !prefix ||
+      prefix.includes('..') ||
+      prefix.startsWith('/') ||
+      prefix.endsWith('/') ||
+      prefix.includes('//') ||
+      prefix.includes('=')
+    ) {
+      throw new GraphError(
+        `${label}: invalid name '${prefix}' (use a relative name such as 'counts'; no '..', '=' or leading or trailing '/')`,
+      );
+    }
+    if (suffix !== undefined && (suffix.includes('/') || suffix === '')) {
+      throw new GraphError(
+        `${label}('${prefix}'): invalid suffix '${suffix}' (a file extension such as 'jsonl')`,
+      );
+    }
+    const clash = this.ctx.graph.outputs.find(
+      (o) =>
+        o.save &&
+        (o.save.prefix === prefix ||
+          `${o.save.prefix}/`.startsWith(`${prefix}/`) ||
+          `${prefix}/`.startsWith(`${o.save.prefix}/`)),
+    );
+    if (clash) {
+      throw new GraphError(
+        `${label}('${prefix}'): the output '${clash.save!.prefix}' (${clash.label}) is saved there already: give each saved output its own name`,
+      );
     }
     this.ctx.graph.addOutput({
       stream: this as DStream<unknown>,
       kind: 'save',
-      save: { prefix, suffix, format },
-      label: format === 'text' ? 'saveAsTextFiles' : 'saveAsJsonLines',
+      save: { prefix, suffix, format, ...(schema ? { schema } : {}) },
+      label,
     });
   }
 

@@ -14,6 +14,7 @@ import {
 } from './codec.ts';
 import type { Pipeline } from './context.ts';
 import { layout } from './layout.ts';
+import { parquetPart } from './parquet.ts';
 import { encodeSkippingBad, unstorable } from './poison.ts';
 import type { RDD, ShuffleDependency } from './rdd.ts';
 import { bucketize } from './shuffle.ts';
@@ -86,12 +87,15 @@ export async function runTask(
     const data: unknown[] = [];
     await tc.iterate(rdd, spec.partition, (x) => data.push(x));
     const op = rdd.operator;
-    const { encoded, kept } = encodeSkippingBad(
-      data,
-      out.kind === 'rdd' ? encodeBlock : out.format === 'jsonl' ? encodeJsonLines : encodeTextLines,
-      (x, why) => unstorableRecord(tc, op, x, why, out.kind === 'file'),
-      out.kind === 'file',
-    );
+    const { encoded, kept } =
+      out.kind === 'file' && out.format === 'parquet'
+        ? parquetPart(data, out.schema, (x, why) => tc.recordError(op, `saveAsParquet: ${why}`, x))
+        : encodeSkippingBad(
+            data,
+            out.kind === 'rdd' ? encodeBlock : out.format === 'jsonl' ? encodeJsonLines : encodeTextLines,
+            (x, why) => unstorableRecord(tc, op, x, why, out.kind === 'file'),
+            out.kind === 'file',
+          );
     body = encoded;
     records = kept;
   }
@@ -105,7 +109,9 @@ export async function runTask(
       encodeJsonLines(tc.deadLetters.map((d) => ({ batchTimeMs: spec.batchTimeMs, ...d }))),
     );
   }
-  await store.put(out.key, body);
+  // an empty Parquet partition without a schema has no file (readers refuse one without columns)
+  if (!(out.kind === 'file' && out.format === 'parquet' && body.length === 0)) await store.put(out.key, body);
+  else writes--;
   if (spec.inject?.slowFactor && spec.inject.slowFactor > 1) {
     const worked = Math.max(1, Date.now() - started);
     await new Promise((r) => setTimeout(r, worked * (spec.inject!.slowFactor! - 1)));

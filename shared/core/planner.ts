@@ -1,14 +1,19 @@
 import { layout } from './layout.ts';
+import type { OutputFormat, ParquetSchema } from './parquet.ts';
 import { type RDD, type ShuffleDependency, StoredRDD } from './rdd.ts';
 import type { InputRef, LineageRecord, TaskOutput } from './task.ts';
 
 /** Something a batch must produce: an RDD to materialize in the store, or an output to save. */
 export interface Target {
   readonly rdd: RDD<unknown>;
-  /** Stored name: `ds<N>` (or the stream's explicit name) for RDDs, the output directory for files. */
+  /** Stored name: `ds<N>` (or the stream's explicit name) for RDDs, the output's name for files. */
   readonly name: string;
   readonly kind: 'rdd' | 'file';
-  readonly format?: 'text' | 'jsonl';
+  readonly format?: OutputFormat;
+  /** Files: the part files' extension ('' or starting with a dot). */
+  readonly ext?: string;
+  /** Parquet files: the declared column types, if any. */
+  readonly schema?: ParquetSchema;
   /** Why: 'state', 'window', 'output', 'save'. */
   readonly reason: string;
 }
@@ -146,8 +151,12 @@ export class BatchPlan {
     } else if (stage.target!.kind === 'file') {
       const target = stage.target!;
       name = target.name;
-      const ext = target.format === 'jsonl' ? '.jsonl' : '';
-      output = { kind: 'file', key: layout.output(target.name, p, ext), format: target.format ?? 'text' };
+      output = {
+        kind: 'file',
+        key: layout.output(target.name, t, p, target.ext ?? ''),
+        format: target.format ?? 'text',
+        ...(target.schema ? { schema: target.schema } : {}),
+      };
     } else {
       name = stage.target!.name;
       output = { kind: 'rdd', key: layout.rddPartition(t, name, p) };

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { OutputFormat, ParquetSchema } from './parquet.ts';
 
 /** What a worker needs to rebuild the same graph as the driver (the pipeline module is loaded there too). */
 export interface GraphContext {
@@ -40,8 +41,14 @@ export type TaskOutput =
   | { readonly kind: 'shuffle'; readonly shuffleId: string; readonly key: string; readonly buckets: number }
   /** A result task writes one partition of a materialized RDD. */
   | { readonly kind: 'rdd'; readonly key: string }
-  /** A save task writes one part file of an output directory (JSON lines or text). */
-  | { readonly kind: 'file'; readonly key: string; readonly format: 'text' | 'jsonl' };
+  /** A save task writes one part file of an output's batch folder (text, JSON lines or Parquet). */
+  | {
+      readonly kind: 'file';
+      readonly key: string;
+      readonly format: OutputFormat;
+      /** Parquet: the declared column types (otherwise taken from the partition's records). */
+      readonly schema?: ParquetSchema;
+    };
 
 export interface TaskSpec {
   readonly graph: GraphContext;

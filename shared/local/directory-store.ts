@@ -3,8 +3,19 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { type ByteRange, checkByteRange, compareKeys, type ObjectStore } from '../ports/object-store.ts';
 
-/** A write in progress (`writeTemp`): `<name>.<12 hex digits>.tmp`, never listed as a key. */
+/**
+ * A write in progress (`writeTemp`): `.<name>.<12 hex digits>.tmp` beside its target, never listed
+ * as a key. The leading dot hides it from readers of the store's files that follow the Hadoop rule
+ * (files starting with `.` or `_` are not data) or glob `part-*`: a writer killed between write and
+ * rename (a fenced driver's worker, kill -9) leaves no file that looks like an output part.
+ * Older versions named it `<name>.<hex>.tmp`; those are still recognised (and cleaned up).
+ */
 const TEMP_FILE = /\.[0-9a-f]{12}\.tmp$/;
+
+/** The temporary file a write of `file` goes through (same directory: the rename stays atomic). */
+export function tempFileFor(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+}
 
 /** What a store holds on disk (temporary files included). */
 export interface StoreUsage {
@@ -50,7 +61,7 @@ export class DirectoryObjectStore implements ObjectStore {
   }
 
   private async writeTemp(file: string, body: Uint8Array): Promise<string> {
-    const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    const tmp = tempFileFor(file);
     try {
       await fs.writeFile(tmp, body);
     } catch (err) {
@@ -130,7 +141,7 @@ export class DirectoryObjectStore implements ObjectStore {
   }
 
   /**
-   * Removes the temporary files (`<key>.<random>.tmp`) that a writer killed between write and
+   * Removes the temporary files (`.<name>.<random>.tmp`) that a writer killed between write and
    * rename left behind; only those older than `olderThanMs`, so a write in flight is never touched.
    * `sluice run` calls it at start. Returns how many it removed.
    */
@@ -138,7 +149,7 @@ export class DirectoryObjectStore implements ObjectStore {
     const before = Date.now() - olderThanMs;
     let removed = 0;
     await this.walkFiles(async (_key, file, stat) => {
-      if (file.endsWith('.tmp') && stat.mtimeMs < before) {
+      if (TEMP_FILE.test(file) && stat.mtimeMs < before) {
         await fs.rm(file, { force: true });
         removed++;
       }

@@ -578,17 +578,14 @@ export class HttpSource<T = string> implements Source<T> {
     const records: T[] = [];
     const letters: DeadLetter[] = [];
     const text = body.toString('utf8').trim();
-    if (this.format === 'json' && text.startsWith('[')) {
-      const bad = invalidUtf8At(body);
-      const parsed = bad >= 0 ? { reason: `invalid UTF-8 at byte ${bad}` } : parseJsonRecord(text);
-      if ('value' in parsed && Array.isArray(parsed.value))
-        for (const e of parsed.value) records.push(e as T);
-      else
-        letters.push({
-          raw: bad >= 0 ? body.toString('base64') : body.toString('utf8'),
-          reason: 'reason' in parsed ? parsed.reason : 'not valid JSON: expected an array',
-          origin,
-        });
+    // one JSON array of events only if the whole body is one; otherwise JSON lines, where a line
+    // holding an array is one event (an array), and a body that is neither is decoded line by line
+    const array =
+      this.format === 'json' && text.startsWith('[') && invalidUtf8At(body) < 0
+        ? parseJsonRecord(text)
+        : undefined;
+    if (array && 'value' in array && Array.isArray(array.value)) {
+      for (const e of array.value) records.push(e as T);
     } else {
       const splitter = new LineSplitter();
       let line = 0;

@@ -19,6 +19,7 @@ import {
   MemoryObjectStore,
   type StreamingContext,
 } from '../../shared/engine.ts';
+import { batchDirOf } from '../output-keys.ts';
 
 export interface ChaosRun {
   readonly store: MemoryObjectStore;
@@ -117,7 +118,7 @@ export async function savedOutputs(store: MemoryObjectStore): Promise<Record<str
   const out: Record<string, string[]> = {};
   for (const key of await store.list('outputs/')) {
     if (key.endsWith('_SUCCESS') || key.endsWith('.lineage.json')) continue;
-    const dir = key.split('/')[1]!;
+    const dir = batchDirOf(key);
     const lines = Buffer.from((await store.get(key))!)
       .toString()
       .split('\n')

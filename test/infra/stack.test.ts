@@ -292,6 +292,34 @@ describe('functions', () => {
     }
   });
 
+  it('metricsViaApi (for LocalStack) sets SLUICE_METRICS_API on the scheduler and allows PutMetricData in namespace Sluice only', () => {
+    const s = new Stack(appWithoutBundling(), 'MetricsApi');
+    new SluicePipeline(s, 'P', { pipeline: WORDCOUNT, functionsDir: FUNCTIONS_DIR, metricsViaApi: true });
+    const t = Template.fromStack(s);
+    const fns = t.findResources('AWS::Lambda::Function');
+    const byRole = (role: string) =>
+      Object.entries(fns).find(([id]) => id.startsWith(`P${role}Function`))![1].Properties;
+    expect(byRole('Scheduler').Environment.Variables[LAMBDA_ENV.metricsViaApi]).toBe('1');
+    for (const role of ['Partition', 'Recovery'])
+      expect(byRole(role).Environment.Variables[LAMBDA_ENV.metricsViaApi]).toBeUndefined();
+    const puts = Object.values(t.findResources('AWS::IAM::Policy')).flatMap((p) =>
+      p.Properties.PolicyDocument.Statement.filter((st: { Action: unknown }) =>
+        [st.Action].flat().includes('cloudwatch:PutMetricData'),
+      ),
+    );
+    expect(puts).toEqual([
+      expect.objectContaining({ Condition: { StringEquals: { 'cloudwatch:namespace': 'Sluice' } } }),
+    ]);
+    // cdk-nag stays clean with it (the one wildcard resource is acknowledged with its reason)
+    const report = new AwsSolutionsChecks().validateScope(s);
+    expect(
+      report.violations.map((v) => `${v.ruleName} at ${v.violatingResources[0]?.constructPath}`),
+    ).toEqual([]);
+    // off by default: the main stack's scheduler has neither
+    expect(JSON.stringify(template.toJSON())).not.toContain('cloudwatch:PutMetricData');
+    expect(JSON.stringify(template.toJSON())).not.toContain(LAMBDA_ENV.metricsViaApi);
+  });
+
   it('every variable the construct sets is reserved: environment cannot override it', () => {
     for (const name of Object.values(LAMBDA_ENV)) {
       expect(
@@ -753,5 +781,121 @@ describe('app context', () => {
   ])('refuses %o, naming %s', (ctx, key) => {
     expect(() => configFromContext(node(ctx))).toThrow(SluicePipelinePropsError);
     expect(() => configFromContext(node(ctx))).toThrow(`'${key}'`);
+  });
+});
+
+describe('catalog: Glue database and tables, Athena workgroup', () => {
+  const catalogStack = () => {
+    const s = new Stack(appWithoutBundling(), 'Clicks', {
+      env: { account: '000000000000', region: 'us-east-1' },
+    });
+    const p = new SluicePipeline(s, 'P', {
+      pipeline: WORDCOUNT,
+      functionsDir: FUNCTIONS_DIR,
+      prefix: 'store',
+      catalog: {
+        tables: [
+          { output: 'clicks', columns: { user: 'string', page: 'string', ms: 'double', at: 'timestamp' } },
+          {
+            output: 'pages',
+            format: 'jsonl',
+            columns: { page: 'string', n: 'bigint' },
+            tableName: 'page_views',
+          },
+        ],
+      },
+    });
+    return { s, p, t: Template.fromStack(s) };
+  };
+
+  it('projects dt (date) and hr (integer) onto the output layout, so WHERE dt = ... works after deploy', () => {
+    const { t, p } = catalogStack();
+    t.resourceCountIs('AWS::Glue::Database', 1);
+    t.resourceCountIs('AWS::Glue::Table', 2);
+    const tables = Object.values(t.findResources('AWS::Glue::Table')).map((r) => r.Properties.TableInput);
+    const clicks = tables.find((x) => x.Name === 'clicks');
+    expect(clicks.PartitionKeys).toEqual([
+      { Name: 'dt', Type: 'string', Comment: expect.any(String) },
+      { Name: 'hr', Type: 'int', Comment: expect.any(String) },
+    ]);
+    expect(clicks.Parameters).toMatchObject({
+      'projection.enabled': 'true',
+      'projection.dt.type': 'date',
+      'projection.dt.format': 'yyyy-MM-dd',
+      'projection.dt.range': '2025-01-01,NOW',
+      'projection.dt.interval.unit': 'DAYS',
+      'projection.hr.type': 'integer',
+      'projection.hr.range': '0,23',
+      'projection.hr.digits': '2',
+      classification: 'parquet',
+    });
+    // the template resolves to s3://<bucket>/store/outputs/clicks/dt=${dt}/hr=${hr}/, the layout's keys
+    const template = JSON.stringify(clicks.Parameters['storage.location.template']);
+    expect(template).toContain(`/store/outputs/clicks/dt=\${dt}/hr=\${hr}/`);
+    expect(JSON.stringify(clicks.StorageDescriptor.Location)).toContain('/store/outputs/clicks/');
+    expect(clicks.StorageDescriptor.SerdeInfo.SerializationLibrary).toContain('ParquetHiveSerDe');
+    expect(clicks.StorageDescriptor.Columns).toEqual([
+      { Name: 'user', Type: 'string' },
+      { Name: 'page', Type: 'string' },
+      { Name: 'ms', Type: 'double' },
+      { Name: 'at', Type: 'timestamp' },
+    ]);
+    const pages = tables.find((x) => x.Name === 'page_views');
+    expect(pages.Parameters.classification).toBe('json');
+    expect(pages.StorageDescriptor.SerdeInfo.SerializationLibrary).toBe('org.openx.data.jsonserde.JsonSerDe');
+    expect(p.catalog!.databaseName).toBe('clicks_wordcount');
+  });
+
+  it('the workgroup enforces encrypted results under athena-results/, which expire', () => {
+    const { t } = catalogStack();
+    const wg = Object.values(t.findResources('AWS::Athena::WorkGroup'))[0]!.Properties;
+    expect(wg.WorkGroupConfiguration.EnforceWorkGroupConfiguration).toBe(true);
+    expect(wg.WorkGroupConfiguration.ResultConfiguration.EncryptionConfiguration).toEqual({
+      EncryptionOption: 'SSE_S3',
+    });
+    expect(JSON.stringify(wg.WorkGroupConfiguration.ResultConfiguration.OutputLocation)).toContain(
+      '/store/athena-results/',
+    );
+    const rules = Object.values(t.findResources('AWS::S3::Bucket'))[0]!.Properties.LifecycleConfiguration
+      .Rules;
+    expect(rules).toContainEqual(
+      expect.objectContaining({
+        Id: 'expire-athena-results',
+        Prefix: 'store/athena-results/',
+        ExpirationInDays: 30,
+      }),
+    );
+  });
+
+  it('cdk-nag stays clean with the catalog', () => {
+    const { s } = catalogStack();
+    const report = new AwsSolutionsChecks().validateScope(s);
+    expect(
+      report.violations.map((v) => `${v.ruleName} at ${v.violatingResources[0]?.constructPath}`),
+    ).toEqual([]);
+  });
+
+  it('without catalog there is no Glue or Athena resource; a bad table is refused naming the prop', () => {
+    for (const type of ['AWS::Glue::Database', 'AWS::Glue::Table', 'AWS::Athena::WorkGroup']) {
+      expect(Object.keys(template.findResources(type))).toEqual([]);
+    }
+    const refuse = (catalog: SluicePipelineProps['catalog']) => {
+      try {
+        new SluicePipeline(new Stack(appWithoutBundling(), 'Bad'), 'P', {
+          pipeline: WORDCOUNT,
+          functionsDir: FUNCTIONS_DIR,
+          catalog,
+        });
+      } catch (err) {
+        expect(err).toBeInstanceOf(SluicePipelinePropsError);
+        return (err as Error).message;
+      }
+      throw new Error('expected a refusal');
+    };
+    expect(refuse({ tables: [{ output: 'x', columns: { n: 'int' as never } }] })).toMatch(
+      /invalid 'catalog.tables\[0\].columns.n': type 'int' is not one of string, bigint/,
+    );
+    expect(refuse({ tables: [{ output: 'x', columns: {} }] })).toMatch(/catalog.tables\[0\].columns/);
+    expect(refuse({ projectionStart: 'yesterday' })).toMatch(/catalog.projectionStart/);
   });
 });

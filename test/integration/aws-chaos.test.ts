@@ -9,6 +9,7 @@ import { SqsProducer } from '../../aws/producer.ts';
 import { S3ObjectStore } from '../../aws/s3-object-store.ts';
 import pageviews, { generate } from '../../examples/pageviews.ts';
 import { decodeBlock, type FaultOptions, runPipeline } from '../../shared/engine.ts';
+import { batchDirOf } from '../output-keys.ts';
 import { bundleHandler, importBundle } from './bundle.ts';
 import { type LocalLambdaEndpoint, startLocalLambdaEndpoint } from './local-lambda-endpoint.ts';
 import { createBucket, createQueue, requireLocalStack } from './localstack.ts';
@@ -41,7 +42,7 @@ async function outputsByBatch(store: {
   const byDir = new Map<string, string[]>();
   for (const key of await store.list('outputs/')) {
     if (!key.endsWith('.jsonl') || key.endsWith('.lineage.json')) continue;
-    const dir = key.split('/')[1]!;
+    const dir = batchDirOf(key);
     const lines = Buffer.from((await store.get(key))!)
       .toString()
       .split('\n')

@@ -4,7 +4,7 @@
  * that user errors end as one line naming the option or module, with exit code 2 or 1.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -114,6 +114,62 @@ describe('sluice CLI', () => {
     expect(status.batchIntervalMs).toBe(200);
     expect(status.batches).toHaveLength(3);
     expect(status.batches.reduce((n, b) => n + b.input.records, 0)).toBeGreaterThan(0);
+  });
+
+  it('status prints the cost per day, idle per day and per million events; --prices and memory flags change them', () => {
+    const text = sluice('status', '--store', store);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(
+      /^cost per day {6}\$[\d.]+ at the observed rate \([\d,]+ events\/s\): scheduler \$/m,
+    );
+    expect(text.stdout).toMatch(/^idle per day {6}\$[\d.]+ with no events/m);
+    expect(text.stdout).toMatch(/^per million {7}\$[\d.]+ per million events at the observed rate/m);
+    expect(text.stdout).toMatch(/cost basis .* us-east-1 prices of \d{4}-\d{2}-\d{2}/);
+
+    type Cost = {
+      observed: { s3PutListUsd: number; schedulerUsd: number; totalUsd: number };
+      idle: { totalUsd: number };
+      perMillionEventsUsd: number;
+    };
+    const costOf = (...args: string[]) =>
+      (JSON.parse(sluice('status', '--store', store, '--json', ...args).stdout) as { cost: Cost }).cost;
+    const base = costOf();
+    expect(base.observed.totalUsd).toBeGreaterThan(base.idle.totalUsd * 0.5);
+    expect(base.perMillionEventsUsd).toBeGreaterThan(0);
+
+    // a price table with S3 PUT/LIST at twice the price doubles that component only
+    const table = JSON.parse(readFileSync(path.join(root, 'cli/prices.json'), 'utf8')) as {
+      region: string;
+      s3: { putCopyPostListPer1000: number };
+    };
+    table.region = 'eu-test-1';
+    table.s3.putCopyPostListPer1000 *= 2;
+    const pricesFile = path.join(dir, 'prices.json');
+    writeFileSync(pricesFile, JSON.stringify(table));
+    const doubled = costOf('--prices', pricesFile);
+    expect(doubled.observed.s3PutListUsd).toBeCloseTo(2 * base.observed.s3PutListUsd, 9);
+    expect(doubled.observed.schedulerUsd).toBeCloseTo(base.observed.schedulerUsd, 12);
+    expect(sluice('status', '--store', store, '--prices', pricesFile).stdout).toContain(
+      'eu-test-1 prices of',
+    );
+    // the scheduler at 2 GiB costs twice as much
+    const bigger = costOf('--scheduler-memory', '2048');
+    expect(bigger.observed.schedulerUsd).toBeCloseTo(2 * base.observed.schedulerUsd, 9);
+  });
+
+  it('status --prices with a bad file fails naming the option (exit 2)', () => {
+    const missing = sluice('status', '--store', store, '--prices', path.join(dir, 'nope.json'));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/invalid option '--prices': cannot read .*nope\.json/);
+    const bad = path.join(dir, 'bad-prices.json');
+    writeFileSync(bad, JSON.stringify({ region: 'us-east-1', date: '2026-01-01', lambda: {} }));
+    const wrong = sluice('status', '--store', store, '--prices', bad);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/invalid option '--prices': .*'lambda.requestPerMillion' must be a number/);
+    expect(wrong.stderr).not.toMatch(/^\s+at /m);
+    const memory = sluice('status', '--store', store, '--partition-memory', '64');
+    expect(memory.code).toBe(2);
+    expect(memory.stderr).toContain("'--partition-memory'");
   });
 
   it('lineage prints the tree of a materialized partition, down to the input blocks', () => {

@@ -12,6 +12,7 @@ import {
   StreamingContext,
   type TaskSpec,
 } from '../../shared/engine.ts';
+import { batchDirOf } from '../output-keys.ts';
 
 /** A stateful pipeline: running counts, a windowed count, and a saved output per batch. */
 function build(ctx: StreamingContext, options: { mapTag?: string; statePartitions?: number } = {}) {
@@ -37,7 +38,7 @@ async function outputs(store: ObjectStore): Promise<Record<string, unknown[]>> {
   for (const key of await store.list('outputs/')) {
     if (!key.endsWith('.jsonl')) continue;
     const text = Buffer.from((await store.get(key))!).toString('utf8');
-    const dir = key.split('/')[1]!;
+    const dir = batchDirOf(key);
     out[dir] = [
       ...(out[dir] ?? []),
       ...text
@@ -82,7 +83,7 @@ describe('BatchScheduler', () => {
     expect(second.nextBatchTimeMs).toBe(4000);
     await second.run({ numBatches: input.length - 3 });
     expect(await outputs(store)).toEqual(await outputs(reference));
-    expect(Object.keys(await outputs(store))).toContain('totals-7000.jsonl');
+    expect(Object.keys(await outputs(store))).toContain('totals-7000');
   });
 
   it('re-runs a batch whose input was received but not committed, from the stored input', async () => {

@@ -10,6 +10,7 @@ import * as pageviews from '../../examples/pageviews.ts';
 import * as sessions from '../../examples/sessions.ts';
 import * as topk from '../../examples/topk.ts';
 import * as wordcount from '../../examples/wordcount.ts';
+import { layout, parseOutputKey } from '../../shared/core/layout.ts';
 import { MemoryObjectStore, runPipeline } from '../../shared/index.ts';
 
 // ---- helpers ---------------------------------------------------------------------------------
@@ -23,12 +24,11 @@ function batchesOf(generate: (seq: number) => string, batches: number, perBatch:
 
 /** Everything saveAsJsonLines(prefix) wrote, by batch time. */
 async function savedOutputs<T>(store: MemoryObjectStore, prefix: string): Promise<Map<number, T[]>> {
-  const pattern = new RegExp(`^outputs/${prefix}-(\\d+)\\.jsonl/part-\\d+\\.jsonl$`);
   const out = new Map<number, T[]>();
-  for (const key of await store.list('outputs/')) {
-    const m = pattern.exec(key);
-    if (!m) continue;
-    const time = Number(m[1]);
+  for (const key of await store.list(layout.outputsOf(prefix))) {
+    const o = parseOutputKey(key);
+    if (!o || o.name !== prefix || !o.file.endsWith('.jsonl')) continue;
+    const time = o.batchTimeMs;
     const records = out.get(time) ?? [];
     const text = Buffer.from((await store.get(key))!).toString('utf8');
     for (const line of text.split('\n')) if (line) records.push(JSON.parse(line) as T);

@@ -109,6 +109,15 @@ describe('the scheduler function', () => {
       /SLUICE_PARTITION_TIMEOUT_MS/,
     );
   });
+
+  it('SLUICE_METRICS_API: off unless 1, and a bad value fails at start-up, naming the variable', () => {
+    expect(schedulerDepsFromEnv(lambdaEnv({})).metricsApi).toBeUndefined();
+    expect(schedulerDepsFromEnv(lambdaEnv({ [LAMBDA_ENV.metricsViaApi]: '0' })).metricsApi).toBeUndefined();
+    expect(schedulerDepsFromEnv(lambdaEnv({ [LAMBDA_ENV.metricsViaApi]: '1' })).metricsApi).toBeDefined();
+    expect(() => schedulerDepsFromEnv(lambdaEnv({ [LAMBDA_ENV.metricsViaApi]: 'yes please' }))).toThrow(
+      /SLUICE_METRICS_API.*must be 1 \(on\) or 0 \(off\), got 'yes please'/,
+    );
+  });
 });
 
 describe('the recovery function', () => {

@@ -4,7 +4,7 @@
  * file refusing another until `--fresh`.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,6 +68,47 @@ describe('DirectoryObjectStore', () => {
       numBatches: 1,
     });
     expect(existsSync(fresh)).toBe(false);
+  });
+
+  it('writes through hidden temporary files: a writer killed mid-write leaves no part-* file', async () => {
+    // a fenced driver's worker is terminated mid-write: what it leaves must not read as output
+    const storeDir = path.join(dir, 'inflight');
+    const store = new DirectoryObjectStore(storeDir);
+    const out = path.join(storeDir, 'outputs/out-1000');
+    mkdirSync(out, { recursive: true });
+    const seen = new Set<string>();
+    const watcher = watch(out, (_event, name) => {
+      if (name) seen.add(String(name));
+    });
+    try {
+      await store.put('outputs/out-1000/part-00000', new TextEncoder().encode('slow\na\n'));
+      await store.putIfAbsent('outputs/out-1000/part-00000.lineage.json', new TextEncoder().encode('{}'));
+      await store.put('outputs/out-1000/_SUCCESS', new Uint8Array(0));
+      // inotify reports in order: once _SUCCESS is seen, every earlier file was
+      for (let i = 0; i < 200 && !seen.has('_SUCCESS'); i++) await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      watcher.close();
+    }
+    const temps = [...seen].filter((n) => n.endsWith('.tmp'));
+    expect(temps).toHaveLength(3);
+    for (const name of temps)
+      expect(name).toMatch(/^\.(part-00000|part-00000\.lineage\.json|_SUCCESS)\.[0-9a-f]{12}\.tmp$/);
+    expect([...seen].filter((n) => n.startsWith('part-')).sort()).toEqual([
+      'part-00000',
+      'part-00000.lineage.json',
+    ]);
+    // such a file left behind is no key, and is removed once stale
+    const left = path.join(out, '.part-00001.0123456789ab.tmp');
+    writeFileSync(left, 'b\n');
+    expect(await store.list('outputs/')).toEqual([
+      'outputs/out-1000/_SUCCESS',
+      'outputs/out-1000/part-00000',
+      'outputs/out-1000/part-00000.lineage.json',
+    ]);
+    const old = (Date.now() - 3_600_000) / 1000;
+    utimesSync(left, old, old);
+    expect(await store.removeStaleTempFiles()).toBe(1);
+    expect(existsSync(left)).toBe(false);
   });
 
   it('tells its size in bytes and objects by top-level prefix', async () => {

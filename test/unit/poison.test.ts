@@ -427,8 +427,9 @@ export default function p(ctx) {
       expect(manifest.skipped?.records).toBe(4);
       expect(manifest.skipped?.reason).toContain('--skip-batch');
       // no outputs for the skipped batch; its input is still stored
-      const outputs = readdirSync(path.join(store, 'outputs'));
-      expect(outputs.some((o) => o.includes(String(t)))).toBe(false);
+      const outputs = readdirSync(path.join(store, 'outputs'), { recursive: true }).map(String);
+      expect(outputs.some((o) => o.includes(`batch=${t}`))).toBe(false);
+      expect(outputs.some((o) => /batch=\d+$/.test(o))).toBe(true);
       expect(outputs.length).toBeGreaterThan(0);
       expect(readdirSync(path.join(store, 'inputs')).some((d) => Number(d) === t)).toBe(true);
     } finally {

@@ -180,3 +180,62 @@ describe('recovery', () => {
     );
   });
 });
+
+describe('catch-up is not recovery', () => {
+  it("a fresh driver's first batches, closed as a backlog behind the clock, are catch-up, not recovered", async () => {
+    const { StreamingContext: Context } = await import('../../shared/index.ts');
+    const { arraySource, inProcessScheduler } = await import('../../shared/testing.ts');
+    const ctx = new Context({ batchIntervalMs: 200, partitions: 2, printer: () => {} });
+    stateful(ctx);
+    const store = new MemoryObjectStore();
+    // a fresh store whose zero time lies 5 intervals back: the driver starts behind, as one whose
+    // workers are still warming up when its first batches fall due
+    const zero = Math.floor(Date.now() / 200) * 200 - 1000;
+    const events: Record<string, unknown>[] = [];
+    const scheduler = inProcessScheduler(ctx, {
+      store,
+      sources: { input: arraySource(input) },
+      clock: 'wall',
+      zeroTimeMs: zero,
+      lease: false,
+      log: (e) => events.push(e),
+    });
+    const manifests = await scheduler.run({ numBatches: 4 });
+    await scheduler.stop();
+    const backlog = events
+      .filter((e) => e.event === 'recovery.backlog')
+      .flatMap((e) => e.batches as number[]);
+    expect(backlog.length).toBeGreaterThanOrEqual(2);
+    for (const m of manifests) {
+      expect(m.recovered, `batch ${m.batchTimeMs}`).toBe(false);
+      expect(m.catchUp ?? false, `batch ${m.batchTimeMs}`).toBe(backlog.includes(m.batchTimeMs));
+    }
+  });
+
+  it('a batch re-run after a restart is recovered, not catch-up', async () => {
+    const { BatchScheduler, StreamingContext: Context, arraySource } = await import('../../shared/index.ts');
+    const store = new MemoryObjectStore();
+    const make = () => {
+      const ctx = new Context({ batchIntervalMs: 1000, partitions: 2, printer: () => {} });
+      stateful(ctx);
+      let scheduler: InstanceType<typeof BatchScheduler> | undefined;
+      scheduler = new BatchScheduler(ctx, {
+        store,
+        invoker: new InProcessInvoker({ pipeline: () => scheduler!.pipeline, store }),
+        sources: { input: arraySource(input) },
+        clock: 'manual',
+        zeroTimeMs: 0,
+        lease: false,
+      });
+      return scheduler;
+    };
+    // the first driver received two batches and died before running them
+    expect(await make().closeBatches(2)).toEqual([1000, 2000]);
+    const manifests = await make().run({ numBatches: 3 });
+    expect(manifests.map((m) => [m.batchTimeMs, m.recovered, m.catchUp ?? false])).toEqual([
+      [1000, true, false],
+      [2000, true, false],
+      [3000, false, false],
+    ]);
+  });
+});

@@ -252,6 +252,33 @@ describe('HttpSource', () => {
     }
   });
 
+  it('takes a JSON-lines body whose first line is an array: one event per line, not one dead letter', async () => {
+    const source = new HttpSource({ port: 0, format: 'json' });
+    await source.start();
+    try {
+      const post = (body: string) => fetch(source.url, { method: 'POST', body }).then((r) => r.json());
+      const answers = Promise.all([
+        post('[1,2]\n{"a":1}\n'),
+        post('[3]\n[4,5]\n'),
+        post('[\n  {"b":1},\n  {"b":2}\n]\n'),
+        post('[6]\n{"broken\n'),
+      ]);
+      await until(() => source.buffered === 7);
+      const batch = await source.receive(req(1));
+      expect(batch.records).toEqual([[1, 2], { a: 1 }, [3], [4, 5], { b: 1 }, { b: 2 }, [6]]);
+      expect(batch.deadLetters.map((d) => [d.raw, d.origin])).toEqual([['{"broken', 'http:4:2']]);
+      await source.ack(batch.ackToken);
+      expect(await answers).toEqual([
+        { accepted: 2, deadLettered: 0 },
+        { accepted: 2, deadLettered: 0 },
+        { accepted: 2, deadLettered: 0 },
+        { accepted: 1, deadLettered: 1 },
+      ]);
+    } finally {
+      await source.stop();
+    }
+  });
+
   it('answers 202 only after the write-ahead entry holds the records', async () => {
     const source = new HttpSource({ port: 0 });
     const inner = new MemoryObjectStore();

@@ -40,6 +40,7 @@ import {
 } from '../../shared/index.ts';
 import type { Invoker } from '../../shared/ports/invoker.ts';
 import { inProcessScheduler } from '../../shared/testing.ts';
+import { batchDirOf } from '../output-keys.ts';
 
 vi.mock('sluice-pipeline', () => ({ default: () => {} }));
 
@@ -282,7 +283,7 @@ const input = [['a b', 'b c'], ['c c a'], ['a'], ['b b b']];
 async function saved(store: MemoryObjectStore): Promise<string[]> {
   const out: string[] = [];
   for (const key of (await store.list('outputs/')).filter((k) => /part-\d+\.jsonl$/.test(k)).sort())
-    out.push(`${key.split('/')[1]}: ${new TextDecoder().decode(await store.get(key))}`);
+    out.push(`${batchDirOf(key)}: ${new TextDecoder().decode(await store.get(key))}`);
   return out;
 }
 
@@ -518,9 +519,9 @@ describe('sluice run --faults throttleTasks=0.6', () => {
     const manifests = readdirSync(path.join(store, 'manifests'));
     expect(manifests).toHaveLength(batches.length);
     const counts: Record<string, number> = {};
-    for (const d of readdirSync(path.join(store, 'outputs'))) {
-      for (const f of readdirSync(path.join(store, 'outputs', d)).filter((f) => /part-\d+\.jsonl$/.test(f))) {
-        for (const line of readFileSync(path.join(store, 'outputs', d, f), 'utf8')
+    for (const e of readdirSync(path.join(store, 'outputs'), { recursive: true, withFileTypes: true })) {
+      if (e.isFile() && /^part-\d+\.jsonl$/.test(e.name)) {
+        for (const line of readFileSync(path.join(e.parentPath, e.name), 'utf8')
           .split('\n')
           .filter(Boolean)) {
           const [w, n] = JSON.parse(line) as [string, number];

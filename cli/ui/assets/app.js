@@ -269,7 +269,7 @@ function renderOverview() {
       label: 'flags',
       value: (b) => [
         b.capped ? tag('backpressure', 'warn') : null,
-        b.recovered ? tag('recovered', 'warn') : null,
+        b.recovered ? tag('recovered', 'warn') : b.catchUp ? tag('catch-up', 'info') : null,
         b.processingMs > o.batchIntervalMs ? tag('slow', 'warn') : null,
       ],
     },
@@ -371,7 +371,11 @@ async function renderBatch(t) {
       { id: 'batch-title' },
       `Batch ${timeOfDay(m.batchTimeMs)} `,
       h('span', { class: 'muted mono' }, String(m.batchTimeMs)),
-      m.recovered ? tag('re-run after a restart', 'warn') : null,
+      m.recovered
+        ? tag('re-run after a restart', 'warn')
+        : m.catchUp
+          ? tag('catch-up (driver was behind the clock)', 'info')
+          : null,
       m.input.capped ? tag('capped by backpressure', 'warn') : null,
     ),
     facts([

@@ -63,7 +63,14 @@ export interface BatchManifest {
   readonly schedulingDelayMs: number;
   readonly processingMs: number;
   readonly totalDelayMs: number;
+  /** Re-run after a restart: its write-ahead entry existed, without a manifest, when the driver started. */
   readonly recovered: boolean;
+  /**
+   * Closed as part of a catch-up backlog by a driver two or more intervals behind the clock
+   * (workers warming up, a slow batch, a gap after a restart): not a re-run (see batch-origin.ts).
+   * Absent otherwise, and in manifests written before it was recorded.
+   */
+  readonly catchUp?: boolean;
   /**
    * Time spent polling a source (SQS) before the interval closed, before `startedAtMs`: not
    * processing (absent in manifests written before it was recorded).
@@ -168,6 +175,8 @@ export class BatchTally {
     processingStartMs: number;
     finishedAtMs: number;
     recovered: boolean;
+    /** `{ catchUp: true }` for a batch closed to catch up (BatchOrigins.catchUpOf). */
+    catchUp: { catchUp?: true };
     received: ReceivedEntry;
     plan: BatchPlan;
     lineages: ReadonlyMap<Stage, readonly LineageRecord[]>;
@@ -204,6 +213,7 @@ export class BatchTally {
       receiveWindowMs: start - b.startedAtMs,
       totalDelayMs: Math.max(0, b.finishedAtMs - b.dueAtMs),
       recovered: b.recovered,
+      ...b.catchUp,
       input: {
         records: streams.reduce((n, s) => n + s.records, 0),
         deadLetters,

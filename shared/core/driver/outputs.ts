@@ -45,9 +45,17 @@ export function targetsOf(
     if (op.kind !== 'save') continue;
     const rdd = gen.rddOf(op.stream, t);
     if (!rdd) continue;
-    const save = op.save!;
-    const dir = layout.outputDir(save.prefix, t, save.suffix);
-    targets.push({ rdd, name: dir, kind: 'file', format: save.format, reason: 'save' });
+    const { prefix, suffix, format, schema } = op.save!;
+    const ext = suffix ? `.${suffix}` : '';
+    targets.push({
+      rdd,
+      name: prefix,
+      kind: 'file',
+      format,
+      ext,
+      reason: 'save',
+      ...(schema ? { schema } : {}),
+    });
   }
   // a skipped batch keeps only what later batches read (state, window data): no outputs
   if (skipped) return targets.filter((x) => x.reason === 'state' || x.reason === 'window');
@@ -68,7 +76,7 @@ export async function runOutputs(
   recover: (key: string) => Promise<boolean>,
 ): Promise<void> {
   for (const target of plan.targets) {
-    if (target.kind === 'file') await store.put(layout.outputSuccess(target.name), new Uint8Array(0));
+    if (target.kind === 'file') await store.put(layout.outputSuccess(target.name, t), new Uint8Array(0));
   }
   let i = 0;
   for (const op of ctx.graph.outputs) {

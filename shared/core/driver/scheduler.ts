@@ -19,6 +19,7 @@ import { layout } from '../layout.ts';
 import type { LeaseRecord } from '../lease.ts';
 import { BatchPlan, type Target } from '../planner.ts';
 import { TaskRunner } from '../task-runner.ts';
+import { BatchOrigins } from './batch-origin.ts';
 import { BatchRetry } from './batch-retry.ts';
 import { CommitOrder } from './commit-order.ts';
 import { countTaskDeadLetters } from './dead-letters.ts';
@@ -73,6 +74,8 @@ export class BatchScheduler {
   private stopping = false;
   private fenceOf = DriverFence.none;
   private readonly commitOrder = new CommitOrder();
+  /** Which batches are re-runs after a restart and which were closed to catch up (manifest flags). */
+  private readonly origins = new BatchOrigins();
   private skipped = new Map<number, SkippedBatch>();
 
   constructor(ctx: StreamingContext, options: BatchSchedulerOptions) {
@@ -158,6 +161,7 @@ export class BatchScheduler {
     this.pipelineValue = at.pipeline;
     this.lastCommittedMs = at.lastCommittedMs;
     this.pending = at.pending;
+    this.origins.restarted(this.pending);
     this.skipped = at.skipped;
     this.nextTimeMs = at.nextTimeMs;
     await this.inputs.startSources(this.options.sources);
@@ -270,7 +274,9 @@ export class BatchScheduler {
       }),
     );
     // every batch settles before a failure is reported, so a retry never overlaps a leftover
-    const settled = await Promise.allSettled(times.map((t) => this.runBatch(t, true, prepared.get(t))));
+    const settled = await Promise.allSettled(
+      times.map((t) => this.runBatch(t, this.origins.isRecovered(t), prepared.get(t))),
+    );
     const failed = settled.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
     this.pending.splice(0, n);
@@ -289,6 +295,7 @@ export class BatchScheduler {
       const t = this.nextTimeMs;
       await this.inputs.receive(t);
       this.pending.push(t);
+      this.origins.closedBehind(t);
       this.nextTimeMs = t + this.ctx.batchIntervalMs;
       closed.push(t);
     }
@@ -301,7 +308,7 @@ export class BatchScheduler {
     await this.fenceOf.check('the next batch');
     const t = this.nextBatchTimeMs;
     const recovered = this.pending[0] === t;
-    const manifest = await this.runBatch(t, recovered);
+    const manifest = await this.runBatch(t, recovered && this.origins.isRecovered(t));
     if (recovered) this.pending.shift();
     else this.nextTimeMs = t + this.ctx.batchIntervalMs;
     return manifest;
@@ -389,6 +396,7 @@ export class BatchScheduler {
       processingStartMs,
       finishedAtMs: Date.now(),
       recovered,
+      catchUp: this.origins.catchUpOf(t),
       received,
       plan,
       lineages,
@@ -406,6 +414,7 @@ export class BatchScheduler {
     });
     this.stages.settled(t);
     this.lastCommittedMs = Math.max(t, this.lastCommittedMs ?? t);
+    this.origins.forget(t);
     await this.hooks.afterCommit(t, plan, this.store);
 
     // 6. rate and clean-up
