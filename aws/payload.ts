@@ -44,13 +44,14 @@ export const ENCODED_ERROR_MARK = '\n[sluice:error] ';
 
 /** The error a partition handler throws for a failed single task: its name, message and encoding. */
 export function throwableOf(error: unknown): Error {
-  const e = encodeError(error);
+  // the stack travels as Lambda's trace: the encoding carries the rest
+  const { stack, ...e } = encodeError(error);
   // not retryable: named so, also for readers of the Lambda's logs and metrics (errorType)
   const name = e.retryable ? e.name : 'NonRetryableTaskError';
   const text = e.retryable || e.name === 'NonRetryableTaskError' ? e.message : `${e.name}: ${e.message}`;
   const thrown = new Error(`${text}${ENCODED_ERROR_MARK}${JSON.stringify(e)}`);
   thrown.name = name;
-  if (e.stack) thrown.stack = e.stack;
+  if (stack) thrown.stack = stack;
   return thrown;
 }
 

@@ -15,7 +15,7 @@ import {
   TaskTimeoutError,
 } from '../../aws/errors.ts';
 import { LambdaInvoker } from '../../aws/lambda-invoker.ts';
-import { handlePartitionPayload } from '../../aws/payload.ts';
+import { encodedOf, handlePartitionPayload } from '../../aws/payload.ts';
 import type { TaskResult, TaskSpec } from '../../shared/core/task.ts';
 import { SluiceError } from '../../shared/errors.ts';
 import { type LocalLambdaEndpoint, startLocalLambdaEndpoint } from './local-lambda-endpoint.ts';
@@ -141,7 +141,12 @@ describe('local Lambda endpoint', () => {
     expect(failed.StatusCode).toBe(200);
     expect(failed.FunctionError).toBe('Unhandled');
     const body = JSON.parse(new TextDecoder().decode(failed.Payload));
-    expect(body).toMatchObject({ errorType: 'Error', errorMessage: 'injected failure in partition 1' });
+    expect(body).toMatchObject({ errorType: 'Error' });
+    // the readable message first, then the encoded error on its marked line (aws/payload.ts)
+    expect(encodedOf(body.errorMessage)).toMatchObject({
+      message: 'injected failure in partition 1',
+      encoded: { name: 'Error', message: 'injected failure in partition 1', retryable: true },
+    });
     expect(Array.isArray(body.trace)).toBe(true);
 
     const event = await client.send(
