@@ -10,6 +10,7 @@ import * as sessions from '../../examples/sessions.ts';
 import { emitBatchMetrics } from '../../functions/lib/telemetry.ts';
 import { deadLettersOf } from '../../shared/core/dead-letters.ts';
 import type { BatchManifest } from '../../shared/core/driver.ts';
+import { outputDirsOf } from '../../shared/core/layout.ts';
 import { MemoryObjectStore, runPipeline, StreamingContext } from '../../shared/index.ts';
 import type { Source } from '../../shared/ports/source.ts';
 import { arraySource, inProcessScheduler, runBatches } from '../../shared/testing.ts';
@@ -34,7 +35,12 @@ describe('examples with --format json (records already parsed)', () => {
       { input },
       { ...pageviews.options, numBatches: 2 },
     );
-    const keys = (await store.list('outputs/pageviews-2000.jsonl/')).filter((k) => k.endsWith('.jsonl'));
+    // the window ending at 2000 (slide 2 s): outputs/pageviews/dt=.../batch=2000/part-*.jsonl
+    const [dir] = outputDirsOf(await store.list('outputs/'), 'pageviews').filter(
+      (d) => d.batchTimeMs === 2000,
+    );
+    const keys = dir?.parts ?? [];
+    expect(keys.length).toBeGreaterThan(0);
     const pairs: [string, number][] = [];
     for (const k of keys)
       for (const line of Buffer.from((await store.get(k))!)
