@@ -3,28 +3,12 @@
  * JSON example on a file, windows of a finite source drain, setup errors are usage errors,
  * small things (interval floor, .ts syntax errors, where the outputs went).
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseOutputKey } from '../../shared/core/layout.ts';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const bin = path.join(root, 'bin/sluice.js');
-
-function sluice(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const env = { ...process.env };
-  delete env.SLUICE_DEBUG;
-  const r = spawnSync(process.execPath, [bin, ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 60_000,
-    env,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { sluice } from '../sluice-cli.ts';
 
 /** Every [key, value] pair saved as outputs/<prefix>/dt=/hr=/batch=<t>/part-*.jsonl, by batch folder. */
 function saved(store: string, prefix: string): Map<string, [string, number][]> {
