@@ -90,6 +90,11 @@ export function describeValue(x: unknown, max = 10_000): string {
             while (seen.length > 0 && seen[seen.length - 1] !== this) seen.pop();
             if (seen.includes(v)) return '[Circular]';
             seen.push(v);
+            if (v instanceof Map) {
+              const entries = [...v]; // JSON.stringify would show a Map as {}
+              seen.push(entries);
+              return entries;
+            }
           }
           return v;
         }) ?? String(x);

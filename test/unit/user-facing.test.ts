@@ -239,23 +239,29 @@ describe('what records may hold through a shuffle', () => {
         { onRecordError },
       );
     // dead-lettered with the reason (poison records, docs/FAULT-TOLERANCE.md); the batch commits
-    for (const [value, reason] of [
+    for (const [value, reason, raw] of [
       [
         (w: string) => new Map([[w, 1]]),
         /a record holds a Map, which would come back.*use an array of \[key, value\] pairs/,
+        (w: string) => `[[["${w}",1]]]`, // a Map shows its entries
       ],
-      [() => new Point(1), /a record holds an instance of class Point, which would come back/],
+      [
+        () => new Point(1),
+        /a record holds an instance of class Point, which would come back/,
+        () => '[{"x":1}]',
+      ],
     ] as const) {
       const { store, manifests } = await shuffle(value);
       expect(manifests[0]!.deadLettered).toBe(2);
       expect(manifests[0]!.outputs[0]!.records).toBe(1);
-      const letters: { key: string; reason: string }[] = [];
+      const letters: { key: string; reason: string; raw: string }[] = [];
       for (const k of await store.list('deadletter/'))
         for (const line of Buffer.from((await store.get(k))!)
           .toString()
           .split('\n'))
-          if (line) letters.push(JSON.parse(line) as { key: string; reason: string });
+          if (line) letters.push(JSON.parse(line) as { key: string; reason: string; raw: string });
       expect(letters.map((l) => l.key).sort()).toEqual(['a', 'b']);
+      expect(letters.map((l) => l.raw).sort()).toEqual([raw('a'), raw('b')]);
       for (const l of letters) expect(l.reason).toMatch(reason);
     }
     // onRecordError 'fail': the batch stops with that reason instead
