@@ -598,8 +598,10 @@ export class BatchScheduler {
       settle = r;
     });
     try {
-      // its own request counter: batches of a backlog run at once, each counts only its requests
-      const manifest = await this.store.scoped(() => this.runBatchInner(t, recovered, previous, prepared));
+      // its own request counter: batches of a backlog (`prepared`) run at once, each counts only its
+      // requests; a batch run alone counts on the store's total (no async context: it is costly)
+      const inner = () => this.runBatchInner(t, recovered, previous, prepared);
+      const manifest = await (prepared ? this.store.scoped(inner) : inner());
       settle(true);
       return manifest;
     } catch (err) {
