@@ -81,10 +81,8 @@ export class QuietTracker {
    * quiet then). Whichever is later tells.
    */
   resume(lastManifestMs: number | undefined, lastIdleMs: number | undefined): void {
-    if (lastManifestMs === undefined && lastIdleMs === undefined) {
-      this.storedEmpty = true; // a new store holds nothing
-      return;
-    }
+    // a new store: stored state is empty unless an initial state fills it (known after batch one)
+    if (lastManifestMs === undefined && lastIdleMs === undefined) return;
     if (lastIdleMs !== undefined && (lastManifestMs === undefined || lastIdleMs > lastManifestMs)) {
       this.storedEmpty = true;
       this.lastInputMs = undefined;
