@@ -286,6 +286,11 @@ export class BatchScheduler {
     return this.pending[0] ?? this.nextTimeMs;
   }
 
+  /** idle fast path (issue 11): how long the stream has been idle, batch after batch (ms). */
+  get idleForMs(): number {
+    return this.idlePath.idleForMs;
+  }
+
   get lastCommittedBatchMs(): number | undefined {
     return this.lastCommittedMs;
   }
