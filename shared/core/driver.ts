@@ -261,7 +261,7 @@ export class BatchScheduler {
     this.batchRetry = new BatchRetry(options.batchRetry ?? {}, (e) => this.log(e));
     // idle fast path (issue 11)
     this.idlePath = new IdlePath(ctx, this.store, {
-      enabled: options.idleFastPath !== false && !this.faults,
+      enabled: options.idleFastPath !== false,
       fingerprint: () => this.pipeline.fingerprint,
     });
     this.runner = new TaskRunner({
@@ -879,11 +879,7 @@ export class BatchScheduler {
     marks: { polledAt: number } = { polledAt: 0 },
     idleOk = false,
   ): Promise<ReceivedEntry | undefined> {
-    // idle fast path (issue 11): a quiet stream's batch makes no GET for a write-ahead entry it cannot have
-    const prior =
-      idleOk && this.pending.length === 0 && this.idlePath.quietAt(t)
-        ? undefined
-        : await this.readJson<ReceivedEntry>(layout.received(t));
+    const prior = await this.readJson<ReceivedEntry>(layout.received(t));
     if (prior) return prior; // re-running a batch whose input is already durable
     const streams: Record<string, ReceivedEntry['streams'][string]> = {};
     const acks: (() => Promise<void>)[] = [];

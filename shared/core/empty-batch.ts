@@ -15,8 +15,10 @@
  *    value went back to zero unless a `filter` drops them). A pipeline that holds state runs every
  *    batch, as Spark does; with nothing held, no update function and no timeout can run;
  * 5. the graph has no `transform`/`transformWith` of user code (it may bring in data of its own,
- *    say a union with a static dataset) — joins and cogroups built on them are fine;
- * 6. no fault injection is configured and the batch is not one to skip (`--skip-batch`).
+ *    say a union with a static dataset) — joins and cogroups built on them are fine — and no
+ *    `count()` (Spark's emits 0 for an empty batch);
+ * 6. the batch is not one to skip (`--skip-batch`). Fault injection keeps the fast path (an idle
+ *    batch runs no task to fault, and crash points fire on batches that run).
  *
  * Output operations still run for an idle batch as Spark runs them for an empty one:
  * `foreachRDD` and `print` get an empty RDD on the driver (reading it makes no request); saved
@@ -37,9 +39,14 @@ export function graphReachMs(ctx: StreamingContext): number {
   return reach;
 }
 
-/** User code that may produce records from none (a transform over the batch's RDD). */
+/**
+ * Operators that produce a record from none: user code over the batch's RDD (`transform`, which
+ * may bring in data of its own) and `count` (Spark's count() emits 0 for an empty batch).
+ */
 export function hasOpaqueTransform(ctx: StreamingContext): boolean {
-  return ctx.graph.streams.some((s) => s.kind === 'transform' || s.kind === 'transformWith');
+  return ctx.graph.streams.some(
+    (s) => s.kind === 'transform' || s.kind === 'transformWith' || s.kind === 'count',
+  );
 }
 
 /** What a source handed over for one interval, as far as the decision needs it. */
