@@ -10,6 +10,8 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { decodeJson } from '../shared/core/codec.ts';
 import type { BatchManifest, GraphMeta } from '../shared/core/driver.ts';
+import { idleManifestOf } from '../shared/core/idle-path.ts';
+import { idleBatchTimes, listIdleSpans, type Span } from '../shared/core/idle-span.ts';
 import { layout, parseTimeKey } from '../shared/core/layout.ts';
 import { DirectoryObjectStore } from '../shared/local/directory-store.ts';
 import type { ObjectStore } from '../shared/ports/object-store.ts';
@@ -129,14 +131,24 @@ export async function readGraphMeta(opened: OpenedStore): Promise<GraphMeta> {
   return meta;
 }
 
-/** Committed batch times (from manifests/), oldest first. */
+/** Committed batch times (from manifests/ and the idle spans under idle/, issue 11), oldest first. */
 export async function committedBatchTimes(store: ObjectStore): Promise<number[]> {
   const keys = await store.list(layout.manifestsPrefix());
-  return keys
+  const times = keys
     .filter((k) => k.endsWith('.json'))
     .map((k) => parseTimeKey(k.slice(layout.manifestsPrefix().length, -'.json'.length)))
-    .filter((t) => Number.isFinite(t))
-    .sort((a, b) => a - b);
+    .filter((t) => Number.isFinite(t));
+  const spans = await listIdleSpans(store);
+  if (spans.length > 0) {
+    const interval = (await readJson<GraphMeta>(store, layout.graph()))?.batchIntervalMs;
+    if (interval) times.push(...idleBatchTimes(spans, interval));
+  }
+  return [...new Set(times)].sort((a, b) => a - b);
+}
+
+/** The idle span holding batch `t` (issue 11: committed, empty, nothing stored), if any. */
+export function idleSpanOf(spans: readonly Span[], t: number): Span | undefined {
+  return spans.find((s) => t >= s.fromMs && t <= s.toMs);
 }
 
 /** Batches whose input was received (write-ahead entry) but that have no manifest yet. */
@@ -154,6 +166,14 @@ export async function uncommittedBatchTimes(
 
 export async function readManifests(store: ObjectStore, times: readonly number[]): Promise<BatchManifest[]> {
   const out: BatchManifest[] = [];
+  // an idle batch (issue 11) has no manifest of its own: its span stands for it
+  const spans = await listIdleSpans(store);
+  const idle = times.filter((t) => idleSpanOf(spans, t));
+  if (idle.length > 0) {
+    const fingerprint = (await readJson<GraphMeta>(store, layout.graph()))?.fingerprint ?? '';
+    for (const t of idle) out.push(idleManifestOf(t, fingerprint));
+    times = times.filter((t) => !idleSpanOf(spans, t));
+  }
   // a few requests at a time: cheap on a directory, polite to S3
   for (let i = 0; i < times.length; i += 16) {
     const chunk = await Promise.all(
@@ -161,7 +181,7 @@ export async function readManifests(store: ObjectStore, times: readonly number[]
     );
     for (const m of chunk) if (m) out.push(m);
   }
-  return out;
+  return idle.length > 0 ? out.sort((a, b) => a.batchTimeMs - b.batchTimeMs) : out;
 }
 
 /**

@@ -21,10 +21,22 @@ export {
   type GraphMeta,
 } from './core/driver.ts';
 export { DStream, MapWithStateDStream, type WindowOptions } from './core/dstream.ts';
+export { graphReachMs, QuietTracker } from './core/empty-batch.ts';
 export { runTask } from './core/executor.ts';
 export { DriverCrashError, type FaultCounts, FaultInjector, type FaultOptions } from './core/faults.ts';
 export { ThrottlingInvoker } from './core/faulty-invoker.ts';
 export { FaultyObjectStore, StoreTimeoutError } from './core/faulty-store.ts';
+export { idleManifestOf } from './core/idle-path.ts';
+export {
+  IDLE_CHUNK,
+  type IdleSpanRecord,
+  idleBatchTimes,
+  idleLayout,
+  listIdleSpans,
+  mergeSpans,
+  readIdleSpan,
+  type Span,
+} from './core/idle-span.ts';
 export {
   layout,
   type OutputKey,

@@ -25,6 +25,7 @@ import { ThrottlingInvoker } from './faulty-invoker.ts';
 import { FaultyObjectStore } from './faulty-store.ts';
 import { LeaseKeeper } from './fencing.ts';
 import type { BatchGeneration } from './generation.ts';
+import { IdlePath } from './idle-path.ts';
 import { layout, parseTimeKey, timeKey } from './layout.ts';
 import { DriverLease, type LeaseRecord } from './lease.ts';
 import { BatchPlan, type Stage, type Target } from './planner.ts';
@@ -134,6 +135,8 @@ export interface BatchManifest {
   readonly requests: RequestCounts;
   /** Set when the batch was skipped on request (`--skip-batch`): why, and how many input records. */
   readonly skipped?: { readonly reason: string; readonly records: number };
+  /** An idle batch (issue 11): committed in an idle span (idle/), no manifest of its own. */
+  readonly idle?: true;
 }
 
 export interface BatchSchedulerOptions {
@@ -184,6 +187,8 @@ export interface BatchSchedulerOptions {
   readonly batchRetry?: BatchRetryOptions;
   /** Which life of this driver this is (fault injection decides crashes per incarnation). */
   readonly incarnation?: number;
+  /** The idle fast path for empty batches (shared/core/empty-batch.ts). Default true. */
+  readonly idleFastPath?: boolean;
   readonly onBatch?: (manifest: BatchManifest) => void;
   readonly log?: (event: Record<string, unknown>) => void;
 }
@@ -227,6 +232,9 @@ export class BatchScheduler {
   private previousBatch: Promise<boolean> = Promise.resolve(true);
   private readonly recentProcessing: number[] = [];
   private skipped = new Map<number, SkippedBatch>();
+  /** idle fast path (issue 11): empty batches of a quiet stream, committed in idle spans. */
+  private readonly idlePath: IdlePath;
+  private idlePositions: Record<string, unknown> = {};
 
   private get slowestRecentMs(): number {
     return Math.max(0, ...this.recentProcessing);
@@ -261,6 +269,11 @@ export class BatchScheduler {
       );
     if (this.faults?.options.throttleTasks) this.invoker = new ThrottlingInvoker(this.invoker, this.faults);
     this.batchRetry = new BatchRetry(options.batchRetry ?? {}, (e) => this.log(e));
+    // idle fast path (issue 11)
+    this.idlePath = new IdlePath(ctx, this.store, {
+      enabled: options.idleFastPath !== false,
+      fingerprint: () => this.pipeline.fingerprint,
+    });
     this.runner = new TaskRunner({
       invoker: this.invoker,
       maxTaskAttempts: options.maxTaskAttempts ?? 4,
@@ -281,6 +294,11 @@ export class BatchScheduler {
   /** The time of the next batch to run. */
   get nextBatchTimeMs(): number {
     return this.pending[0] ?? this.nextTimeMs;
+  }
+
+  /** idle fast path (issue 11): how long the stream has been idle, batch after batch (ms). */
+  get idleForMs(): number {
+    return this.idlePath.idleForMs;
   }
 
   get lastCommittedBatchMs(): number | undefined {
@@ -356,6 +374,13 @@ export class BatchScheduler {
           0,
         ),
     );
+    // idle fast path (issue 11): committed idle spans are committed batches
+    const idle = await this.idlePath.load(
+      this.lastCommittedMs,
+      received.length ? Math.max(...received) : undefined,
+    );
+    if (idle.lastMs !== undefined)
+      this.lastCommittedMs = Math.max(this.lastCommittedMs ?? idle.lastMs, idle.lastMs);
     const last = Math.max(this.lastCommittedMs ?? meta.zeroTimeMs, ...this.pending);
     this.nextTimeMs = last + interval;
     // remember recent delivery ids so redelivered messages are not counted twice, and where
@@ -371,6 +396,10 @@ export class BatchScheduler {
       }
     }
 
+    for (const [name, position] of Object.entries(idle.positions)) {
+      this.resumePositions.set(name, position); // idle fast path (issue 11): a span's positions
+      this.receivedPositions.set(name, position);
+    }
     for (const [, binding] of ctx.graph.inputs) {
       // a source passed in wins over the module's own (a replay feeds stored input only)
       const source = this.options.sources?.[binding.name] ?? binding.factory?.();
@@ -419,6 +448,8 @@ export class BatchScheduler {
       stopWhenExhausted?: boolean;
       /** Wall-clock time by which the last batch must have finished (the Lambda's deadline). */
       deadlineMs?: number;
+      /** Stop once the stream has been idle (fast path, empty-batch.ts) this long: the scheduler sleeps. */
+      stopWhenIdleMs?: number;
     } = {},
   ) {
     await this.start();
@@ -426,6 +457,8 @@ export class BatchScheduler {
     let drainUntilMs: number | undefined;
     while (!this.stopping && !options.signal?.aborted) {
       if (options.numBatches !== undefined && manifests.length >= options.numBatches) break;
+      // idle fast path (issue 11): idle long enough, the caller may sleep
+      if (options.stopWhenIdleMs !== undefined && this.idlePath.idleForMs >= options.stopWhenIdleMs) break;
       const t = this.nextBatchTimeMs;
       if (options.untilMs !== undefined && t > options.untilMs) break;
       if (options.stopWhenExhausted && this.sourcesExhausted()) {
@@ -503,6 +536,8 @@ export class BatchScheduler {
   }
 
   async stop(): Promise<void> {
+    // idle fast path (issue 11): commit the open idle span while the lease is still ours
+    if (this.started && this.idlePath.hasOpenSpan && !this.keeper?.fenced) await this.flushIdle();
     this.stopping = true;
     this.keeper?.stop();
     for (const s of this.sources.values()) await s.stop?.();
@@ -569,6 +604,33 @@ export class BatchScheduler {
     return closed;
   }
 
+  /** idle fast path (issue 11): commits the open idle span (one put-if-absent), fenced. */
+  private async flushIdle(): Promise<void> {
+    await this.fence('an idle span');
+    await this.idlePath.flush();
+  }
+
+  /**
+   * idle fast path (issue 11): commits every batch due before `nowMs` as idle without polling the
+   * sources, when the stream is quiet and nothing is pending (a sleeping scheduler woken by
+   * messages: they go to the current batch). Returns how many batches it committed.
+   */
+  async fillIdleUntil(nowMs: number): Promise<number> {
+    await this.start();
+    let n = 0;
+    const none = { get: 0, put: 0, list: 0, delete: 0, bytesRead: 0, bytesWritten: 0 };
+    while (this.pending.length === 0 && this.nextTimeMs + this.ctx.batchIntervalMs <= nowMs) {
+      const t = this.nextTimeMs;
+      if (!this.idlePath.quietAt(t)) break;
+      if (this.idlePath.add(t, none)) await this.flushIdle();
+      this.lastCommittedMs = t;
+      this.nextTimeMs = t + this.ctx.batchIntervalMs;
+      n++;
+    }
+    if (n > 0) await this.flushIdle();
+    return n;
+  }
+
   private async checkLease(): Promise<void> {
     await this.fence('the next batch');
   }
@@ -629,7 +691,10 @@ export class BatchScheduler {
         phases[name] = (phases[name] ?? 0) + Date.now() - s;
       }
     };
-    const existing = await this.readJson<BatchManifest>(layout.manifest(t));
+    // idle fast path (issue 11): a quiet stream's next batch cannot have a manifest yet (one driver, leased)
+    const quietNext =
+      this.pending.length === 0 && t > (this.lastCommittedMs ?? -1) && this.idlePath.quietAt(t);
+    const existing = quietNext ? undefined : await this.readJson<BatchManifest>(layout.manifest(t));
     if (existing) {
       this.lastCommittedMs = t;
       return existing;
@@ -639,7 +704,10 @@ export class BatchScheduler {
     // receive = polling the sources (on SQS: the interval itself); writeInput = blocks + write-ahead entry + ack
     const marks = { polledAt: 0 };
     const receiveStart = Date.now();
-    const received = await this.receive(t, marks);
+    const received = await this.receive(t, marks, true);
+    // idle fast path (issue 11): an idle batch joins the open span; otherwise the span commits first
+    if (!received) return this.commitIdle(t, previous, { dueAtMs, startedAtMs }, requestsBefore);
+    if (this.idlePath.hasOpenSpan) await this.flushIdle();
     // Spark's rule: processing starts when the interval closes; polling before that (SQS) is the
     // receive window, kept apart (receiveWindowMs) and out of processing and scheduling delay
     const processingStartMs =
@@ -689,6 +757,7 @@ export class BatchScheduler {
     this.maybeCrash(t, 'afterTasks');
     gen.materialized = plan.materializedNames();
     gen.store = this.store;
+    gen.idleSpans = this.idlePath.specSpans(t, this.requiredHistoryMs()).idleSpans; // idle fast path (issue 11)
     // output operations run in time order, also when a backlog of batches is re-run in parallel
     if (!(await previous)) {
       throw new BatchFailedError(t, `the batch before it failed; batches commit in time order`);
@@ -757,6 +826,7 @@ export class BatchScheduler {
       await this.fence(`the manifest of batch ${t}`);
       await this.store.putIfAbsent(layout.manifest(t), encodeJson(manifest));
     });
+    this.idlePath.worked(manifest); // idle fast path (issue 11)
     for (const key of [...this.materializing.keys()])
       if (key.startsWith(`rdd/${timeKey(t)}/`)) this.materializing.delete(key);
     this.lastCommittedMs = Math.max(t, this.lastCommittedMs ?? t);
@@ -769,16 +839,73 @@ export class BatchScheduler {
     return manifest;
   }
 
+  /** idle fast path (issue 11): commits batch t in the open idle span; foreachRDD and print see an empty RDD. */
+  private async commitIdle(
+    t: number,
+    previous: Promise<boolean>,
+    timing: { dueAtMs: number; startedAtMs: number },
+    requestsBefore: ReturnType<CountingObjectStore['snapshot']>,
+  ): Promise<BatchManifest> {
+    if (!(await previous)) {
+      throw new BatchFailedError(t, `the batch before it failed; batches commit in time order`);
+    }
+    const full = this.idlePath.add(t, this.store.since(requestsBefore), this.idlePositions);
+    if (this.ctx.graph.outputs.some((o) => o.kind === 'foreach')) {
+      const gen = this.pipeline.generate(t);
+      gen.store = this.store;
+      gen.idleSpans = this.idlePath.specSpans(t, this.requiredHistoryMs()).idleSpans;
+      await this.runOutputs(t, gen);
+    }
+    if (full) await this.flushIdle();
+    const finishedAtMs = Date.now();
+    const requests = this.store.since(requestsBefore);
+    const manifest = this.idlePath.manifest(
+      t,
+      this.pipeline.fingerprint,
+      { ...timing, finishedAtMs },
+      requests,
+    );
+    this.lastCommittedMs = Math.max(t, this.lastCommittedMs ?? t);
+    this.pipeline.forget(t - 4 * this.ctx.batchIntervalMs);
+    await this.cleanUp(t);
+    this.options.onBatch?.(manifest);
+    return manifest;
+  }
+
+  /** idle fast path (issue 11): acknowledges what the sources handed over for an idle batch, keeps their positions. */
+  private async idleAcks(
+    bindings: readonly { name: string }[],
+    polled: readonly { ackToken?: unknown; position?: unknown }[],
+  ): Promise<void> {
+    const positions: Record<string, unknown> = {};
+    for (const [i, binding] of bindings.entries()) {
+      const batch = polled[i]!;
+      const source = this.sources.get(binding.name)!;
+      this.resumePositions.delete(binding.name);
+      if (batch.position !== undefined) {
+        positions[binding.name] = batch.position;
+        this.receivedPositions.set(binding.name, batch.position);
+      }
+      if (source.ack && batch.ackToken !== undefined) await source.ack(batch.ackToken);
+    }
+    this.idlePositions = positions;
+  }
+
   /** Receives the interval's records from every source, writes blocks and the write-ahead entry, then acks. */
-  private async receive(t: number, marks: { polledAt: number } = { polledAt: 0 }): Promise<ReceivedEntry> {
+  private async receive(
+    t: number,
+    marks: { polledAt: number } = { polledAt: 0 },
+    idleOk = false,
+  ): Promise<ReceivedEntry | undefined> {
     const prior = await this.readJson<ReceivedEntry>(layout.received(t));
     if (prior) return prior; // re-running a batch whose input is already durable
     const streams: Record<string, ReceivedEntry['streams'][string]> = {};
     const acks: (() => Promise<void>)[] = [];
-    await Promise.all(
-      [...this.ctx.graph.inputs.values()].map(async (binding) => {
+    const bindings = [...this.ctx.graph.inputs.values()];
+    const polled = await Promise.all(
+      bindings.map((binding) => {
         const source = this.sources.get(binding.name)!;
-        const batch = await source.receive({
+        return source.receive({
           batchTimeMs: t,
           intervalMs: this.ctx.batchIntervalMs,
           maxRecords: this.cap ?? this.options.maxRecordsPerBatch,
@@ -786,6 +913,17 @@ export class BatchScheduler {
           seen: (id) => this.seenDeliveries.has(id),
           resumeFrom: this.resumePositions.get(binding.name),
         });
+      }),
+    );
+    // idle fast path (issue 11): an empty batch of a quiet stream writes nothing (empty-batch.ts)
+    if (idleOk && this.idlePath.canSkip(t, polled, this.pending.length) && !this.skipped.has(t)) {
+      await this.idleAcks(bindings, polled);
+      return undefined;
+    }
+    await Promise.all(
+      bindings.map(async (binding, i) => {
+        const source = this.sources.get(binding.name)!;
+        const batch = polled[i]!;
         this.resumePositions.delete(binding.name);
         marks.polledAt = Math.max(marks.polledAt, Date.now());
         const n = binding.partitions;
@@ -922,6 +1060,7 @@ export class BatchScheduler {
             output,
             commitKey,
             ...(this.skipped.has(t) ? { skipInput: true } : {}),
+            ...this.idlePath.specSpans(t, this.requiredHistoryMs()), // idle fast path (issue 11)
           };
         });
         await this.awaitInputsOfOtherBatches(t, specs);
@@ -1049,8 +1188,8 @@ export class BatchScheduler {
     return true;
   }
 
-  private async runOutputs(t: number, gen: BatchGeneration, plan: BatchPlan): Promise<void> {
-    for (const target of plan.targets) {
+  private async runOutputs(t: number, gen: BatchGeneration, plan?: BatchPlan): Promise<void> {
+    for (const target of plan?.targets ?? []) {
       if (target.kind === 'file')
         await this.store.put(layout.outputSuccess(target.name, t), new Uint8Array(0));
     }
@@ -1129,11 +1268,15 @@ export class BatchScheduler {
   private async cleanUp(t: number): Promise<void> {
     const interval = this.ctx.batchIntervalMs;
     const history = this.requiredHistoryMs();
+    // idle fast path (issue 11): an idle batch stored nothing, there is nothing to list
+    const idle = (prefix: string) => this.idlePath.spans.contains(parseTimeKey(prefix.split('/')[1]!));
     const drop = async (prefix: string) => {
+      if (idle(prefix)) return;
       for (const key of await this.store.list(prefix)) await this.store.delete(key);
     };
     // shuffle data is only read within its batch; its lineage stays as long as the RDDs it fed
-    for (const key of await this.store.list(`shuffle/${timeKey(t - interval)}/`)) {
+    const shuffles = `shuffle/${timeKey(t - interval)}/`;
+    for (const key of idle(shuffles) ? [] : await this.store.list(shuffles)) {
       if (!key.endsWith('.lineage.json')) await this.store.delete(key);
     }
     await drop(`shuffle/${timeKey(t - history - interval)}/`);
@@ -1145,7 +1288,9 @@ export class BatchScheduler {
     const stateNames = new Set(
       this.ctx.graph.streams.filter((s) => s.persisted && s.fixedShape).map((s) => `${s.storageName}/`),
     );
-    for (const key of await this.store.list(`rdd/${timeKey(expired)}/`)) {
+    for (const key of idle(`rdd/${timeKey(expired)}/`)
+      ? []
+      : await this.store.list(`rdd/${timeKey(expired)}/`)) {
       const rest = key.slice(`rdd/${timeKey(expired)}/`.length);
       const isState = [...stateNames].some((n) => rest.startsWith(n));
       if (!(isState && isCheckpoint(expired))) await this.store.delete(key);

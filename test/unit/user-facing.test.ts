@@ -193,9 +193,10 @@ describe('resuming after a gap', () => {
     };
     const alone = await run(false);
     const together = await run(true);
-    // the same reads; the input blocks and write-ahead entry (partitions + 1 puts) of a backlog
-    // batch were written when the gap was closed, before the batch ran
-    expect(together).toEqual(alone.map((r) => ({ ...r, put: r.put - 3 })));
+    // the input blocks and write-ahead entry (partitions + 1 puts) of a backlog batch were written
+    // when the gap was closed, before the batch ran; a backlog batch checks for a manifest
+    // (1 get), which the next live batch of one leased driver skips
+    expect(together).toEqual(alone.map((r) => ({ ...r, put: r.put - 3, get: r.get + 1 })));
   });
 });
 
