@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CountingObjectStore } from '../../shared/core/counting-store.ts';
+import { parseOutputKey } from '../../shared/core/layout.ts';
 import {
   arraySource,
   type BatchManifest,
@@ -151,8 +152,9 @@ describe('idle fast path (issue 11)', () => {
     ]);
     const manifestKeys = await memory.list('manifests/');
     expect(manifestKeys).toEqual(['manifests/000000000001000.json', 'manifests/000000000005000.json']);
-    const outputs = (await memory.list('outputs/')).map((k) => k.split('/')[1]);
-    expect(new Set(outputs)).toEqual(new Set(['wordcount-1000.jsonl', 'wordcount-5000.jsonl']));
+    // outputs/<name>/dt=.../hr=.../batch=<t>/...: only the two batches with data wrote a folder
+    const outputs = (await memory.list('outputs/')).map((k) => parseOutputKey(k)?.batchTimeMs);
+    expect(new Set(outputs)).toEqual(new Set([1000, 5000]));
   });
 
   it('foreachRDD and print still run for an idle batch, with an empty RDD and no store request', async () => {
