@@ -8,6 +8,7 @@
  */
 
 import type { BatchManifest } from '../shared/core/driver.ts';
+import { listIdleSpans } from '../shared/core/idle-span.ts';
 import { layout, parseOutputKey, timeKey } from '../shared/core/layout.ts';
 import type { LineageRecord, ParentRef } from '../shared/core/task.ts';
 import type { ObjectStore } from '../shared/ports/object-store.ts';
@@ -16,6 +17,7 @@ import { formatBytes, formatCount, formatMs, shellQuote, timeOfDay } from './for
 import type { BatchTimeSpec } from './parse.ts';
 import {
   committedBatchTimes,
+  idleSpanOf,
   type OpenedStore,
   openStore,
   readGraphMeta,
@@ -321,6 +323,10 @@ async function whyNothing(opened: OpenedStore, t: number): Promise<string> {
   const times = await committedBatchTimes(opened.store);
   if ((t - meta.zeroTimeMs) % meta.batchIntervalMs !== 0) {
     return `${t} is not a batch time: batches are every ${formatMs(meta.batchIntervalMs)} from zero time ${meta.zeroTimeMs}. Committed batches: sluice status ${opened.flags}`;
+  }
+  const idle = idleSpanOf(await listIdleSpans(opened.store), t);
+  if (idle) {
+    return `The batch is idle: committed in the idle span ${idle.fromMs}..${idle.toMs} (idle/), it ran no task and stored nothing; every RDD of it reads as empty.`;
   }
   if (times.includes(t)) {
     return 'The batch is committed but its RDD partitions were cleaned up (they are kept only while later batches may read them; saved outputs stay).';

@@ -9,6 +9,7 @@
 import path from 'node:path';
 import { deadLettersOf } from '../shared/core/driver/dead-letters.ts';
 import type { BatchManifest } from '../shared/core/driver.ts';
+import { layout, outputKey } from '../shared/core/layout.ts';
 import {
   formatCount,
   formatMs,
@@ -289,20 +290,21 @@ export class ProgressView {
 }
 
 /**
- * Where the saved outputs went, one line per output: its directory pattern under the store, how
- * many batches wrote one and how many records in all.
+ * Where the saved outputs went, one line per output: its directory under the store, how many
+ * batches wrote one, how many records in all, and the last batch's folder.
  */
 export function outputLines(ms: readonly BatchManifest[], storeDir: string | undefined): string[] {
   const byPrefix = new Map<string, { batches: number; records: number; last: string }>();
   for (const m of ms) {
     for (const o of m.outputs) {
       if (o.kind !== 'file') continue;
-      const pattern = o.name.replace(`-${m.batchTimeMs}`, '-<time>');
-      const entry = byPrefix.get(pattern) ?? { batches: 0, records: 0, last: o.name };
+      // outputs/<name>/dt=.../hr=.../batch=<t>/ (layout.ts): one line per name, the last batch's folder
+      const last = outputKey(o.name, m.batchTimeMs, '').slice(layout.outputsOf(o.name).length);
+      const entry = byPrefix.get(o.name) ?? { batches: 0, records: 0, last };
       entry.batches++;
       entry.records += o.records;
-      entry.last = o.name;
-      byPrefix.set(pattern, entry);
+      entry.last = last;
+      byPrefix.set(o.name, entry);
     }
   }
   const lines: string[] = [];

@@ -11,6 +11,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { catalog } from '../shared/core/catalog.ts';
 import { decodeJson } from '../shared/core/codec.ts';
 import type { BatchManifest, GraphMeta } from '../shared/core/driver.ts';
+import { idleManifestOf } from '../shared/core/idle-path.ts';
+import { listIdleSpans, type Span } from '../shared/core/idle-span.ts';
 import { layout } from '../shared/core/layout.ts';
 import { DirectoryObjectStore } from '../shared/local/directory-store.ts';
 import type { ObjectStore } from '../shared/ports/object-store.ts';
@@ -130,9 +132,17 @@ export async function readGraphMeta(opened: OpenedStore): Promise<GraphMeta> {
   return meta;
 }
 
-/** Committed batch times (from manifests/), oldest first (see shared/core/catalog.ts). */
+/**
+ * Committed batch times (from manifests/ and the idle spans under idle/, issue 11), oldest first
+ * (see shared/core/catalog.ts).
+ */
 export async function committedBatchTimes(store: ObjectStore): Promise<number[]> {
   return catalog.committed(store);
+}
+
+/** The idle span holding batch `t` (issue 11: committed, empty, nothing stored), if any. */
+export function idleSpanOf(spans: readonly Span[], t: number): Span | undefined {
+  return spans.find((s) => t >= s.fromMs && t <= s.toMs);
 }
 
 /** Batches whose input was received (write-ahead entry) but that have no manifest yet. */
@@ -146,6 +156,14 @@ export async function uncommittedBatchTimes(
 
 export async function readManifests(store: ObjectStore, times: readonly number[]): Promise<BatchManifest[]> {
   const out: BatchManifest[] = [];
+  // an idle batch (issue 11) has no manifest of its own: its span stands for it
+  const spans = await listIdleSpans(store);
+  const idle = times.filter((t) => idleSpanOf(spans, t));
+  if (idle.length > 0) {
+    const fingerprint = (await readJson<GraphMeta>(store, layout.graph()))?.fingerprint ?? '';
+    for (const t of idle) out.push(idleManifestOf(t, fingerprint));
+    times = times.filter((t) => !idleSpanOf(spans, t));
+  }
   // a few requests at a time: cheap on a directory, polite to S3
   for (let i = 0; i < times.length; i += 16) {
     const chunk = await Promise.all(
@@ -153,7 +171,7 @@ export async function readManifests(store: ObjectStore, times: readonly number[]
     );
     for (const m of chunk) if (m) out.push(m);
   }
-  return out;
+  return idle.length > 0 ? out.sort((a, b) => a.batchTimeMs - b.batchTimeMs) : out;
 }
 
 /**

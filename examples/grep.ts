@@ -24,7 +24,7 @@ export default function grep(ctx: StreamingContext): void {
   const matches = lines.filter((line) => line.includes(pattern)).count();
 
   matches.print();
-  matches.saveAsJsonLines('grep'); // one number per batch: outputs/grep-<time>.jsonl/
+  matches.saveAsJsonLines('grep'); // one number per batch: outputs/grep/dt=.../batch=<time>/
 }
 
 // ---- demo input: log lines ----------------------------------------------------------------

@@ -50,7 +50,7 @@ export default function pageViews(ctx: StreamingContext): void {
   });
 
   viewsPerUrl.print();
-  viewsPerUrl.saveAsJsonLines('pageviews'); // every 2 s: outputs/pageviews-<time>.jsonl/
+  viewsPerUrl.saveAsJsonLines('pageviews'); // every 2 s: outputs/pageviews/dt=.../batch=<time>/
 }
 
 // ---- demo input ----------------------------------------------------------------------------

@@ -60,7 +60,7 @@ export default function sessions(ctx: StreamingContext): void {
   const summaries = events.mapWithState({ fn: trackSession, timeoutMs: TIMEOUT_MS });
 
   summaries.print();
-  summaries.saveAsJsonLines('sessions'); // closed sessions: outputs/sessions-<time>.jsonl/
+  summaries.saveAsJsonLines('sessions'); // closed sessions: outputs/sessions/dt=.../batch=<time>/
 
   // The whole user -> pages table after each batch: how many sessions are open.
   summaries.stateSnapshots().count().print();

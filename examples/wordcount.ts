@@ -23,7 +23,7 @@ export default function wordCount(ctx: StreamingContext): void {
 
   // Two output operations: each runs once per batch.
   counts.print();
-  counts.saveAsJsonLines('wordcount'); // outputs/wordcount-<time>.jsonl/part-NNNNN...
+  counts.saveAsJsonLines('wordcount'); // outputs/wordcount/dt=.../batch=<time>/part-NNNNN...
 }
 
 /** The seq-th line of the `--source generator` demo: ~100 bytes of Zipf-distributed words. */

@@ -32,6 +32,7 @@ import { intEnv, jsonEnv, requireEnv, type SluiceEnv, sluiceEnv } from './lib/en
 import { DEFAULT_PARTITION_TIMEOUT_MS, driverTaskTimeoutMs, LAMBDA_ENV } from './lib/env-names.ts';
 import { type MetricsApiSink, metricsApiSinkFromEnv } from './lib/metrics-api.ts';
 import { buildContext, bundledPipeline, type PipelineModuleLike } from './lib/pipeline.ts';
+import { ASLEEP_KEY, type AsleepMarker, decideTick, SleepMemory, type TickPorts } from './lib/sleep.ts';
 import { emitBatchMetrics, emitMetrics, log } from './lib/telemetry.ts';
 
 export interface SchedulerDeps {
@@ -57,7 +58,14 @@ export interface SchedulerDeps {
   readonly batchRetry?: BatchRetryOptions;
   /** The alarms' metrics also through PutMetricData (SLUICE_METRICS_API=1: for LocalStack). */
   readonly metricsApi?: MetricsApiSink;
+  /** Sleep after this long idle (functions/lib/sleep.ts); undefined or 0: always on. */
+  readonly idleAfterMs?: number;
+  /** The queue's depth (one GetQueueAttributes); default: the SQS client. */
+  readonly queueDepth?: () => Promise<number>;
 }
+
+/** What this container remembers between ticks: whether the pipeline sleeps (functions/lib/sleep.ts). */
+const sleepMemory = new SleepMemory();
 
 export interface SchedulerContext {
   readonly awsRequestId: string;
@@ -77,6 +85,7 @@ export function schedulerDepsFromEnv(env: NodeJS.ProcessEnv = process.env): Sche
     retainInputsMs: intEnv('SLUICE_RETAIN_INPUTS_MS', 7 * 24 * 3_600_000, env),
     faults: jsonEnv<FaultOptions>('SLUICE_FAULTS', env),
     metricsApi: metricsApiSinkFromEnv(sluiceEnv(env).pipelineName, env, log),
+    idleAfterMs: intEnv(LAMBDA_ENV.idleAfterMs, 0, env),
   };
 }
 
@@ -92,6 +101,20 @@ export function createSchedulerHandler(deps: SchedulerDeps) {
     const started = Date.now();
     const deadlineMs = started + context.getRemainingTimeInMillis() - deps.marginMs;
     const store = deps.store ?? new S3ObjectStore({ bucket: deps.env.bucket, prefix: deps.env.prefix });
+    // asleep (issue 11): ask the queue first; an empty queue of a sleeping pipeline ends the tick
+    let waking = false;
+    if (deps.idleAfterMs) {
+      const ports: TickPorts = {
+        queueDepth: deps.queueDepth ?? (() => sqsQueueDepth(deps.queueUrl)),
+        readMarker: async () => {
+          const bytes = await store.get(ASLEEP_KEY);
+          return bytes ? (JSON.parse(Buffer.from(bytes).toString('utf8')) as AsleepMarker) : undefined;
+        },
+      };
+      const decision = await decideTick(ports, sleepMemory, Date.now());
+      if (decision.action === 'sleep-on') return { status: 'asleep' as const, reason: decision.reason };
+      waking = decision.waking;
+    }
     const ctx = await buildContext(deps.module, deps.env);
     const sources: Record<string, Source<unknown>> = {};
     for (const binding of ctx.graph.inputs.values()) {
@@ -142,7 +165,25 @@ export function createSchedulerHandler(deps: SchedulerDeps) {
       throw err;
     }
     try {
-      const manifests = await scheduler.run({ deadlineMs });
+      if (waking) {
+        // commit the batches missed while asleep as one idle span, without polling (issue 11)
+        const filled = await scheduler.fillIdleUntil(Date.now());
+        await store.delete(ASLEEP_KEY);
+        log({ event: 'scheduler.wake', idleBatches: filled });
+      }
+      const manifests = await scheduler.run({ deadlineMs, stopWhenIdleMs: deps.idleAfterMs || undefined });
+      if (deps.idleAfterMs && scheduler.idleForMs >= deps.idleAfterMs) {
+        // the open idle span is committed by stop() below, after the marker (a wake resumes either way)
+        const marker: AsleepMarker = {
+          asleepAtMs: Date.now(),
+          lastBatchMs: scheduler.lastCommittedBatchMs ?? null,
+          wakeAtMs: null,
+        };
+        await store.put(ASLEEP_KEY, Buffer.from(JSON.stringify(marker)));
+        sleepMemory.remember(marker, Date.now());
+        log({ event: 'scheduler.sleep', lastBatchMs: marker.lastBatchMs });
+        return { status: 'asleep' as const, reason: 'idle' as const, batches: manifests.length };
+      }
       return {
         status: 'handed-over',
         batches: manifests.length,
@@ -184,4 +225,18 @@ function formatEnv(env: NodeJS.ProcessEnv): SqsMessageFormat {
     throw new ConfigError('SLUICE_FORMAT', `must be json or lines, got '${raw}'`);
   }
   return raw as SqsMessageFormat;
+}
+
+/** ApproximateNumberOfMessages + NotVisible of the queue: one GetQueueAttributes, no lease, no S3. */
+async function sqsQueueDepth(queueUrl: string): Promise<number> {
+  const { GetQueueAttributesCommand } = await import('@aws-sdk/client-sqs');
+  const { createSqsClient } = await import('../aws/clients.ts');
+  const res = await createSqsClient().send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  const a = res.Attributes ?? {};
+  return Number(a.ApproximateNumberOfMessages ?? 0) + Number(a.ApproximateNumberOfMessagesNotVisible ?? 0);
 }

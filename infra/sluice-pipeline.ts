@@ -151,6 +151,22 @@ export interface SluicePipelineProps {
   readonly schedulerMemorySize?: number;
 
   /**
+   * The scheduler sleeps once the stream has been idle this long (no input, no state, no window
+   * data: docs/ARCHITECTURE.md, "The idle fast path"); each minute tick then asks the queue only
+   * (`SLUICE_IDLE_AFTER_MS`, functions/lib/sleep.ts). The first event after a sleep waits up to
+   * one tick plus one interval. Ignored with `alwaysOn`.
+   * @default Duration.minutes(2)
+   */
+  readonly idleAfter?: Duration;
+
+  /**
+   * Keep the scheduler running batches however long the stream is idle (today's behaviour, for
+   * latency-critical pipelines): no sleep.
+   * @default false
+   */
+  readonly alwaysOn?: boolean;
+
+  /**
    * Timeout of one partition task. From 1 second to 15 minutes.
    * @default Duration.seconds(60)
    */
@@ -443,6 +459,11 @@ export class SluicePipeline extends Construct {
     this.schedulerFunction.addEnvironment(LAMBDA_ENV.queueUrl, this.inputQueue.queueUrl);
     this.schedulerFunction.addEnvironment(LAMBDA_ENV.taskConcurrency, String(config.taskConcurrency));
     this.schedulerFunction.addEnvironment(LAMBDA_ENV.runMsBeforeTimeout, String(config.runMarginMs));
+    // the sleeping scheduler (issue 11): 0 keeps it always on
+    this.schedulerFunction.addEnvironment(
+      LAMBDA_ENV.idleAfterMs,
+      String(props.alwaysOn ? 0 : (props.idleAfter?.toMilliseconds() ?? 120_000)),
+    );
     this.schedulerFunction.addEnvironment(LAMBDA_ENV.format, config.format);
     this.metricsViaApi = props.metricsViaApi === true;
     if (props.metricsViaApi) {

@@ -15,8 +15,20 @@ export { CountingObjectStore, type RequestCounts } from './core/counting-store.t
 export { isTransientFailure } from './core/driver/batch-retry.ts';
 export { ThrottlingInvoker } from './core/driver/faulty-invoker.ts';
 export { FaultyObjectStore, StoreTimeoutError } from './core/driver/faulty-store.ts';
+export { graphReachMs, QuietTracker } from './core/empty-batch.ts';
 export { runTask } from './core/executor.ts';
 export { DriverCrashError, type FaultCounts, FaultInjector } from './core/faults.ts';
+export { idleManifestOf } from './core/idle-path.ts';
+export {
+  IDLE_CHUNK,
+  type IdleSpanRecord,
+  idleBatchTimes,
+  idleLayout,
+  listIdleSpans,
+  mergeSpans,
+  readIdleSpan,
+  type Span,
+} from './core/idle-span.ts';
 export { canonicalKey, compareKeys, KeyMap, stableHash } from './core/keys.ts';
 export {
   layout,

@@ -16,6 +16,8 @@ export {
 } from './core/driver.ts';
 export { DStream, MapWithStateDStream, type WindowOptions } from './core/dstream.ts';
 export type { FaultOptions } from './core/faults.ts';
+// idle fast path (issue 11): what test/unit/idle.test.ts reads from the user's entry; the rest is in sluice/engine
+export { IDLE_CHUNK, listIdleSpans } from './core/idle-span.ts';
 export { LeaseHeldError, type LeaseRecord } from './core/lease.ts';
 export type { OutputFormat, ParquetSchema, ParquetType } from './core/parquet.ts';
 export {

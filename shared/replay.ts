@@ -86,7 +86,8 @@ export async function planReplay(
   if (fromMs > toMs) throw new ConfigError('from', `--from (${fromMs}) is after --to (${toMs})`);
   const inRange = (t: number) => t >= fromMs && t <= toMs;
   const received = await catalog.received(original);
-  const committed = await catalog.committed(original);
+  // batches with a manifest: an idle batch (issue 11) stored no input for retention to remove
+  const committed = await catalog.manifests(original);
   const retained = new Set(received);
   let times = received.filter(inRange);
   const removed = toRanges(

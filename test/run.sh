@@ -20,7 +20,11 @@ echo "== type check (tsc --noEmit)"
 npx tsc --noEmit -p .
 
 echo "== Chromium (the web UI's browser tests, test/ui)"
-command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
+if ! command -v chromium >/dev/null; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null ||
+    { echo "Chromium is needed for the ui tier: install Debian's chromium package (apt-get install chromium)" >&2; exit 1; }
+fi
 
 echo "== readers (DuckDB from PyPI into .venv/readers: test/unit/athena-layout.test.ts reads outputs back)"
 bash test/readers/setup.sh

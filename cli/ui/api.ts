@@ -20,6 +20,7 @@ import {
   openStore,
   readGraphMeta,
   readJson,
+  readManifests,
   type StoreOptions,
   uncommittedBatchTimes,
 } from '../store.ts';
@@ -221,6 +222,8 @@ export class UiStore {
     let m: BatchManifest | undefined;
     try {
       m = await readJson<BatchManifest>(store, layout.manifest(t));
+      // an idle batch (issue 11) is committed in an idle span, without a manifest of its own
+      if (!m) m = (await readManifests(store, [t]))[0];
     } catch (err) {
       throw new UiProblem(500, `corrupt manifest: ${(err as Error).message}`);
     }

@@ -35,6 +35,11 @@ export const LAMBDA_ENV = {
   format: 'SLUICE_FORMAT',
   /** Partition tasks in flight at once (scheduler). */
   taskConcurrency: 'SLUICE_TASK_CONCURRENCY',
+  /**
+   * Sleep after the stream has been idle this long, in ms (scheduler; functions/lib/sleep.ts).
+   * 0 or absent: never sleep (the construct's `alwaysOn`).
+   */
+  idleAfterMs: 'SLUICE_IDLE_AFTER_MS',
   /** The scheduler starts no batch this close to its timeout (scheduler). */
   runMsBeforeTimeout: 'SLUICE_RUN_MS_BEFORE_TIMEOUT',
   /** How long input blocks and write-ahead entries are kept (scheduler, recovery). */

@@ -3,11 +3,15 @@
  * with a manifest (`manifests/<t>.json`); received batches those with a write-ahead entry
  * (`batches/<t>/received.json`); pending batches were received and never committed. The one
  * place that parses these keys back into batch times, beside `layout.ts` that writes them: used
- * by the driver, `sluice status`/`store`, the UI, replay and the recovery function.
+ * by the driver, `sluice status`/`store`, the UI, replay and the recovery function. Batches of an
+ * idle span (`idle/<from>-<to>.json`, issue 11: committed, empty, nothing stored) are committed
+ * too: `committed` includes them, `manifests` does not.
  *
  * @module
  */
 import type { ObjectStore } from '../ports/object-store.ts';
+import { decodeJson } from './codec.ts';
+import { idleBatchTimes, listIdleSpans } from './idle-span.ts';
 import { layout, parseTimeKey } from './layout.ts';
 
 const MANIFESTS = layout.manifestsPrefix();
@@ -55,8 +59,20 @@ export interface CatalogSnapshot {
 }
 
 export const catalog = {
-  /** Committed batch times (those with a manifest), oldest first. */
+  /**
+   * Committed batch times, oldest first: those with a manifest and those inside an idle span
+   * (issue 11; the span's batches are every interval of meta/graph.json from its first to its last).
+   */
   async committed(store: ObjectStore): Promise<number[]> {
+    const [manifests, spans] = await Promise.all([catalog.manifests(store), listIdleSpans(store)]);
+    if (spans.length === 0) return manifests;
+    const meta = await store.get(layout.graph());
+    const interval = meta ? decodeJson<{ batchIntervalMs?: number }>(meta).batchIntervalMs : undefined;
+    if (!interval) return manifests;
+    return [...new Set([...manifests, ...idleBatchTimes(spans, interval)])].sort((a, b) => a - b);
+  },
+  /** Batch times with a manifest of their own (idle batches have none), oldest first. */
+  async manifests(store: ObjectStore): Promise<number[]> {
     return times(await store.list(MANIFESTS), manifestTimeOf);
   },
   /** Batch times with a write-ahead entry, oldest first. */

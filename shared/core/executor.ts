@@ -52,6 +52,7 @@ export async function runTask(
     inputs: spec.inputs,
     onRecordError: pipeline.ctx.onRecordError,
     skipInput: spec.skipInput === true,
+    idleSpans: spec.idleSpans,
   });
   let body: Uint8Array;
   let records = 0;

@@ -36,6 +36,8 @@ export class BatchGeneration implements RDDScope {
   materialized = new Map<string, string>();
   /** Set by the driver for `collect()` on the driver side. */
   store: ObjectStore | undefined;
+  /** Set by the driver: idle spans (issue 11) whose stored RDDs and input blocks read as empty. */
+  idleSpans: [number, number][] | undefined;
   private readonly memo = new Map<string, RDD<unknown> | undefined>();
   private readonly counters = new Map<string, number>();
   private scope = 'drv';
@@ -162,6 +164,7 @@ export class BatchGeneration implements RDDScope {
       store: this.store,
       batchTimeMs: this.batchTimeMs,
       materialized: new Map(this.materialized),
+      idleSpans: this.idleSpans,
     });
     const out: T[] = [];
     for (let p = 0; p < rdd.numPartitions; p++) await tc.iterate(rdd, p, (x) => out.push(x));

@@ -4,13 +4,12 @@
  * what happens to such a record.
  */
 
-const INT64_MIN = -(2n ** 63n);
-const UINT64_MAX = 2n ** 64n - 1n;
-
 /**
  * Why `value` cannot be stored in a record block (msgpack), or as JSON when `json` is set;
  * undefined when it can. Names the first problem and where it is, e.g. "a Symbol at .x",
- * "a cycle at .a.b", "BigInt 2^70 does not fit in 64 bits at [1]".
+ * "a cycle at .a.b", "a BigInt (2^70) at [1]: JSON has no BigInt". A BigInt of any size is stored
+ * in a block (the codec's `moreTypes`); a Map or a class instance is refused by `encodeBlock`
+ * itself (codec.ts `checkRecord`), which gives the reason then.
  */
 export function unstorable(value: unknown, json = false): string | undefined {
   const stack: object[] = [];
@@ -20,8 +19,6 @@ export function unstorable(value: unknown, json = false): string | undefined {
         return `a Symbol at ${where(path)}`;
       case 'bigint':
         if (json) return `a BigInt (${describeBigInt(v)}) at ${where(path)}: JSON has no BigInt`;
-        if (v < INT64_MIN || v > UINT64_MAX)
-          return `BigInt ${describeBigInt(v)} does not fit in 64 bits at ${where(path)}`;
         return undefined;
       case 'object': {
         if (v === null) return undefined;
@@ -93,6 +90,11 @@ export function describeValue(x: unknown, max = 10_000): string {
             while (seen.length > 0 && seen[seen.length - 1] !== this) seen.pop();
             if (seen.includes(v)) return '[Circular]';
             seen.push(v);
+            if (v instanceof Map) {
+              const entries = [...v]; // JSON.stringify would show a Map as {}
+              seen.push(entries);
+              return entries;
+            }
           }
           return v;
         }) ?? String(x);

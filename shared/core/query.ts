@@ -33,9 +33,9 @@ async function readMeta(store: ObjectStore): Promise<GraphMeta> {
   return decodeJson<GraphMeta>(bytes);
 }
 
-/** Committed batch times, oldest first. */
+/** Committed batch times with a manifest (an idle batch, issue 11, stored nothing to read), oldest first. */
 export async function committedTimes(store: ObjectStore): Promise<number[]> {
-  return catalog.committed(store);
+  return catalog.manifests(store);
 }
 
 export interface QueryStateOptions {

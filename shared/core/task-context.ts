@@ -2,6 +2,7 @@ import { MissingDataError, RecordError } from '../errors.ts';
 import type { ObjectStore } from '../ports/object-store.ts';
 import type { DeadLetter } from '../ports/source.ts';
 import { CorruptBlockError, decodeBlock } from './codec.ts';
+import { inSpans } from './idle-span.ts';
 import { layout } from './layout.ts';
 import { describeValue } from './poison.ts';
 import type { RDD, ShuffleDependency, Sink, StoredRDD } from './rdd.ts';
@@ -40,6 +41,8 @@ export class TaskContext {
   /** The batch is being skipped (`sluice run --skip-batch`): its own input blocks read as empty. */
   private readonly skipInput: boolean;
   private readonly materialized: Map<string, string>;
+  /** Idle spans (issue 11): a stored RDD or input block of a batch inside one reads as empty. */
+  private readonly idleSpans: readonly (readonly [number, number])[] | undefined;
   private readonly shuffles: Map<string, ShuffleRead[]> | undefined;
   private readonly localShuffles = new Map<string, Promise<(readonly [unknown, unknown])[][]>>();
 
@@ -52,8 +55,10 @@ export class TaskContext {
     inputs?: readonly InputRef[];
     onRecordError?: 'deadLetter' | 'fail';
     skipInput?: boolean;
+    idleSpans?: readonly (readonly [number, number])[];
   }) {
     this.store = options.store;
+    this.idleSpans = options.idleSpans;
     this.skipInput = options.skipInput === true;
     this.failOnRecordError = options.onRecordError === 'fail';
     this.batchTimeMs = options.batchTimeMs;
@@ -128,6 +133,18 @@ export class TaskContext {
   async readStored<T>(rdd: StoredRDD<T>, p: number, sink: Sink<T>): Promise<void> {
     if (this.skipInput && rdd.storedTimeMs === this.batchTimeMs && rdd.storedName.startsWith('input:'))
       return;
+    if (!rdd.format && inSpans(this.idleSpans, rdd.storedTimeMs)) {
+      // idle fast path (issue 11): the batch was committed idle, it stored nothing: empty, no request
+      const key = rdd.keyOfPartition(p);
+      this.parents.push({
+        rddId: rdd.storedName,
+        batchTimeMs: rdd.storedTimeMs,
+        partition: p,
+        key,
+        idle: true,
+      });
+      return;
+    }
     if (rdd.format) {
       const key = rdd.keyOfPartition(p);
       this.parents.push({ rddId: rdd.storedName, batchTimeMs: rdd.storedTimeMs, partition: p, key });

@@ -82,6 +82,8 @@ export interface TaskSpec {
   readonly speculative?: boolean;
   /** The batch is skipped (`sluice run --skip-batch`): its input blocks are read as empty. */
   readonly skipInput?: boolean;
+  /** Idle spans (issue 11) the task may read back over: their batches stored nothing, read as empty. */
+  readonly idleSpans?: readonly (readonly [number, number])[];
 }
 
 export interface ParentRef {
@@ -89,6 +91,8 @@ export interface ParentRef {
   readonly batchTimeMs: number;
   readonly partition: number;
   readonly key: string;
+  /** The parent's batch was idle (issue 11): nothing stored, read as empty. */
+  readonly idle?: true;
 }
 
 export interface LineageRecord {

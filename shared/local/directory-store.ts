@@ -97,13 +97,7 @@ export class DirectoryObjectStore implements ObjectStore {
     const slash = prefix.lastIndexOf('/');
     const dirKey = slash >= 0 ? prefix.slice(0, slash) : '';
     const walk = async (dir: string, rel: string): Promise<void> => {
-      let entries: import('node:fs').Dirent[];
-      try {
-        entries = await fs.readdir(dir, { withFileTypes: true });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-        throw err;
-      }
+      const entries = await readEntries(dir);
       for (const e of entries) {
         const key = rel ? `${rel}/${e.name}` : e.name;
         if (e.isDirectory()) {
@@ -120,13 +114,7 @@ export class DirectoryObjectStore implements ObjectStore {
     visit: (key: string, file: string, stat: import('node:fs').Stats) => void | Promise<void>,
   ): Promise<void> {
     const walk = async (dir: string, rel: string): Promise<void> => {
-      let entries: import('node:fs').Dirent[];
-      try {
-        entries = await fs.readdir(dir, { withFileTypes: true });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-        throw err;
-      }
+      const entries = await readEntries(dir);
       for (const e of entries) {
         const key = rel ? `${rel}/${e.name}` : e.name;
         const file = path.join(dir, e.name);
@@ -180,5 +168,15 @@ export class DirectoryObjectStore implements ObjectStore {
 
   describe(): string {
     return `dir:${this.root}`;
+  }
+}
+
+/** The entries of a directory; none when it does not exist (a key prefix with nothing under it). */
+async function readEntries(dir: string): Promise<import('node:fs').Dirent[]> {
+  try {
+    return await fs.readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
   }
 }

@@ -9,6 +9,8 @@ import {
   type FaultCounts,
   type FaultOptions,
 } from '../../shared/core/faults.ts';
+import { idleManifestOf } from '../../shared/core/idle-path.ts';
+import { idleBatchTimes, listIdleSpans } from '../../shared/core/idle-span.ts';
 import { LeaseHeldError, LeaseLostError } from '../../shared/core/lease.ts';
 import {
   arraySource,
@@ -101,11 +103,25 @@ export async function runWithFaults(
         const m = JSON.parse(Buffer.from((await store.get(key))!).toString()) as BatchManifest;
         manifests.set(m.batchTimeMs, m);
       }
+      await addIdle(store, manifests);
       incarnation++;
       if (incarnation > 100) throw new Error('the driver crashed more than 100 times');
     }
   }
   return { store, manifests, printed, faults, incarnations: incarnation + 1, conflicts };
+}
+
+/** Idle batches (issue 11) are committed in idle spans: they count as committed (empty) batches. */
+async function addIdle(store: MemoryObjectStore, manifests: Map<number, BatchManifest>): Promise<void> {
+  const meta = await store.get('meta/graph.json');
+  if (!meta) return;
+  const { batchIntervalMs, fingerprint } = JSON.parse(Buffer.from(meta).toString()) as {
+    batchIntervalMs: number;
+    fingerprint: string;
+  };
+  for (const t of idleBatchTimes(await listIdleSpans(store), batchIntervalMs)) {
+    if (!manifests.has(t)) manifests.set(t, idleManifestOf(t, fingerprint));
+  }
 }
 
 function addCounts(into: FaultCounts, from: FaultCounts | undefined): void {
@@ -170,7 +186,16 @@ export async function runRacingDrivers(
   let incarnations = 0;
   let fenced = 0;
   let refused = 0;
-  const committed = async () => (await store.list('manifests/')).length;
+  // idle batches (issue 11) are committed in idle spans, without manifests of their own
+  const committed = async () => {
+    const times = new Set((await store.list('manifests/')).map((k) => k));
+    const meta = await store.get('meta/graph.json');
+    const interval = meta
+      ? (JSON.parse(Buffer.from(meta).toString()) as { batchIntervalMs: number }).batchIntervalMs
+      : 0;
+    const idle = interval ? idleBatchTimes(await listIdleSpans(store), interval).length : 0;
+    return times.size + idle;
+  };
   const operator = async (id: number) => {
     for (let life = 0; (await committed()) < options.numBatches; life++) {
       if (life > 400) throw new Error(`driver ${id} restarted more than 400 times`);
@@ -226,5 +251,6 @@ export async function runRacingDrivers(
     const m = JSON.parse(Buffer.from((await store.get(key))!).toString()) as BatchManifest;
     manifests.set(m.batchTimeMs, m);
   }
+  await addIdle(store, manifests);
   return { store, manifests, printed, faults, incarnations, conflicts, fenced, refused };
 }

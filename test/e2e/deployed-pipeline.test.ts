@@ -171,12 +171,11 @@ async function embeddedCounts(lines: string[], name: string): Promise<Map<string
     120_000,
   );
   expect(r.code, r.output).toBe(0);
+  // outputs/<name>/dt=YYYY-MM-DD/hr=HH/batch=<t>/part-NNNNN.jsonl (shared/core/layout.ts outputKey)
   const outputsDir = path.join(dir, 'outputs');
-  for (const batch of await readdir(outputsDir)) {
-    for (const file of await readdir(path.join(outputsDir, batch))) {
-      if (file.startsWith('part-') && file.endsWith('.jsonl')) {
-        addCounts(embeddedTotals, await readFile(path.join(outputsDir, batch, file), 'utf8'));
-      }
+  for (const file of await readdir(outputsDir, { recursive: true })) {
+    if (path.basename(file).startsWith('part-') && file.endsWith('.jsonl')) {
+      addCounts(embeddedTotals, await readFile(path.join(outputsDir, file), 'utf8'));
     }
   }
   return new Map(embeddedTotals);

@@ -657,6 +657,19 @@ describe('props validation', () => {
 });
 
 describe('options (stacks synthesized without bundling)', () => {
+  it('the scheduler sleeps after 2 minutes idle by default; idleAfter sets it, alwaysOn turns it off', () => {
+    const envOf = (props: Record<string, unknown>, name: string) => {
+      const s = new Stack(appWithoutBundling(), name);
+      new SluicePipeline(s, 'P', { pipeline: WORDCOUNT, functionsDir: FUNCTIONS_DIR, ...props });
+      const fns = Template.fromStack(s).findResources('AWS::Lambda::Function');
+      const scheduler = Object.entries(fns).find(([id]) => id.includes('Scheduler'))![1] as any;
+      return scheduler.Properties.Environment.Variables.SLUICE_IDLE_AFTER_MS;
+    };
+    expect(envOf({}, 'IdleDefault')).toBe('120000');
+    expect(envOf({ idleAfter: Duration.minutes(10) }, 'IdleTen')).toBe('600000');
+    expect(envOf({ alwaysOn: true, idleAfter: Duration.minutes(10) }, 'AlwaysOn')).toBe('0');
+  });
+
   it('a prefix moves the store and its lifecycle rules', () => {
     const s = new Stack(appWithoutBundling(), 'Prefixed');
     new SluicePipeline(s, 'P', { pipeline: WORDCOUNT, functionsDir: FUNCTIONS_DIR, prefix: '/wc/' });

@@ -3,37 +3,25 @@
  * JSON example on a file, windows of a finite source drain, setup errors are usage errors,
  * small things (interval floor, .ts syntax errors, where the outputs went).
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseOutputKey } from '../../shared/core/layout.ts';
+import { sluice } from '../sluice-cli.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const bin = path.join(root, 'bin/sluice.js');
-
-function sluice(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const env = { ...process.env };
-  delete env.SLUICE_DEBUG;
-  const r = spawnSync(process.execPath, [bin, ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 60_000,
-    env,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** Every [key, value] pair saved under outputs/<prefix>-*, by output directory. */
+/** Every [key, value] pair saved as outputs/<prefix>/dt=/hr=/batch=<t>/part-*.jsonl, by batch folder. */
 function saved(store: string, prefix: string): Map<string, [string, number][]> {
   const out = new Map<string, [string, number][]>();
-  const dir = path.join(store, 'outputs');
-  for (const d of readdirSync(dir).filter((d) => d.startsWith(`${prefix}-`))) {
-    const pairs: [string, number][] = [];
-    for (const f of readdirSync(path.join(dir, d)).filter((f) => f.endsWith('.jsonl')))
-      for (const line of readFileSync(path.join(dir, d, f), 'utf8').split('\n'))
-        if (line) pairs.push(JSON.parse(line) as [string, number]);
+  const base = path.join(store, 'outputs', prefix);
+  const files = (readdirSync(base, { recursive: true }) as string[]).map((f) => f.split(path.sep).join('/'));
+  for (const f of files.sort()) {
+    const key = parseOutputKey(`outputs/${prefix}/${f}`);
+    if (key?.partition === undefined || !f.endsWith('.jsonl')) continue;
+    const d = f.slice(0, f.lastIndexOf('/'));
+    const pairs = out.get(d) ?? [];
+    for (const line of readFileSync(path.join(base, f), 'utf8').split('\n'))
+      if (line) pairs.push(JSON.parse(line) as [string, number]);
     out.set(d, pairs.sort());
   }
   return out;
@@ -113,7 +101,9 @@ describe('dead letters in the live row, the summary and sluice status', () => {
     expect(manifests.reduce((n, m) => n + m.deadLettered, 0)).toBe(3);
     expect(r.stderr).toMatch(/3 dead letters/); // the batch's row
     expect(r.stderr).toMatch(/: 5 records, 3 dead letters/); // the summary
-    expect(r.stderr).toMatch(/outputs .*outputs\/a-<time>\/ · 1 batch, 2 records/); // where the outputs went
+    expect(r.stderr).toMatch(
+      /outputs .*outputs\/a\/ · 1 batch, 2 records \(last dt=\d{4}-\d\d-\d\d\/hr=\d\d\/batch=\d+\/\)/,
+    ); // where the outputs went
     const status = sluice('status', '--store', store);
     expect(status.code, status.stderr).toBe(0);
     expect(status.stdout).toMatch(/3 dead letters/);

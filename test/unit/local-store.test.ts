@@ -3,35 +3,20 @@
  * are removed at start, the store's size by prefix, `--retain-inputs`, and a store that read one
  * file refusing another until `--fresh`.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeBlock } from '../../shared/core/codec.ts';
 import { DirectoryObjectStore } from '../../shared/local/directory-store.ts';
 import { runEmbedded } from '../../shared/local/embedded-runner.ts';
+import { sluice } from '../sluice-cli.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const bin = path.join(root, 'bin/sluice.js');
 const dir = mkdtempSync(path.join(tmpdir(), 'sluice-store-'));
 const pipeline = path.join(dir, 'keep.mts');
 writeFileSync(pipeline, `export default (ctx) => { ctx.inputStream().saveAsJsonLines('seen'); };\n`);
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function sluice(...args: string[]) {
-  const env = { ...process.env };
-  delete env.SLUICE_DEBUG;
-  const r = spawnSync(process.execPath, [bin, ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 45_000,
-    env,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 async function inputRecords(storeDir: string): Promise<unknown[]> {
   const store = new DirectoryObjectStore(storeDir);

@@ -2,27 +2,11 @@
  * `sluice replay`, `sluice query` and `sluice batch` as a user runs them: real processes
  * (`node bin/sluice.js`), worker threads, directory stores.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const bin = path.join(root, 'bin/sluice.js');
-
-function sluice(...args: string[]) {
-  const env = { ...process.env };
-  delete env.SLUICE_DEBUG;
-  const r = spawnSync(process.execPath, [bin, ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 60_000,
-    env,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { sluice } from '../sluice-cli.ts';
 
 const PIPELINE = (lower: boolean) => `
 export const options = { batchIntervalMs: 200, partitions: 2 };

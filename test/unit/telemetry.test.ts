@@ -58,6 +58,7 @@ describe('functions telemetry (Powertools logger and metrics)', () => {
       deadLettered: 1,
       tasks: { retries: 2 },
       requests: { get: 3, put: 4, list: 1, delete: 0 },
+      delivery: { redelivered: 2, duplicates: 1 },
     } as unknown as BatchManifest;
     const [line] = captured(() => emitBatchMetrics('clicks', m));
     const defs = line!._aws.CloudWatchMetrics[0];
@@ -71,8 +72,17 @@ describe('functions telemetry (Powertools logger and metrics)', () => {
       TaskRetries: 'Count',
       S3Requests: 'Count',
       FailedBatches: 'Count',
+      RedeliveredMessages: 'Count',
+      DuplicateMessages: 'Count',
     });
-    expect(line).toMatchObject({ SchedulingDelayMs: 12, S3Requests: 8, FailedBatches: 0, batchTimeMs: 5000 });
+    expect(line).toMatchObject({
+      SchedulingDelayMs: 12,
+      S3Requests: 8,
+      FailedBatches: 0,
+      RedeliveredMessages: 2,
+      DuplicateMessages: 1,
+      batchTimeMs: 5000,
+    });
   });
 
   it('logs one JSON object per line with the event name as message and field', () => {

@@ -9,9 +9,10 @@
  */
 import { BatchFailedError, ConfigError } from '../../errors.ts';
 import type { ObjectStore } from '../../ports/object-store.ts';
-import type { DeadLetter, Source } from '../../ports/source.ts';
+import type { DeadLetter, ReceivedBatch, Source } from '../../ports/source.ts';
 import { decodeJson, encodeBlock, encodeJson, encodeJsonLines } from '../codec.ts';
 import type { StreamingContext } from '../context.ts';
+import type { PolledInput } from '../empty-batch.ts';
 import { layout } from '../layout.ts';
 import type { ReceivedEntry } from './manifest.ts';
 
@@ -25,6 +26,7 @@ export class InputTracker {
   private readonly resumePositions = new Map<string, unknown>();
   /** Source positions in the latest write-ahead entry: a retried batch rewinds its sources to them. */
   private readonly receivedPositions = new Map<string, unknown>();
+  private idlePositionsValue: Record<string, unknown> = {};
 
   constructor(
     private readonly ctx: StreamingContext,
@@ -64,6 +66,22 @@ export class InputTracker {
         }
       }
     }
+  }
+
+  /**
+   * idle fast path (issue 11): the source positions the last committed idle span saved, later
+   * than any write-ahead entry: each source carries on from there.
+   */
+  resumeAt(positions: Readonly<Record<string, unknown>>): void {
+    for (const [name, position] of Object.entries(positions)) {
+      this.resumePositions.set(name, position);
+      this.receivedPositions.set(name, position);
+    }
+  }
+
+  /** idle fast path (issue 11): the source positions of the last idle batch received. */
+  get idlePositions(): Record<string, unknown> {
+    return this.idlePositionsValue;
   }
 
   /** Binds a source to every input stream (`given` wins over the module's own) and starts them. */
@@ -119,22 +137,46 @@ export class InputTracker {
    * `marks.polledAt` is when the last source finished polling.
    */
   async receive(t: number, marks: { polledAt: number } = { polledAt: 0 }): Promise<ReceivedEntry> {
+    return (await this.receiveOrIdle(t, marks, () => false))!;
+  }
+
+  /**
+   * As `receive`, but when `idle` says the polled input makes an idle batch (issue 11, the fast
+   * path of empty-batch.ts), writes nothing, acknowledges what the sources handed over, keeps
+   * their positions (`idlePositions`) and returns undefined.
+   */
+  async receiveOrIdle(
+    t: number,
+    marks: { polledAt: number },
+    idle: (polled: readonly PolledInput[]) => boolean,
+  ): Promise<ReceivedEntry | undefined> {
     const prior = await this.entry(t);
     if (prior) return prior; // re-running a batch whose input is already durable
     const streams: Record<string, ReceivedEntry['streams'][string]> = {};
     const acks: (() => Promise<void>)[] = [];
-    await Promise.all(
-      [...this.ctx.graph.inputs.values()].map(async (binding) => {
-        const source = this.sources.get(binding.name)!;
-        const cap = this.o.maxRecords();
-        const batch = await source.receive({
+    const bindings = [...this.ctx.graph.inputs.values()];
+    const cap = this.o.maxRecords();
+    const polled = await Promise.all(
+      bindings.map((binding) =>
+        this.sources.get(binding.name)!.receive({
           batchTimeMs: t,
           intervalMs: this.ctx.batchIntervalMs,
           maxRecords: cap,
           closeAtMs: this.o.manualClock ? Date.now() : Math.max(t, Date.now() + 50),
           seen: (id) => this.seenDeliveries.has(id),
           resumeFrom: this.resumePositions.get(binding.name),
-        });
+        }),
+      ),
+    );
+    // idle fast path (issue 11): an empty batch of a quiet stream writes nothing (empty-batch.ts)
+    if (idle(polled)) {
+      await this.idleAcks(bindings, polled);
+      return undefined;
+    }
+    await Promise.all(
+      bindings.map(async (binding, i) => {
+        const source = this.sources.get(binding.name)!;
+        const batch = polled[i]!;
         this.resumePositions.delete(binding.name);
         marks.polledAt = Math.max(marks.polledAt, Date.now());
         const n = binding.partitions;
@@ -182,6 +224,25 @@ export class InputTracker {
     }
     await Promise.all(acks.map((ack) => ack()));
     return entry;
+  }
+
+  /** idle fast path (issue 11): acknowledges what the sources handed over for an idle batch, keeps their positions. */
+  private async idleAcks(
+    bindings: readonly { name: string }[],
+    polled: readonly ReceivedBatch<unknown>[],
+  ): Promise<void> {
+    const positions: Record<string, unknown> = {};
+    for (const [i, binding] of bindings.entries()) {
+      const batch = polled[i]!;
+      const source = this.sources.get(binding.name)!;
+      this.resumePositions.delete(binding.name);
+      if (batch.position !== undefined) {
+        positions[binding.name] = batch.position;
+        this.receivedPositions.set(binding.name, batch.position);
+      }
+      if (source.ack && batch.ackToken !== undefined) await source.ack(batch.ackToken);
+    }
+    this.idlePositionsValue = positions;
   }
 }
 

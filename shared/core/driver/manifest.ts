@@ -103,6 +103,8 @@ export interface BatchManifest {
   readonly requests: RequestCounts;
   /** Set when the batch was skipped on request (`--skip-batch`): why, and how many input records. */
   readonly skipped?: { readonly reason: string; readonly records: number };
+  /** An idle batch (issue 11): committed in an idle span (idle/), no manifest of its own. */
+  readonly idle?: true;
 }
 
 /** Where a batch's time went, by phase (receive, writeInput, tasks, outputs, commit). */
@@ -236,4 +238,36 @@ export class BatchTally {
       },
     };
   }
+}
+
+/**
+ * What an idle batch (issue 11) reports to `run()`, `onBatch` and readers listing batches: it
+ * runs no task and stores no manifest of its own (its idle span under idle/ stands for it).
+ */
+export function idleManifest(
+  t: number,
+  fingerprint: string,
+  timing: { readonly dueAtMs: number; readonly startedAtMs: number; readonly finishedAtMs: number },
+  requests: RequestCounts,
+): BatchManifest {
+  return {
+    batchTimeMs: t,
+    fingerprint,
+    status: 'committed',
+    idle: true,
+    dueAtMs: timing.dueAtMs,
+    startedAtMs: timing.startedAtMs,
+    finishedAtMs: timing.finishedAtMs,
+    schedulingDelayMs: Math.max(0, timing.startedAtMs - timing.dueAtMs),
+    processingMs: timing.finishedAtMs - timing.startedAtMs,
+    totalDelayMs: Math.max(0, timing.finishedAtMs - timing.dueAtMs),
+    recovered: false,
+    input: { records: 0, deadLetters: 0, capped: false },
+    phases: {},
+    stages: [],
+    outputs: [],
+    tasks: { total: 0, attempts: 0, retries: 0, speculative: 0, recomputed: 0 },
+    deadLettered: 0,
+    requests,
+  };
 }

@@ -69,6 +69,8 @@ export interface BatchSchedulerOptions extends DriverTuning {
   readonly batchRetry?: BatchRetryOptions;
   /** Which life of this driver this is (fault injection decides crashes per incarnation). */
   readonly incarnation?: number;
+  /** The idle fast path for empty batches (shared/core/empty-batch.ts, issue 11). Default true. */
+  readonly idleFastPath?: boolean;
 }
 
 /** The DriverTuning fields of a runner's options (which extend DriverTuning), without the rest. */
@@ -177,4 +179,6 @@ export interface RunOptions {
   readonly stopWhenExhausted?: boolean;
   /** Wall-clock time by which the last batch must have finished (the Lambda's deadline). */
   readonly deadlineMs?: number;
+  /** Stop once the stream has been idle (fast path, empty-batch.ts) this long: the scheduler sleeps. */
+  readonly stopWhenIdleMs?: number;
 }

@@ -65,17 +65,18 @@ export function targetsOf(
 /**
  * Runs batch t's output operations on the driver: `_SUCCESS` of saved outputs, then each
  * `foreachRDD` in the order the pipeline declared them. A materialized partition an output reads
- * that was lost is recomputed (`recover`) and the output runs again.
+ * that was lost is recomputed (`recover`) and the output runs again. An idle batch (issue 11)
+ * has no plan: it saved nothing, only its `foreachRDD`s run (on an empty RDD).
  */
 export async function runOutputs(
   ctx: StreamingContext,
   store: ObjectStore,
   t: number,
   gen: BatchGeneration,
-  plan: BatchPlan,
+  plan: BatchPlan | undefined,
   recover: (key: string) => Promise<boolean>,
 ): Promise<void> {
-  for (const target of plan.targets) {
+  for (const target of plan?.targets ?? []) {
     if (target.kind === 'file') await store.put(layout.outputSuccess(target.name, t), new Uint8Array(0));
   }
   let i = 0;

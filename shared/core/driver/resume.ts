@@ -2,13 +2,16 @@
  * Where a driver starts, as Spark's `JobGenerator.restart` from a checkpoint: the graph metadata
  * (meta/graph.json, written for a new store, checked for an existing one), the last committed
  * batch, the batches received and never committed (re-run first, from their stored input),
- * batches to skip on request, and the delivery ids and source positions of recent batches.
+ * batches to skip on request, and the delivery ids and source positions of recent batches. The
+ * committed idle spans (issue 11, `idle/`) are committed batches too: the last one may be later
+ * than any manifest, and its source positions later than any write-ahead entry.
  *
  * @module
  */
 import type { ObjectStore } from '../../ports/object-store.ts';
 import { catalog } from '../catalog.ts';
 import { Pipeline, type StreamingContext } from '../context.ts';
+import type { IdlePath } from '../idle-path.ts';
 import { loadGraphMeta } from './graph-meta.ts';
 import type { InputTracker } from './input-tracker.ts';
 import { prepareSkips, type SkippedBatch } from './skip.ts';
@@ -27,6 +30,7 @@ export async function resumePoint(
   ctx: StreamingContext,
   store: ObjectStore,
   inputs: InputTracker,
+  idlePath: IdlePath,
   o: {
     readonly zeroTimeMs?: number;
     readonly clock: 'wall' | 'manual';
@@ -40,7 +44,7 @@ export async function resumePoint(
     o.zeroTimeMs ?? (o.clock === 'manual' ? 0 : Math.floor(Date.now() / interval) * interval);
   const meta = await loadGraphMeta(store, ctx, fingerprint, newZero);
   const stored = await catalog.snapshot(store);
-  const lastCommittedMs = stored.committed.at(-1);
+  let lastCommittedMs = stored.committed.at(-1);
   // every batch whose input is stored but that never committed (also one before the last commit:
   // a backlog batch that failed while later ones went on) is re-run first
   const pending = [...stored.pending];
@@ -50,9 +54,16 @@ export async function resumePoint(
     { pending, committed: new Set(stored.committed), keys: [...stored.batchKeys] },
     (t) => inputs.recordsOf(t),
   );
+  // idle fast path (issue 11): committed idle spans are committed batches
+  const idle = await idlePath.load(
+    lastCommittedMs,
+    stored.received.length ? Math.max(...stored.received) : undefined,
+  );
+  if (idle.lastMs !== undefined) lastCommittedMs = Math.max(lastCommittedMs ?? idle.lastMs, idle.lastMs);
   const last = Math.max(lastCommittedMs ?? meta.zeroTimeMs, ...pending);
   // redelivered messages are not counted twice; each source carries on after what it gave
   await inputs.resume(stored.received, last);
+  inputs.resumeAt(idle.positions); // idle fast path (issue 11): a span's positions
   return {
     pipeline: new Pipeline(ctx, meta.zeroTimeMs),
     lastCommittedMs,

@@ -12,7 +12,7 @@
  */
 import type { ObjectStore } from '../../ports/object-store.ts';
 import type { Pipeline, StreamingContext } from '../context.ts';
-import { timeKey } from '../layout.ts';
+import { parseTimeKey, timeKey } from '../layout.ts';
 
 export class Retention {
   private historyValue: number | undefined;
@@ -21,6 +21,8 @@ export class Retention {
     private readonly ctx: StreamingContext,
     private readonly store: ObjectStore,
     private readonly o: { readonly checkpointEvery: number; readonly retainInputsMs: number },
+    /** idle fast path (issue 11): batch t is in an idle span, it stored nothing to list. */
+    private readonly isIdle: (t: number) => boolean = () => false,
   ) {}
 
   /** How far back a batch may read materialized RDDs: the longest remember duration of any stream. */
@@ -45,11 +47,15 @@ export class Retention {
   async cleanUp(t: number, pipeline: Pipeline): Promise<void> {
     const interval = this.ctx.batchIntervalMs;
     const history = this.historyMs;
+    // idle fast path (issue 11): an idle batch stored nothing, there is nothing to list
+    const idle = (prefix: string) => this.isIdle(parseTimeKey(prefix.split('/')[1]!));
     const drop = async (prefix: string) => {
+      if (idle(prefix)) return;
       for (const key of await this.store.list(prefix)) await this.store.delete(key);
     };
     // shuffle data is only read within its batch; its lineage stays as long as the RDDs it fed
-    for (const key of await this.store.list(`shuffle/${timeKey(t - interval)}/`)) {
+    const shuffles = `shuffle/${timeKey(t - interval)}/`;
+    for (const key of idle(shuffles) ? [] : await this.store.list(shuffles)) {
       if (!key.endsWith('.lineage.json')) await this.store.delete(key);
     }
     await drop(`shuffle/${timeKey(t - history - interval)}/`);
@@ -59,7 +65,9 @@ export class Retention {
     const stateNames = new Set(
       this.ctx.graph.streams.filter((s) => s.persisted && s.fixedShape).map((s) => `${s.storageName}/`),
     );
-    for (const key of await this.store.list(`rdd/${timeKey(expired)}/`)) {
+    for (const key of idle(`rdd/${timeKey(expired)}/`)
+      ? []
+      : await this.store.list(`rdd/${timeKey(expired)}/`)) {
       const rest = key.slice(`rdd/${timeKey(expired)}/`.length);
       const isState = [...stateNames].some((n) => rest.startsWith(n));
       if (!(isState && isCheckpoint(expired))) await this.store.delete(key);

@@ -5,6 +5,8 @@
  * the batch, has the stage runner run its stages, runs its outputs, commits its manifest and
  * cleans up. Every job it delegates lives in its own room beside this file: see
  * docs/ARCHITECTURE.md. The same code runs in `sluice run` and inside the scheduler Lambda.
+ * An empty batch of a quiet stream takes the idle fast path (issue 11, `../idle-path.ts`): no
+ * task, nothing stored but its place in an idle span.
  *
  * @module
  */
@@ -15,6 +17,7 @@ import type { Pipeline, StreamingContext } from '../context.ts';
 import { CountingObjectStore } from '../counting-store.ts';
 import type { FaultInjector } from '../faults.ts';
 import type { BatchGeneration } from '../generation.ts';
+import { IdlePath } from '../idle-path.ts';
 import { layout } from '../layout.ts';
 import type { LeaseRecord } from '../lease.ts';
 import { BatchPlan, type Target } from '../planner.ts';
@@ -77,6 +80,8 @@ export class BatchScheduler {
   /** Which batches are re-runs after a restart and which were closed to catch up (manifest flags). */
   private readonly origins = new BatchOrigins();
   private skipped = new Map<number, SkippedBatch>();
+  /** idle fast path (issue 11): empty batches of a quiet stream, committed in idle spans. */
+  private readonly idlePath: IdlePath;
 
   constructor(ctx: StreamingContext, options: BatchSchedulerOptions) {
     this.ctx = ctx;
@@ -115,8 +120,14 @@ export class BatchScheduler {
       maxRecords: () => this.rate.maxRecords,
       fence: (what) => this.fenceOf.check(what),
     });
+    // idle fast path (issue 11)
+    this.idlePath = new IdlePath(ctx, this.store, {
+      enabled: o.idleFastPath !== false,
+      fingerprint: () => this.pipeline.fingerprint,
+    });
     this.stages = new StageRunner(ctx, () => this.pipeline, this.runner, {
       isSkipped: (t) => this.skipped.has(t),
+      idleSpans: (t) => this.idlePath.specSpans(t, this.retention.historyMs),
       log,
     });
     this.lineage = new LineageRecovery(
@@ -128,7 +139,7 @@ export class BatchScheduler {
         log,
       },
     );
-    this.retention = new Retention(ctx, this.store, o);
+    this.retention = new Retention(ctx, this.store, o, (t) => this.idlePath.spans.contains(t));
   }
 
   /** The fault injector (undefined without fault options): its counts tell what was injected. */
@@ -146,6 +157,11 @@ export class BatchScheduler {
     return this.pending[0] ?? this.nextTimeMs;
   }
 
+  /** idle fast path (issue 11): how long the stream has been idle, batch after batch (ms). */
+  get idleForMs(): number {
+    return this.idlePath.idleForMs;
+  }
+
   get lastCommittedBatchMs(): number | undefined {
     return this.lastCommittedMs;
   }
@@ -157,7 +173,7 @@ export class BatchScheduler {
     if (this.options.lease !== false) {
       this.fenceOf = await DriverFence.take(this.store, this.options.lease, (e) => this.log(e));
     }
-    const at = await resumePoint(ctx, this.store, this.inputs, this.options);
+    const at = await resumePoint(ctx, this.store, this.inputs, this.idlePath, this.options);
     this.pipelineValue = at.pipeline;
     this.lastCommittedMs = at.lastCommittedMs;
     this.pending = at.pending;
@@ -195,6 +211,8 @@ export class BatchScheduler {
     while (!this.stopping && !options.signal?.aborted) {
       const left = options.numBatches === undefined ? Infinity : options.numBatches - manifests.length;
       if (left <= 0) break;
+      // idle fast path (issue 11): idle long enough, the caller may sleep
+      if (options.stopWhenIdleMs !== undefined && this.idlePath.idleForMs >= options.stopWhenIdleMs) break;
       const t = this.nextBatchTimeMs;
       if (options.untilMs !== undefined && t > options.untilMs) break;
       if (options.stopWhenExhausted && this.sourcesExhausted()) {
@@ -246,6 +264,8 @@ export class BatchScheduler {
   }
 
   async stop(): Promise<void> {
+    // idle fast path (issue 11): commit the open idle span while the lease is still ours
+    if (this.started && this.idlePath.hasOpenSpan && !this.fenceOf.keeper?.fenced) await this.flushIdle();
     this.stopping = true;
     this.fenceOf.stop();
     await this.inputs.stopSources();
@@ -302,6 +322,33 @@ export class BatchScheduler {
     return closed;
   }
 
+  /** idle fast path (issue 11): commits the open idle span (one put-if-absent), fenced. */
+  private async flushIdle(): Promise<void> {
+    await this.fenceOf.check('an idle span');
+    await this.idlePath.flush();
+  }
+
+  /**
+   * idle fast path (issue 11): commits every batch due before `nowMs` as idle without polling the
+   * sources, when the stream is quiet and nothing is pending (a sleeping scheduler woken by
+   * messages: they go to the current batch). Returns how many batches it committed.
+   */
+  async fillIdleUntil(nowMs: number): Promise<number> {
+    await this.start();
+    let n = 0;
+    const none = { get: 0, put: 0, list: 0, delete: 0, bytesRead: 0, bytesWritten: 0 };
+    while (this.pending.length === 0 && this.nextTimeMs + this.ctx.batchIntervalMs <= nowMs) {
+      const t = this.nextTimeMs;
+      if (!this.idlePath.quietAt(t)) break;
+      if (this.idlePath.add(t, none)) await this.flushIdle();
+      this.lastCommittedMs = t;
+      this.nextTimeMs = t + this.ctx.batchIntervalMs;
+      n++;
+    }
+    if (n > 0) await this.flushIdle();
+    return n;
+  }
+
   /** Runs the next batch (a pending one first) and commits it. */
   async runNextBatch(): Promise<BatchManifest> {
     await this.start();
@@ -337,7 +384,10 @@ export class BatchScheduler {
     const startedAtMs = Date.now();
     const requestsBefore = this.store.snapshot();
     const phases = new Phases();
-    const existing = await this.readJson<BatchManifest>(layout.manifest(t));
+    // idle fast path (issue 11): a quiet stream's next batch cannot have a manifest yet (one driver, leased)
+    const quietNext =
+      this.pending.length === 0 && t > (this.lastCommittedMs ?? -1) && this.idlePath.quietAt(t);
+    const existing = quietNext ? undefined : await this.readJson<BatchManifest>(layout.manifest(t));
     if (existing) {
       this.lastCommittedMs = t;
       return existing;
@@ -347,7 +397,15 @@ export class BatchScheduler {
     // 1. receive: blocks, write-ahead entry, ack (on SQS the poll is the interval itself)
     const marks = { polledAt: 0 };
     const receiveStart = Date.now();
-    const received = await this.inputs.receive(t, marks);
+    const received = await this.inputs.receiveOrIdle(
+      t,
+      marks,
+      (polled) => this.idlePath.canSkip(t, polled, this.pending.length) && !this.skipped.has(t),
+    );
+    // idle fast path (issue 11): an idle batch joins the open span; otherwise the span commits first
+    if (!received)
+      return this.commitIdle(t, previous, { dueAtMs: manual ? startedAtMs : t, startedAtMs }, requestsBefore);
+    if (this.idlePath.hasOpenSpan) await this.flushIdle();
     // Spark's rule: processing starts when the interval closes; polling before that (SQS) is the
     // receive window, kept apart (receiveWindowMs) and out of processing and scheduling delay
     const processingStartMs = manual ? startedAtMs : processingStart(startedAtMs, Date.now(), t);
@@ -376,6 +434,7 @@ export class BatchScheduler {
     // 4. outputs, in time order also when a backlog of batches is re-run in parallel
     gen.materialized = plan.materializedNames();
     gen.store = this.store;
+    gen.idleSpans = this.idlePath.specSpans(t, this.retention.historyMs).idleSpans; // idle fast path (issue 11)
     if (!(await previous)) {
       throw new BatchFailedError(t, `the batch before it failed; batches commit in time order`);
     }
@@ -412,6 +471,7 @@ export class BatchScheduler {
       await this.fenceOf.check(`the manifest of batch ${t}`);
       await this.store.putIfAbsent(layout.manifest(t), encodeJson(manifest));
     });
+    this.idlePath.worked(manifest); // idle fast path (issue 11)
     this.stages.settled(t);
     this.lastCommittedMs = Math.max(t, this.lastCommittedMs ?? t);
     this.origins.forget(t);
@@ -419,6 +479,39 @@ export class BatchScheduler {
 
     // 6. rate and clean-up
     this.rate.onBatchCompleted(manifest);
+    this.pipeline.forget(t - 4 * this.ctx.batchIntervalMs);
+    await this.retention.cleanUp(t, this.pipeline);
+    this.inputs.forget(t);
+    this.options.onBatch?.(manifest);
+    return manifest;
+  }
+
+  /** idle fast path (issue 11): commits batch t in the open idle span; foreachRDD and print see an empty RDD. */
+  private async commitIdle(
+    t: number,
+    previous: Promise<boolean>,
+    timing: { dueAtMs: number; startedAtMs: number },
+    requestsBefore: ReturnType<CountingObjectStore['snapshot']>,
+  ): Promise<BatchManifest> {
+    if (!(await previous)) {
+      throw new BatchFailedError(t, `the batch before it failed; batches commit in time order`);
+    }
+    const full = this.idlePath.add(t, this.store.since(requestsBefore), this.inputs.idlePositions);
+    if (this.ctx.graph.outputs.some((o) => o.kind === 'foreach')) {
+      const gen = this.pipeline.generate(t);
+      gen.store = this.store;
+      gen.idleSpans = this.idlePath.specSpans(t, this.retention.historyMs).idleSpans;
+      await runOutputs(this.ctx, this.store, t, gen, undefined, (key) => this.lineage.recover(key));
+    }
+    if (full) await this.flushIdle();
+    const finishedAtMs = Date.now();
+    const manifest = this.idlePath.manifest(
+      t,
+      this.pipeline.fingerprint,
+      { ...timing, finishedAtMs },
+      this.store.since(requestsBefore),
+    );
+    this.lastCommittedMs = Math.max(t, this.lastCommittedMs ?? t);
     this.pipeline.forget(t - 4 * this.ctx.batchIntervalMs);
     await this.retention.cleanUp(t, this.pipeline);
     this.inputs.forget(t);

@@ -34,6 +34,8 @@ export class StageRunner {
     private readonly o: {
       /** Whether batch t was skipped on request (its tasks read no input). */
       readonly isSkipped: (t: number) => boolean;
+      /** idle fast path (issue 11): the idle spans a task of batch t may read back over. */
+      readonly idleSpans: (t: number) => { idleSpans?: [number, number][] };
       readonly log: (event: Record<string, unknown>) => void;
     },
   ) {}
@@ -82,6 +84,7 @@ export class StageRunner {
             output,
             commitKey,
             ...(skipInput ? { skipInput: true } : {}),
+            ...this.o.idleSpans(t), // idle fast path (issue 11)
           };
         });
         await this.awaitInputs(t, specs);
