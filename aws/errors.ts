@@ -5,7 +5,13 @@
  *
  * @module
  */
-import { SluiceError, TaskTimeoutError } from '../shared/errors.ts';
+import {
+  isRetryable,
+  registerErrorClasses,
+  registerFatalErrorNames,
+  SluiceError,
+  TaskTimeoutError,
+} from '../shared/errors.ts';
 
 /** The engine's own timeout error (retryable), raised by `LambdaInvoker` when `timeoutMs` passes. */
 export { TaskTimeoutError };
@@ -177,10 +183,29 @@ export class NonRetryableTaskError extends SluiceError {
   }
 }
 
-/** `retryable` of a SluiceAwsError (or of any error that carries the flag); unknown errors count as retryable. */
-export function isRetryable(error: unknown): boolean {
-  if (error !== null && typeof error === 'object' && 'retryable' in error) {
-    return (error as { retryable: unknown }).retryable !== false;
-  }
-  return true;
-}
+/** Lambda's own failures that a retry cannot fix (no flag crosses with them: known by name). */
+registerFatalErrorNames(
+  'NonRetryableTaskError',
+  'Function.ResponseSizeTooLarge',
+  'Runtime.HandlerNotFound',
+  'Runtime.ImportModuleError',
+  'Runtime.UserCodeSyntaxError',
+);
+
+registerErrorClasses(
+  SluiceAwsError,
+  ObjectStoreError,
+  ConditionalWriteConflictError,
+  QueueError,
+  AckError,
+  SendError,
+  LambdaInvokeError,
+  LambdaThrottledError,
+  TaskFunctionError,
+  LambdaProtocolError,
+  InvocationAbortedError,
+  NonRetryableTaskError,
+);
+
+/** Whether a failure may go away on retry: one rule for every layer (shared/errors.ts). */
+export { isRetryable };

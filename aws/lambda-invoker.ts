@@ -4,7 +4,7 @@
  *
  * Failures are classified for the driver (`error.retryable`):
  * - the function threw (`FunctionError`): retryable, unless its errorType says it is not (see
- *   `NON_RETRYABLE_ERROR_TYPES` in payload.ts, e.g. `NonRetryableTaskError`) or the payload carries
+ *   the fatal names registered in aws/errors.ts, e.g. `NonRetryableTaskError`) or the payload carries
  *   `retryable: false`;
  * - throttling (429, and 409 ResourceConflictException "busy"): retried here with backoff and full
  *   jitter while the task's time allows (the function never ran), then `LambdaThrottledError`
@@ -22,6 +22,7 @@
 import { setMaxListeners } from 'node:events';
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import type { TaskResult, TaskSpec } from '../shared/core/task.ts';
+import { decodeError, type EncodedError, isRetryable } from '../shared/errors.ts';
 import type { InvokeOptions, Invoker } from '../shared/ports/invoker.ts';
 import { createLambdaClient } from './clients.ts';
 import {
@@ -33,7 +34,7 @@ import {
   TaskFunctionError,
   TaskTimeoutError,
 } from './errors.ts';
-import { NON_RETRYABLE_ERROR_TYPES, type PackedOutcome } from './payload.ts';
+import { encodedOf, type PackedOutcome } from './payload.ts';
 
 export interface LambdaInvokerOptions {
   /** Function name, ARN or partial ARN of the partition function. */
@@ -347,13 +348,17 @@ export class LambdaInvoker implements Invoker {
       parsed = { errorMessage: text };
     }
     const errorType = typeof parsed.errorType === 'string' ? parsed.errorType : 'Unknown';
-    const errorMessage = typeof parsed.errorMessage === 'string' ? parsed.errorMessage : text.slice(0, 1000);
+    const raw = typeof parsed.errorMessage === 'string' ? parsed.errorMessage : text.slice(0, 1000);
     const trace = Array.isArray(parsed.trace) ? parsed.trace.map(String) : [];
-    const retryable = parsed.retryable !== false && !NON_RETRYABLE_ERROR_TYPES.has(errorType);
+    // a partition handler's error carries its encoding (payload.ts); Lambda's own errors only a name
+    const { message: errorMessage, encoded } = encodedOf(raw);
+    const retryable = encoded
+      ? encoded.retryable
+      : parsed.retryable !== false && isRetryable({ name: errorType });
     return new TaskFunctionError(
       this.functionName,
       { functionError, errorType, errorMessage, trace },
-      { retryable },
+      { retryable, ...(encoded ? { cause: decodeError(encoded) } : {}) },
     );
   }
 
@@ -474,18 +479,18 @@ export class LambdaInvoker implements Invoker {
             entry.reject(error);
           }
         } else if (outcome?.ok === false) {
-          const err = outcome.error;
+          const err: EncodedError = outcome.error;
           this.counters.functionErrors++;
           entry.reject(
             new TaskFunctionError(
               this.functionName,
               {
                 functionError: 'Unhandled',
-                errorType: err.errorType,
-                errorMessage: err.errorMessage,
-                trace: err.trace ?? [],
+                errorType: err.name,
+                errorMessage: err.message,
+                trace: (err.stack ?? '').split('\n'),
               },
-              { retryable: err.retryable !== false && !NON_RETRYABLE_ERROR_TYPES.has(err.errorType) },
+              { retryable: err.retryable, cause: decodeError(err) },
             ),
           );
         } else {

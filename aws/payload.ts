@@ -15,22 +15,15 @@
  * @module
  */
 import type { TaskResult, TaskSpec } from '../shared/core/task.ts';
-import { NonRetryableTaskError } from './errors.ts';
+import { type EncodedError, encodeError } from '../shared/errors.ts';
 
 export interface TaskPackRequest {
   readonly tasks: readonly TaskSpec[];
 }
 
-export interface PackedError {
-  readonly errorType: string;
-  readonly errorMessage: string;
-  readonly retryable: boolean;
-  readonly trace?: readonly string[];
-}
-
 export type PackedOutcome =
   | { readonly ok: true; readonly result: TaskResult }
-  | { readonly ok: false; readonly error: PackedError };
+  | { readonly ok: false; readonly error: EncodedError };
 
 export interface TaskPackResponse {
   readonly results: readonly PackedOutcome[];
@@ -43,29 +36,35 @@ export function isTaskPack(event: unknown): event is TaskPackRequest {
   return event !== null && typeof event === 'object' && Array.isArray((event as { tasks?: unknown }).tasks);
 }
 
-/** Error types (Lambda's `errorType`, i.e. the thrown error's `name`) that a retry cannot fix. */
-export const NON_RETRYABLE_ERROR_TYPES: ReadonlySet<string> = new Set([
-  'NonRetryableTaskError',
-  // The engine's errors that are never retryable (shared/errors.ts).
-  'ConfigError',
-  'GraphError',
-  'IncompatibleGraphError',
-  'InvalidTaskSpecError',
-  // Lambda's own deterministic failures.
-  'Function.ResponseSizeTooLarge',
-  'Runtime.HandlerNotFound',
-  'Runtime.ImportModuleError',
-  'Runtime.UserCodeSyntaxError',
-]);
+/**
+ * Marks the line of a thrown error's message that carries its encoding (`EncodedError` as JSON):
+ * Lambda reports only a thrown error's name, message and stack, so the rest travels in the message.
+ */
+export const ENCODED_ERROR_MARK = '\n[sluice:error] ';
 
-/** Whether a thrown error may succeed on retry: `retryable: false` or a known type says no. */
-export function errorIsRetryable(error: unknown): boolean {
-  if (error !== null && typeof error === 'object') {
-    const e = error as { retryable?: unknown; name?: unknown };
-    if (e.retryable === false) return false;
-    if (typeof e.name === 'string' && NON_RETRYABLE_ERROR_TYPES.has(e.name)) return false;
+/** The error a partition handler throws for a failed single task: its name, message and encoding. */
+export function throwableOf(error: unknown): Error {
+  // the stack travels as Lambda's trace: the encoding carries the rest
+  const { stack, ...e } = encodeError(error);
+  // not retryable: named so, also for readers of the Lambda's logs and metrics (errorType)
+  const name = e.retryable ? e.name : 'NonRetryableTaskError';
+  const text = e.retryable || e.name === 'NonRetryableTaskError' ? e.message : `${e.name}: ${e.message}`;
+  const thrown = new Error(`${text}${ENCODED_ERROR_MARK}${JSON.stringify(e)}`);
+  thrown.name = name;
+  if (stack) thrown.stack = stack;
+  return thrown;
+}
+
+/** Splits a Lambda `errorMessage` into the readable message and the encoded error, if it carries one. */
+export function encodedOf(errorMessage: string): { message: string; encoded?: EncodedError } {
+  const at = errorMessage.indexOf(ENCODED_ERROR_MARK);
+  if (at < 0) return { message: errorMessage };
+  try {
+    const encoded = JSON.parse(errorMessage.slice(at + ENCODED_ERROR_MARK.length)) as EncodedError;
+    return { message: errorMessage.slice(0, at), encoded };
+  } catch {
+    return { message: errorMessage };
   }
-  return true;
 }
 
 /** The `{errorType, errorMessage, trace}` shape Lambda's Node runtime uses for a thrown error. */
@@ -93,10 +92,7 @@ export async function handlePartitionPayload(
     try {
       return await runTask(event as TaskSpec);
     } catch (error) {
-      // Lambda reports only name, message and stack: carry "not retryable" in the name.
-      if (errorIsRetryable(error) || (error as Error)?.name === 'NonRetryableTaskError') throw error;
-      const e = toLambdaError(error);
-      throw new NonRetryableTaskError(`${e.errorType}: ${e.errorMessage}`, { cause: error });
+      throw throwableOf(error);
     }
   }
   const tasks = event.tasks;
@@ -108,8 +104,7 @@ export async function handlePartitionPayload(
       try {
         results[index] = { ok: true, result: await runTask(tasks[index]!) };
       } catch (error) {
-        const e = toLambdaError(error);
-        results[index] = { ok: false, error: { ...e, retryable: errorIsRetryable(error) } };
+        results[index] = { ok: false, error: encodeError(error) };
       }
     }
   };

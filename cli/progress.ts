@@ -7,7 +7,7 @@
  * @module
  */
 import path from 'node:path';
-import { deadLettersOf } from '../shared/core/dead-letters.ts';
+import { deadLettersOf } from '../shared/core/driver/dead-letters.ts';
 import type { BatchManifest } from '../shared/core/driver.ts';
 import { layout, outputKey } from '../shared/core/layout.ts';
 import {

@@ -8,7 +8,7 @@
  * @module
  */
 import { promises as fs } from 'node:fs';
-import { deadLettersOf } from '../shared/core/dead-letters.ts';
+import { deadLettersOf } from '../shared/core/driver/dead-letters.ts';
 import type { BatchManifest, GraphMeta } from '../shared/core/driver.ts';
 import { DirectoryObjectStore, type StoreUsage } from '../shared/local/directory-store.ts';
 import {

@@ -8,11 +8,12 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { catalog } from '../shared/core/catalog.ts';
 import { decodeJson } from '../shared/core/codec.ts';
 import type { BatchManifest, GraphMeta } from '../shared/core/driver.ts';
 import { idleManifestOf } from '../shared/core/idle-path.ts';
-import { idleBatchTimes, listIdleSpans, type Span } from '../shared/core/idle-span.ts';
-import { layout, parseTimeKey } from '../shared/core/layout.ts';
+import { listIdleSpans, type Span } from '../shared/core/idle-span.ts';
+import { layout } from '../shared/core/layout.ts';
 import { DirectoryObjectStore } from '../shared/local/directory-store.ts';
 import type { ObjectStore } from '../shared/ports/object-store.ts';
 import { badValue, CliError } from './errors.ts';
@@ -131,19 +132,12 @@ export async function readGraphMeta(opened: OpenedStore): Promise<GraphMeta> {
   return meta;
 }
 
-/** Committed batch times (from manifests/ and the idle spans under idle/, issue 11), oldest first. */
+/**
+ * Committed batch times (from manifests/ and the idle spans under idle/, issue 11), oldest first
+ * (see shared/core/catalog.ts).
+ */
 export async function committedBatchTimes(store: ObjectStore): Promise<number[]> {
-  const keys = await store.list(layout.manifestsPrefix());
-  const times = keys
-    .filter((k) => k.endsWith('.json'))
-    .map((k) => parseTimeKey(k.slice(layout.manifestsPrefix().length, -'.json'.length)))
-    .filter((t) => Number.isFinite(t));
-  const spans = await listIdleSpans(store);
-  if (spans.length > 0) {
-    const interval = (await readJson<GraphMeta>(store, layout.graph()))?.batchIntervalMs;
-    if (interval) times.push(...idleBatchTimes(spans, interval));
-  }
-  return [...new Set(times)].sort((a, b) => a - b);
+  return catalog.committed(store);
 }
 
 /** The idle span holding batch `t` (issue 11: committed, empty, nothing stored), if any. */
@@ -157,11 +151,7 @@ export async function uncommittedBatchTimes(
   committed: readonly number[],
 ): Promise<number[]> {
   const done = new Set(committed);
-  return (await store.list('batches/'))
-    .filter((k) => k.endsWith('/received.json'))
-    .map((k) => parseTimeKey(k.split('/')[1] ?? ''))
-    .filter((t) => Number.isFinite(t) && !done.has(t))
-    .sort((a, b) => a - b);
+  return (await catalog.received(store)).filter((t) => !done.has(t));
 }
 
 export async function readManifests(store: ObjectStore, times: readonly number[]): Promise<BatchManifest[]> {

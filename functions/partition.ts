@@ -6,7 +6,7 @@
  * @module
  */
 import { handlePartitionPayload, S3ObjectStore } from '../aws/index.ts';
-import { type ObjectStore, type Pipeline, runTask, type TaskSpec } from '../shared/index.ts';
+import { type ObjectStore, type Pipeline, runTask, type TaskSpec } from '../shared/engine.ts';
 import { type SluiceEnv, sluiceEnv } from './lib/env.ts';
 import { buildContext, bundledPipeline, type PipelineModuleLike, pipelineCache } from './lib/pipeline.ts';
 import { log } from './lib/telemetry.ts';

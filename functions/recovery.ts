@@ -8,14 +8,14 @@
 import { LambdaInvoker, S3ObjectStore } from '../aws/index.ts';
 import {
   BatchScheduler,
+  catalog,
   DriverLease,
   type Invoker,
   LeaseHeldError,
-  layout,
   type ObjectStore,
   SluiceError,
   type Source,
-} from '../shared/index.ts';
+} from '../shared/engine.ts';
 import { intEnv, requireEnv, type SluiceEnv, sluiceEnv } from './lib/env.ts';
 import { DEFAULT_PARTITION_TIMEOUT_MS, driverTaskTimeoutMs, LAMBDA_ENV } from './lib/env-names.ts';
 import { buildContext, bundledPipeline, type PipelineModuleLike } from './lib/pipeline.ts';
@@ -53,11 +53,7 @@ export function createRecoveryHandler(deps: RecoveryDeps) {
       log({ event: 'recovery.skip', reason: 'a scheduler holds the lease', holder: latest.record.owner });
       return { status: 'driver-alive', holder: latest.record.owner };
     }
-    const committed = new Set((await store.list(layout.manifestsPrefix())).map((k) => k.slice(10, -5)));
-    const pending = (await store.list('batches/'))
-      .filter((k) => k.endsWith('/received.json'))
-      .map((k) => k.split('/')[1]!)
-      .filter((t) => !committed.has(t));
+    const { pending } = await catalog.snapshot(store);
     if (pending.length === 0) return { status: 'nothing-to-recover' };
 
     const ctx = await buildContext(deps.module, deps.env);

@@ -27,7 +27,7 @@ import {
   LeaseHeldError,
   type ObjectStore,
   type Source,
-} from '../shared/index.ts';
+} from '../shared/engine.ts';
 import { intEnv, jsonEnv, requireEnv, type SluiceEnv, sluiceEnv } from './lib/env.ts';
 import { DEFAULT_PARTITION_TIMEOUT_MS, driverTaskTimeoutMs, LAMBDA_ENV } from './lib/env-names.ts';
 import { type MetricsApiSink, metricsApiSinkFromEnv } from './lib/metrics-api.ts';

@@ -86,8 +86,9 @@ export interface SluicePipelineProps {
 
   /**
    * Number of partitions of every RDD (input blocks, shuffles, state), hence of parallel tasks per
-   * stage. From 1 to 1000.
-   * @default 8
+   * stage. From 1 to 1000. Unset, the pipeline module's `options.partitions` decides, as in
+   * `sluice run`, and 8 when it says nothing.
+   * @default the module's options.partitions, else 8
    */
   readonly partitions?: number;
 
@@ -401,7 +402,9 @@ export class SluicePipeline extends Construct {
       [LAMBDA_ENV.bucket]: this.bucket.bucketName,
       [LAMBDA_ENV.prefix]: config.prefix,
       [LAMBDA_ENV.batchIntervalMs]: String(config.batchIntervalMs),
-      [LAMBDA_ENV.partitions]: String(config.partitions),
+      // the module's options.partitions is honoured unless the prop says otherwise (as sluice run does)
+      ...(props.partitions !== undefined ? { [LAMBDA_ENV.partitions]: String(config.partitions) } : {}),
+      [LAMBDA_ENV.defaultPartitions]: String(config.partitions),
       [LAMBDA_ENV.pipelineName]: config.pipelineName,
       [LAMBDA_ENV.nodeOptions]: '--enable-source-maps',
     };

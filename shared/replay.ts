@@ -10,11 +10,11 @@
  */
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
+import { catalog } from './core/catalog.ts';
 import { decodeJson } from './core/codec.ts';
 import { StreamingContext } from './core/context.ts';
 import { type BatchManifest, BatchScheduler, type GraphMeta, type ReceivedEntry } from './core/driver.ts';
-import { layout, parseTimeKey } from './core/layout.ts';
-import { committedTimes } from './core/query.ts';
+import { layout } from './core/layout.ts';
 import { ConfigError, SluiceError } from './errors.ts';
 import { DirectoryObjectStore } from './local/directory-store.ts';
 import { InProcessInvoker } from './local/in-process-invoker.ts';
@@ -85,11 +85,9 @@ export async function planReplay(
   const toMs = options.toMs ?? Number.POSITIVE_INFINITY;
   if (fromMs > toMs) throw new ConfigError('from', `--from (${fromMs}) is after --to (${toMs})`);
   const inRange = (t: number) => t >= fromMs && t <= toMs;
-  const received = (await original.list('batches/'))
-    .filter((k) => k.endsWith('/received.json'))
-    .map((k) => parseTimeKey(k.split('/')[1]!))
-    .sort((a, b) => a - b);
-  const committed = await committedTimes(original);
+  const received = await catalog.received(original);
+  // batches with a manifest: an idle batch (issue 11) stored no input for retention to remove
+  const committed = await catalog.manifests(original);
   const retained = new Set(received);
   let times = received.filter(inRange);
   const removed = toRanges(

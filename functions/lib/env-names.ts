@@ -16,8 +16,10 @@ export const LAMBDA_ENV = {
   prefix: 'SLUICE_PREFIX',
   /** The batch interval in milliseconds (all functions). */
   batchIntervalMs: 'SLUICE_BATCH_INTERVAL_MS',
-  /** Partitions of every RDD (all functions). */
+  /** Partitions of every RDD, when the construct's `partitions` prop is set (all functions). */
   partitions: 'SLUICE_PARTITIONS',
+  /** Partitions when neither the prop nor the module's `options.partitions` says (all functions). */
+  defaultPartitions: 'SLUICE_DEFAULT_PARTITIONS',
   /** The `Pipeline` metric dimension (all functions). */
   pipelineName: 'SLUICE_PIPELINE_NAME',
   /** URL of the input queue (scheduler). */

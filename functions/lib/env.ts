@@ -34,7 +34,10 @@ export interface SluiceEnv {
   readonly bucket: string;
   readonly prefix: string;
   readonly batchIntervalMs: number;
-  readonly partitions: number;
+  /** Unset: the pipeline module's `options.partitions` (else the engine's default) decides. */
+  readonly partitions: number | undefined;
+  /** Partitions when neither SLUICE_PARTITIONS nor the module's options say (the construct's default). */
+  readonly defaultPartitions?: number;
   readonly pipelineName: string;
 }
 
@@ -43,7 +46,10 @@ export function sluiceEnv(env: NodeJS.ProcessEnv = process.env): SluiceEnv {
     bucket: requireEnv(LAMBDA_ENV.bucket, env),
     prefix: optionalEnv(LAMBDA_ENV.prefix, '', env),
     batchIntervalMs: intEnv(LAMBDA_ENV.batchIntervalMs, 1000, env),
-    partitions: intEnv(LAMBDA_ENV.partitions, 2, env),
+    partitions: env[LAMBDA_ENV.partitions] ? intEnv(LAMBDA_ENV.partitions, 0, env) : undefined,
+    defaultPartitions: env[LAMBDA_ENV.defaultPartitions]
+      ? intEnv(LAMBDA_ENV.defaultPartitions, 0, env)
+      : undefined,
     pipelineName: optionalEnv(LAMBDA_ENV.pipelineName, 'pipeline', env),
   };
 }

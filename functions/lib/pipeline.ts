@@ -1,26 +1,25 @@
 import * as pipelineModule from 'sluice-pipeline';
-import { Pipeline, StreamingContext } from '../../shared/index.ts';
+import { buildPipeline, type PipelineModule } from '../../shared/core/pipeline-module.ts';
+import { Pipeline, type StreamingContext } from '../../shared/index.ts';
 import type { SluiceEnv } from './env.ts';
 
-export interface PipelineModuleLike {
-  default: (ctx: StreamingContext) => void | Promise<void>;
-  options?: { onRecordError?: 'deadLetter' | 'fail' };
-}
+/** The pipeline module type every runner loads (shared/core/pipeline-module.ts). */
+export type PipelineModuleLike = PipelineModule;
 
 /** The bundled pipeline module (esbuild alias `sluice-pipeline`). */
-export const bundledPipeline: PipelineModuleLike = pipelineModule as PipelineModuleLike;
+export const bundledPipeline: PipelineModule = pipelineModule as PipelineModule;
 
-/** Builds the pipeline's graph once per container, as every worker does. */
-export async function buildContext(module: PipelineModuleLike, env: SluiceEnv): Promise<StreamingContext> {
-  const ctx = new StreamingContext({
+/**
+ * Builds the pipeline's graph once per container, as every worker does: the construct's
+ * `partitions` (SLUICE_PARTITIONS) if it set one, else the module's `options.partitions`, as
+ * `sluice run` does.
+ */
+export function buildContext(module: PipelineModule, env: SluiceEnv): Promise<StreamingContext> {
+  return buildPipeline(module, {
     batchIntervalMs: env.batchIntervalMs,
-    partitions: env.partitions,
+    partitions: env.partitions ?? module.options?.partitions ?? env.defaultPartitions,
     printer: (text) => process.stdout.write(text),
-    onRecordError: module.options?.onRecordError,
   });
-  await module.default(ctx);
-  ctx.graph.freeze();
-  return ctx;
 }
 
 /** Frozen pipelines by zero time (one per store, in practice one). */

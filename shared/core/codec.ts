@@ -10,7 +10,9 @@
  */
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
-import { SluiceError } from '../errors.ts';
+import { UnsupportedRecordError } from '../errors.ts';
+
+export { UnsupportedRecordError };
 
 const EMPTY = 0;
 const MSGPACK = 1;
@@ -68,14 +70,6 @@ function checkRecord(r: unknown): void {
     `a record holds an instance of class ${name}, which would come back from a shuffle or a stored ` +
       'block as a plain object without its class and methods: convert it to a plain object first',
   );
-}
-
-/** A record the codec cannot store faithfully (see "Records" in docs/API.md). */
-export class UnsupportedRecordError extends SluiceError {
-  constructor(message: string) {
-    super(message, { retryable: false }); // the same record fails the same way on every attempt
-    this.name = 'UnsupportedRecordError';
-  }
 }
 
 function seal(out: Buffer): Buffer {

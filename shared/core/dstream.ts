@@ -1,22 +1,11 @@
 import { GraphError } from '../errors.ts';
 import type { StreamingContext } from './context.ts';
 import type { BatchGeneration, Shape } from './generation.ts';
-import { KeyMap } from './keys.ts';
+import type { MapWithStateRecord } from './map-with-state-rdd.ts';
 import { checkParquetSchema, type OutputFormat, type ParquetSchema } from './parquet.ts';
-import {
-  CoGroupedRDD,
-  checkPartitions,
-  type Dependency,
-  hashPartitioner,
-  MapPartitionsRDD,
-  type Pair,
-  ParallelCollectionRDD,
-  RDD,
-  type Sink,
-  UnionRDD,
-} from './rdd.ts';
-import { type State, StateImpl } from './state.ts';
-import type { TaskContext } from './task-context.ts';
+import { checkPartitions, type Pair, ParallelCollectionRDD, type RDD, UnionRDD } from './rdd.ts';
+import type { State } from './state.ts';
+import { invertibleWindow, mapWithStateStream, updateStateStream } from './stateful-streams.ts';
 
 export type Compute<T> = (timeMs: number, gen: BatchGeneration) => RDD<T>;
 
@@ -44,6 +33,11 @@ interface StreamOptions {
   readonly fixedShape?: Shape;
   readonly isInput?: boolean;
   readonly storageName?: string;
+  /**
+   * How far before its batch time this stream reads RDDs of its parents beyond its own slide (a
+   * window: its duration). Parents keep their RDDs that much longer (see `rememberMs`).
+   */
+  readonly lookBackMs?: number;
 }
 
 /**
@@ -54,13 +48,14 @@ interface StreamOptions {
 export class DStream<T> {
   readonly id: number;
   readonly ctx: StreamingContext;
-  readonly kind: string;
+  private kindValue: string;
   readonly parents: readonly DStream<any>[];
   readonly params: Record<string, unknown>;
   readonly slideMs: number;
   readonly isInput: boolean;
-  /** Set for streams whose RDDs always have the same shape (state), so past RDDs need no probing. */
-  readonly fixedShape: Shape | undefined;
+  private shapeValue: Shape | undefined;
+  /** How far before its batch time this stream reads its parents' RDDs (see StreamOptions). */
+  readonly lookBackMs: number;
   /** True when later batches read this stream's RDDs (window parents, state): they are materialized. */
   persisted = false;
   private readonly computeFn: Compute<T>;
@@ -75,15 +70,43 @@ export class DStream<T> {
     options: StreamOptions = {},
   ) {
     this.ctx = ctx;
-    this.kind = kind;
+    this.kindValue = kind;
     this.parents = parents;
     this.computeFn = compute;
     this.params = options.params ?? {};
     this.slideMs = options.slideMs ?? parents[0]?.slideMs ?? ctx.batchIntervalMs;
-    this.fixedShape = options.fixedShape;
+    this.shapeValue = options.fixedShape;
+    this.lookBackMs = options.lookBackMs ?? 0;
     this.isInput = options.isInput ?? false;
     this.explicitName = options.storageName;
     this.id = ctx.graph.register(this as DStream<unknown>);
+  }
+
+  /** The operation that made this stream (`map`, `window`, `updateStateByKey`...). */
+  get kind(): string {
+    return this.kindValue;
+  }
+
+  /** Set for streams whose RDDs always have the same shape (state), so past RDDs need no probing. */
+  get fixedShape(): Shape | undefined {
+    return this.shapeValue;
+  }
+
+  /**
+   * How far back from a batch this stream's RDDs must stay readable, as Spark's
+   * `rememberDuration`: its own need (one slide; two for a materialized stream, which reads its
+   * previous RDD) and what its children need of it: each child's own remember duration plus how
+   * far back it reads (a window's duration and one interval of margin). Asked once the graph is
+   * frozen (the driver's retention).
+   */
+  get rememberMs(): number {
+    let ms = this.persisted ? 2 * this.slideMs : this.slideMs;
+    for (const child of this.ctx.graph.streams) {
+      if (!child.parents.includes(this)) continue;
+      const reads = child.lookBackMs > 0 ? child.lookBackMs + this.ctx.batchIntervalMs : 0;
+      ms = Math.max(ms, child.rememberMs + reads);
+    }
+    return ms;
   }
 
   /** `ds<N>`: stable while the pipeline's structure does not change. */
@@ -192,7 +215,7 @@ export class DStream<T> {
     return this.derive<T>(
       'window',
       (t, g) => new UnionRDD<T>(g, g.slice(this, t - windowMs + this.slideMs, t)),
-      { params: { windowMs, slideMs }, slideMs, storageName: name },
+      { params: { windowMs, slideMs }, slideMs, storageName: name, lookBackMs: windowMs },
     );
   }
   reduceByWindow(
@@ -343,68 +366,13 @@ export class DStream<T> {
         'reduceByKeyAndWindow',
       ) as DStream<[K, V]>;
     }
-    const inverse = options.inverse;
-    const partitioner = hashPartitioner(n);
-    const reduced = this.reduceByKey(fn, n).withShape({ numPartitions: n, partitioner });
-    if (options.name) reduced.explicitName = `${options.name}.reduced`;
-    reduced.persisted = true;
-    const self: DStream<[K, V]> = new DStream<[K, V]>(
-      this.ctx,
-      'reduceByKeyAndWindow',
-      [reduced],
-      (t, g) => {
-        const ps = reduced.slideMs;
-        const oldRdds = g.slice(reduced, t - slideMs - windowMs + ps, t - windowMs);
-        const newRdds = g.slice(reduced, t - slideMs + ps, t);
-        const prev =
-          g.rddOf(self, t - slideMs) ?? new ParallelCollectionRDD<[K, V]>(g, [], n, true, 'emptyWindow');
-        const cogrouped = new CoGroupedRDD<K>(g, [prev, ...oldRdds, ...newRdds], partitioner);
-        const nOld = oldRdds.length;
-        return cogrouped.mapPartitions((groups) => {
-          const out: [K, V][] = [];
-          for (const [k, arrays] of groups) {
-            const prevValues = arrays[0] as V[];
-            let newValue: V | undefined;
-            let hasNew = false;
-            for (let i = 1 + nOld; i < arrays.length; i++) {
-              for (const v of arrays[i] as V[]) {
-                newValue = hasNew ? fn(newValue as V, v) : v;
-                hasNew = true;
-              }
-            }
-            let value: V;
-            if (prevValues.length === 0) {
-              // A key with neither a previous value nor new values has left the window (Spark throws here).
-              if (!hasNew) continue;
-              value = newValue as V;
-            } else {
-              value = prevValues[0] as V;
-              let oldValue: V | undefined;
-              let hasOld = false;
-              for (let i = 1; i <= nOld; i++) {
-                for (const v of arrays[i] as V[]) {
-                  oldValue = hasOld ? fn(oldValue as V, v) : v;
-                  hasOld = true;
-                }
-              }
-              if (hasOld) value = inverse(value, oldValue as V);
-              if (hasNew) value = fn(value, newValue as V);
-            }
-            const kv: [K, V] = [k, value];
-            if (!filter || filter(kv)) out.push(kv);
-          }
-          return out;
-        }, true);
-      },
-      {
-        params: { windowMs, slideMs, partitions: n, inverse: true, filter: !!filter },
-        slideMs,
-        fixedShape: { numPartitions: n, partitioner },
-        storageName: options.name,
-      },
-    );
-    self.persisted = true;
-    return self;
+    return invertibleWindow(this, fn, options.inverse, {
+      windowMs,
+      slideMs,
+      partitions: n,
+      filter,
+      name: options.name,
+    });
   }
 
   // ---- state -------------------------------------------------------------------------------
@@ -418,62 +386,7 @@ export class DStream<T> {
     fn: (values: V[], state: S | undefined, key: K, timeMs: number) => S | undefined,
     options: { partitions?: number; initialState?: [K, S][]; name?: string } = {},
   ): DStream<[K, S]> {
-    const n = options.partitions ?? this.ctx.defaultPartitions;
-    checkPartitions(n, 'updateStateByKey');
-    const partitioner = hashPartitioner(n);
-    const self: DStream<[K, S]> = new DStream<[K, S]>(
-      this.ctx,
-      'updateStateByKey',
-      [this],
-      (t, g) => {
-        const data = g.req(this, t);
-        const prev =
-          g.rddOf(self, t - self.slideMs) ??
-          (options.initialState
-            ? new ParallelCollectionRDD<[K, S]>(g, options.initialState, n, true, 'initialState')
-            : undefined);
-        // A key whose fn throws keeps its previous state (none for a new key); its values of
-        // this batch go to the dead letters with the key (or the batch fails with onRecordError 'fail').
-        const update = (out: [K, S][], k: K, vs: V[], old: S | undefined, tc: TaskContext) => {
-          let s: S | undefined;
-          try {
-            s = fn(vs, old, k, t);
-          } catch (err) {
-            tc.recordError('updateStateByKey', err, { values: vs, state: old ?? null }, k);
-            s = old;
-          }
-          if (s !== undefined) out.push([k, s]);
-        };
-        if (!prev) {
-          return new MapPartitionsRDD<[K, V[]], [K, S]>(
-            data.groupByKey(n),
-            'mapPartitions',
-            (groups, _p, tc) => {
-              const out: [K, S][] = [];
-              for (const [k, vs] of groups) update(out, k, vs, undefined, tc);
-              return out;
-            },
-            true,
-          );
-        }
-        const cogrouped = new CoGroupedRDD<K>(g, [data, prev], partitioner);
-        return new MapPartitionsRDD<[K, unknown[][]], [K, S]>(
-          cogrouped,
-          'mapPartitions',
-          (groups, _p, tc) => {
-            const out: [K, S][] = [];
-            for (const [k, [vs, ss]] of groups as [K, [V[], S[]]][]) {
-              update(out, k, vs, ss.length > 0 ? ss[0] : undefined, tc);
-            }
-            return out;
-          },
-          true,
-        );
-      },
-      { params: { partitions: n }, fixedShape: { numPartitions: n, partitioner }, storageName: options.name },
-    );
-    self.persisted = true;
-    return self;
+    return updateStateStream(this, fn, options);
   }
 
   /**
@@ -498,30 +411,7 @@ export class DStream<T> {
         `mapWithState: timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`,
       );
     }
-    const partitioner = hashPartitioner(n);
-    const internal: DStream<MapWithStateRecord<K, S, U>> = new DStream<MapWithStateRecord<K, S, U>>(
-      this.ctx,
-      'mapWithState',
-      [this],
-      (t, g) => {
-        // values grouped per key on the map side: one shuffle record per key, order kept per key
-        const data = g.req(this, t).groupByKey(n);
-        let prev = g.rddOf(internal, t - internal.slideMs);
-        if (!prev) {
-          prev = new ParallelCollectionRDD<[K, S]>(g, spec.initialState ?? [], n, true, 'initialState').map(
-            ([k, s]) => ['s', k, s, t] as MapWithStateRecord<K, S, U>,
-          );
-        }
-        return new MapWithStateRDD<K, V, S, U>(prev, data, spec.fn, t, timeoutMs);
-      },
-      {
-        params: { partitions: n, timeoutMs: timeoutMs ?? null },
-        fixedShape: { numPartitions: n, partitioner },
-        storageName: spec.name,
-      },
-    );
-    internal.persisted = true;
-    return new MapWithStateDStream<U, K, S>(internal);
+    return mapWithStateStream(this, spec, n, timeoutMs);
   }
 
   // ---- output operations ---------------------------------------------------------------------
@@ -629,11 +519,11 @@ export class DStream<T> {
 
   /** A stream with the same RDDs under another operation name (for plans and the UI). */
   rename(kind: string): DStream<T> {
-    (this as { kind: string }).kind = kind;
+    this.kindValue = kind;
     return this;
   }
   withShape(shape: Shape): DStream<T> {
-    (this as { fixedShape: Shape | undefined }).fixedShape = shape;
+    this.shapeValue = shape;
     return this;
   }
 }
@@ -659,9 +549,6 @@ function reduceRDD<T>(rdd: RDD<T>, fn: (a: T, b: T) => T): RDD<T> {
     .map((kv) => kv[1]);
 }
 
-/** Records of mapWithState's internal stream: a key's state, or an emitted value. */
-export type MapWithStateRecord<K, S, U> = ['s', K, S, number] | ['e', U];
-
 /** The result of mapWithState: the emitted values, and the whole state table via stateSnapshots(). */
 export class MapWithStateDStream<U, K, S> extends DStream<U> {
   private readonly internal: DStream<MapWithStateRecord<K, S, U>>;
@@ -677,83 +564,5 @@ export class MapWithStateDStream<U, K, S> extends DStream<U> {
     return new DStream<[K, S]>(this.ctx, 'stateSnapshots', [internal], (t, g) =>
       g.req(internal, t).flatMap((r) => (r[0] === 's' ? [[r[1], r[2]] as [K, S]] : [])),
     );
-  }
-}
-
-class MapWithStateRDD<K, V, S, U> extends RDD<MapWithStateRecord<K, S, U>> {
-  readonly operator = 'mapWithState';
-  readonly deps: readonly Dependency[];
-  readonly numPartitions: number;
-  private readonly prev: RDD<MapWithStateRecord<K, S, U>>;
-  private readonly data: RDD<Pair<K, V[]>>;
-
-  constructor(
-    prev: RDD<MapWithStateRecord<K, S, U>>,
-    data: RDD<Pair<K, V[]>>,
-    private readonly fn: (key: K, value: V | undefined, state: State<S>, timeMs: number) => U | undefined,
-    private readonly timeMs: number,
-    private readonly timeoutMs: number | undefined,
-  ) {
-    super(data.scope, data.partitioner);
-    this.prev = prev;
-    this.data = data;
-    this.numPartitions = data.numPartitions;
-    this.deps = [
-      { kind: 'narrow', rdd: prev, parents: (p) => [p] },
-      { kind: 'narrow', rdd: data, parents: (p) => [p] },
-    ];
-  }
-
-  async iterate(p: number, tc: TaskContext, sink: Sink<MapWithStateRecord<K, S, U>>): Promise<void> {
-    const states = new KeyMap<{ key: K; state: S; updated: number }>();
-    await tc.iterate(this.prev, p, (r) => {
-      if (r[0] === 's') states.set(r[1], { key: r[1], state: r[2], updated: r[3] });
-    });
-    const t = this.timeMs;
-    const state = new StateImpl<S>();
-    const hasTimeout = this.timeoutMs !== undefined;
-    // A record whose call throws leaves its key's state as it was before the call and emits
-    // nothing; it goes to the dead letters with its key (or fails the batch with onRecordError 'fail').
-    await tc.iterate(this.data, p, ([k, values]) => {
-      for (const v of values) {
-        const current = states.get(k);
-        state.reset(current !== undefined, current?.state, false);
-        let out: U | undefined;
-        try {
-          out = this.fn(k, v, state, t);
-        } catch (err) {
-          tc.recordError('mapWithState', err, v, k);
-          continue;
-        }
-        if (state.removed) states.delete(k);
-        // As in Spark, with a timeout any record for an existing key refreshes its time.
-        else if (state.updated || (hasTimeout && state.exists())) {
-          states.set(k, { key: k, state: state.value as S, updated: t });
-        }
-        if (out !== undefined) sink(['e', out]);
-      }
-    });
-    if (this.timeoutMs !== undefined) {
-      const threshold = t - this.timeoutMs;
-      for (const [k, entry] of [...states.entries()]) {
-        if (entry.updated >= threshold) continue;
-        state.reset(true, entry.state, true);
-        let out: U | undefined;
-        try {
-          out = this.fn(entry.key, undefined, state, t);
-        } catch (err) {
-          // the key times out all the same
-          tc.recordError(
-            'mapWithState',
-            `mapWithState threw while timing the key out: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`,
-            { state: entry.state },
-            entry.key,
-          );
-        }
-        states.delete(k);
-        if (out !== undefined) sink(['e', out]);
-      }
-    }
-    for (const [, entry] of states.entries()) sink(['s', entry.key, entry.state, entry.updated]);
   }
 }

@@ -1,4 +1,7 @@
-import { SluiceError, TaskFailedError } from '../errors.ts';
+import { GraphMismatchError, SluiceError, TaskFailedError } from '../errors.ts';
+
+export { GraphMismatchError };
+
 import type { ObjectStore } from '../ports/object-store.ts';
 import {
   blockChecksum,
@@ -17,17 +20,6 @@ import type { RDD, ShuffleDependency } from './rdd.ts';
 import { bucketize } from './shuffle.ts';
 import type { LineageRecord, TaskResult, TaskSpec } from './task.ts';
 import { TaskContext } from './task-context.ts';
-
-/** The worker runs a pipeline whose graph differs from the driver's (a deploy in progress). */
-export class GraphMismatchError extends SluiceError {
-  constructor(expected: string, actual: string) {
-    super(
-      `Task was planned for graph ${expected} but this worker loaded graph ${actual}: the pipeline module differs between driver and worker`,
-      { retryable: false },
-    );
-    this.name = 'GraphMismatchError';
-  }
-}
 
 /**
  * Runs one task: regenerates the batch's RDDs from the pipeline, computes the partition, writes

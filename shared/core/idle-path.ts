@@ -8,7 +8,7 @@
 import type { ObjectStore } from '../ports/object-store.ts';
 import type { StreamingContext } from './context.ts';
 import type { CountingObjectStore, RequestCounts } from './counting-store.ts';
-import type { BatchManifest } from './driver.ts';
+import { type BatchManifest, idleManifest } from './driver/manifest.ts';
 import { type PolledInput, QuietTracker } from './empty-batch.ts';
 import { IdleSpans, IdleSpanWriter, listIdleSpans, readIdleSpan } from './idle-span.ts';
 
@@ -103,49 +103,12 @@ export class IdlePath {
     timing: { dueAtMs: number; startedAtMs: number; finishedAtMs: number },
     requests: RequestCounts,
   ): BatchManifest {
-    return {
-      batchTimeMs: t,
-      fingerprint,
-      status: 'committed',
-      idle: true,
-      dueAtMs: timing.dueAtMs,
-      startedAtMs: timing.startedAtMs,
-      finishedAtMs: timing.finishedAtMs,
-      schedulingDelayMs: Math.max(0, timing.startedAtMs - timing.dueAtMs),
-      processingMs: timing.finishedAtMs - timing.startedAtMs,
-      totalDelayMs: Math.max(0, timing.finishedAtMs - timing.dueAtMs),
-      recovered: false,
-      input: { records: 0, deadLetters: 0, capped: false },
-      phases: {},
-      stages: [],
-      outputs: [],
-      tasks: { total: 0, attempts: 0, retries: 0, speculative: 0, recomputed: 0 },
-      deadLettered: 0,
-      requests,
-    };
+    return idleManifest(t, fingerprint, timing, requests);
   }
 }
 
 /** A batch read from an idle span as a manifest (for readers listing batches: status, the UI). */
 export function idleManifestOf(t: number, fingerprint: string): BatchManifest {
-  return {
-    batchTimeMs: t,
-    fingerprint,
-    status: 'committed',
-    idle: true,
-    dueAtMs: t,
-    startedAtMs: t,
-    finishedAtMs: t,
-    schedulingDelayMs: 0,
-    processingMs: 0,
-    totalDelayMs: 0,
-    recovered: false,
-    input: { records: 0, deadLetters: 0, capped: false },
-    phases: {},
-    stages: [],
-    outputs: [],
-    tasks: { total: 0, attempts: 0, retries: 0, speculative: 0, recomputed: 0 },
-    deadLettered: 0,
-    requests: { get: 0, put: 0, list: 0, delete: 0, bytesRead: 0, bytesWritten: 0 },
-  };
+  const none = { get: 0, put: 0, list: 0, delete: 0, bytesRead: 0, bytesWritten: 0 };
+  return idleManifest(t, fingerprint, { dueAtMs: t, startedAtMs: t, finishedAtMs: t }, none);
 }

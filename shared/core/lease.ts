@@ -16,7 +16,10 @@
  * @module
  */
 import { hostname } from 'node:os';
-import { SluiceError } from '../errors.ts';
+import { LeaseHeldError, LeaseLostError } from '../errors.ts';
+
+export { LeaseHeldError, LeaseLostError };
+
 import type { ObjectStore } from '../ports/object-store.ts';
 import { decodeJson, encodeJson } from './codec.ts';
 
@@ -28,35 +31,6 @@ export interface LeaseRecord {
   /** Host name and process id of the holder: a holder on this host whose process is gone is dead. */
   readonly host?: string;
   readonly pid?: number;
-}
-
-export class LeaseHeldError extends SluiceError {
-  readonly holder: LeaseRecord;
-  constructor(holder: LeaseRecord) {
-    super(
-      `Another driver (${holder.owner}) holds the lease on this store until ${new Date(holder.expiresAtMs).toISOString()}; ` +
-        'stop it first, wait for its lease to expire, or use another store ' +
-        '(sluice run --force takes the lease regardless, if you know that driver is gone).',
-    );
-    this.name = 'LeaseHeldError';
-    this.holder = holder;
-  }
-}
-
-/** This driver's lease was taken by another driver: it must not write anything more. Not retryable. */
-export class LeaseLostError extends SluiceError {
-  readonly holder: LeaseRecord | undefined;
-  constructor(owner: string, epoch: number, holder: LeaseRecord | undefined, detail: string) {
-    super(
-      `This driver (${owner}, lease epoch ${epoch}) lost its lease on the store` +
-        (holder ? ` to ${holder.owner} (epoch ${holder.epoch})` : '') +
-        `; it stops at once and commits nothing more (${detail}). ` +
-        'The other driver carries on from what is stored; run only one driver per store.',
-      { retryable: false },
-    );
-    this.name = 'LeaseLostError';
-    this.holder = holder;
-  }
 }
 
 /** How a lease was taken from a holder that had not released it. */

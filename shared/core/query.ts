@@ -8,6 +8,7 @@
 import { SluiceError } from '../errors.ts';
 import type { ObjectStore } from '../ports/object-store.ts';
 import type { ReceivedBatch, Source } from '../ports/source.ts';
+import { catalog } from './catalog.ts';
 import { decodeJson } from './codec.ts';
 import type { GraphMeta } from './driver.ts';
 import { BatchGeneration } from './generation.ts';
@@ -32,14 +33,9 @@ async function readMeta(store: ObjectStore): Promise<GraphMeta> {
   return decodeJson<GraphMeta>(bytes);
 }
 
-/** Committed batch times, oldest first. */
+/** Committed batch times with a manifest (an idle batch, issue 11, stored nothing to read), oldest first. */
 export async function committedTimes(store: ObjectStore): Promise<number[]> {
-  const prefix = layout.manifestsPrefix();
-  return (await store.list(prefix))
-    .filter((k) => k.endsWith('.json'))
-    .map((k) => parseTimeKey(k.slice(prefix.length, -'.json'.length)))
-    .filter((t) => Number.isFinite(t))
-    .sort((a, b) => a - b);
+  return catalog.manifests(store);
 }
 
 export interface QueryStateOptions {

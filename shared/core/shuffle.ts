@@ -1,6 +1,6 @@
 import { KeyMap } from './keys.ts';
-import type { Aggregator, ShuffleDependency, Sink } from './rdd.ts';
-import { partitionOf } from './rdd.ts';
+import type { Aggregator, ShuffleDependency, Sink } from './rdd-core.ts';
+import { partitionOf } from './rdd-core.ts';
 import type { TaskContext } from './task-context.ts';
 
 type KV = readonly [unknown, unknown];

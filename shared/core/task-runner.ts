@@ -1,4 +1,4 @@
-import { BatchFailedError, isThrottle, MissingDataError, SluiceError } from '../errors.ts';
+import { BatchFailedError, causeOf, isThrottle, MissingDataError, SluiceError } from '../errors.ts';
 import type { Invoker } from '../ports/invoker.ts';
 import { AdaptiveLimiter, type ConcurrencyRange, fullJitterMs } from './adaptive-limiter.ts';
 import { describeTask } from './executor.ts';
@@ -281,9 +281,8 @@ export class TaskRunner {
           await new Promise((r) => setTimeout(r, wait));
           continue;
         }
-        // lost input: a MissingDataError here, or its message after crossing a process boundary
-        const key =
-          err instanceof MissingDataError ? err.key : keyFromMessage(String((err as Error)?.message));
+        // lost input: a MissingDataError, also inside an invoker's error (decoded across a boundary)
+        const key = causeOf(err, MissingDataError)?.key;
         if (key) {
           this.o.log({
             event: 'task.input-lost',
@@ -326,9 +325,4 @@ export class TaskRunner {
       }
     }
   }
-}
-
-/** Errors that crossed a process boundary keep their message: `Stored object <key> is ...`. */
-export function keyFromMessage(message: string): string | undefined {
-  return /Stored object (\S+) /.exec(message)?.[1];
 }

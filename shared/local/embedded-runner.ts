@@ -1,10 +1,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { BatchManifest } from '../core/driver.ts';
-import { BatchScheduler } from '../core/driver.ts';
-import type { FaultOptions } from '../core/faults.ts';
+import { BatchScheduler, type DriverTuning, pickTuning } from '../core/driver.ts';
 import { storeOutputsSource } from '../core/query.ts';
-import type { SpeculationOptions } from '../core/task-runner.ts';
 import { ConfigError } from '../errors.ts';
 import type { Source } from '../ports/source.ts';
 import { DirectoryObjectStore } from './directory-store.ts';
@@ -14,7 +12,8 @@ import { checkSourceFile, checkStoreDir } from './setup-checks.ts';
 import { FileSource, GeneratorSource, HttpSource, type RecordFormat, StdinSource } from './sources.ts';
 import { WorkerPoolInvoker } from './worker-pool.ts';
 
-export interface EmbeddedRunOptions {
+/** `sluice run`'s options: the driver's (DriverTuning, resolved by the driver) and the runner's own. */
+export interface EmbeddedRunOptions extends DriverTuning {
   /** Path of the pipeline module (default-exports `(ctx) => void`). */
   readonly pipelineModule: string;
   /** The store directory (created if needed; a run resumes from what it holds). */
@@ -35,25 +34,10 @@ export interface EmbeddedRunOptions {
   readonly stopWhenExhausted?: boolean;
   /** Store key -> local file, put into the store before starting (static datasets). */
   readonly datasets?: Readonly<Record<string, string>>;
-  readonly maxRecordsPerBatch?: number;
-  /** Adaptive backpressure (default true). */
-  readonly backpressure?: boolean;
-  readonly retainInputsMs?: number;
-  readonly taskTimeoutMs?: number;
-  readonly maxTaskAttempts?: number;
-  /** Fault injection (off by default). */
-  readonly faults?: FaultOptions;
-  readonly speculation?: SpeculationOptions;
-  readonly checkpointEvery?: number;
-  /** Batches to skip (`--skip-batch`): see shared/core/skip.ts. */
-  readonly skipBatches?: readonly number[];
-  readonly clock?: 'wall' | 'manual';
   /** The driver lease: its duration (default 30 s) and `force` (take it from a live holder). */
   readonly lease?: { readonly durationMs?: number; readonly force?: boolean };
   readonly signal?: AbortSignal;
   readonly printer?: (text: string) => void;
-  readonly onBatch?: (manifest: BatchManifest) => void;
-  readonly log?: (event: Record<string, unknown>) => void;
   readonly onStart?: (info: { sources: Source<unknown>[]; scheduler: BatchScheduler }) => void;
 }
 
@@ -208,19 +192,8 @@ export async function runEmbedded(
     store,
     invoker,
     sources,
-    clock: options.clock ?? 'wall',
-    maxRecordsPerBatch: options.maxRecordsPerBatch,
-    backpressure: options.backpressure,
-    retainInputsMs: options.retainInputsMs,
-    taskTimeoutMs: options.taskTimeoutMs,
-    maxTaskAttempts: options.maxTaskAttempts,
-    faults: options.faults,
-    speculation: options.speculation,
-    checkpointEvery: options.checkpointEvery,
-    ...(options.skipBatches ? { skipBatches: options.skipBatches } : {}),
+    ...pickTuning(options),
     ...(options.lease ? { lease: options.lease } : {}),
-    onBatch: options.onBatch,
-    log: options.log,
   });
   try {
     await scheduler.start();

@@ -1,24 +1,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Pipeline, StreamingContext } from '../core/context.ts';
+import { Pipeline, type StreamingContext } from '../core/context.ts';
+import { contextFor, type PipelineModule } from '../core/pipeline-module.ts';
 import { ConfigError, SluiceError } from '../errors.ts';
 
-/** What a pipeline module may export. */
-export interface PipelineModule {
-  /** Builds the graph on the context. Required. */
-  default: (ctx: StreamingContext) => void | Promise<void>;
-  /** The seq-th demo record, for `--source generator`. */
-  generate?: (seq: number) => unknown;
-  /** Defaults for the CLI (flags override them). */
-  options?: {
-    batchIntervalMs?: number;
-    partitions?: number;
-    onRecordError?: 'deadLetter' | 'fail';
-    /** How text sources and SQS message bodies are decoded: json or lines (docs/DEPLOY.md, "Wire format"). */
-    format?: 'json' | 'lines';
-  };
-}
+export type { PipelineModule };
 
 export class PipelineLoadError extends SluiceError {
   readonly modulePath: string;
@@ -92,14 +79,7 @@ export async function loadPipeline(
   options: { batchIntervalMs?: number; partitions?: number; printer?: (text: string) => void },
 ): Promise<LoadedPipeline> {
   const module = await importPipelineModule(modulePath);
-  const batchIntervalMs = options.batchIntervalMs ?? module.options?.batchIntervalMs ?? 1000;
-  const partitions = options.partitions ?? module.options?.partitions ?? 2;
-  const ctx = new StreamingContext({
-    batchIntervalMs,
-    partitions,
-    printer: options.printer,
-    onRecordError: module.options?.onRecordError,
-  });
+  const ctx = contextFor(module, options);
   try {
     await module.default(ctx);
     ctx.graph.freeze();

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { TaskResult, TaskSpec } from '../core/task.ts';
-import { errorFromJson, TaskFailedError, TaskTimeoutError } from '../errors.ts';
+import { type EncodedError, errorFromJson, TaskFailedError, TaskTimeoutError } from '../errors.ts';
 import type { InvokeOptions, Invoker } from '../ports/invoker.ts';
 
 /**
@@ -80,12 +80,7 @@ export class WorkerPoolInvoker implements Invoker {
     );
     worker.on(
       'message',
-      (msg: {
-        ready?: boolean;
-        id?: number;
-        result?: TaskResult;
-        error?: { name: string; message: string; retryable: boolean };
-      }) => {
+      (msg: { ready?: boolean; id?: number; result?: TaskResult; error?: EncodedError }) => {
         if (msg.ready === true) return markReady();
         if (msg.ready === false) return failReady(errorFromJson(msg.error!));
         const p = this.pending.get(msg.id!);
@@ -208,12 +203,6 @@ export class WorkerPoolInvoker implements Invoker {
     const i = this.slots.indexOf(slot);
     if (i >= 0) this.slots.splice(i, 1);
     return this.spawn();
-  }
-
-  /** Kills one busy or idle worker (fault injection: a killed executor). */
-  killOne(): void {
-    const slot = this.slots[Math.floor(Math.random() * this.slots.length)];
-    if (slot) void slot.worker.terminate();
   }
 
   async close(): Promise<void> {

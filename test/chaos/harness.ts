@@ -20,7 +20,7 @@ import {
   isTransientFailure,
   MemoryObjectStore,
   type StreamingContext,
-} from '../../shared/index.ts';
+} from '../../shared/engine.ts';
 import { batchDirOf } from '../output-keys.ts';
 
 export interface ChaosRun {

@@ -25,7 +25,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLambdaClient, createS3Client } from '../../aws/clients.ts';
 import { S3ObjectStore } from '../../aws/s3-object-store.ts';
 import { generate } from '../../examples/wordcount.ts';
-import { type BatchManifest, DriverLease, type TaskSpec } from '../../shared/index.ts';
+import { type BatchManifest, DriverLease, type TaskSpec } from '../../shared/engine.ts';
 import { LOCALSTACK_URL, requireLocalStack } from '../integration/localstack.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

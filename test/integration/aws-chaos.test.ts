@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqsProducer } from '../../aws/producer.ts';
 import { S3ObjectStore } from '../../aws/s3-object-store.ts';
 import pageviews, { generate } from '../../examples/pageviews.ts';
-import { decodeBlock, type FaultOptions, runPipeline } from '../../shared/index.ts';
+import { decodeBlock, type FaultOptions, runPipeline } from '../../shared/engine.ts';
 import { batchDirOf } from '../output-keys.ts';
 import { bundleHandler, importBundle } from './bundle.ts';
 import { type LocalLambdaEndpoint, startLocalLambdaEndpoint } from './local-lambda-endpoint.ts';

@@ -15,7 +15,7 @@ import {
   TaskTimeoutError,
 } from '../../aws/errors.ts';
 import { LambdaInvoker } from '../../aws/lambda-invoker.ts';
-import { handlePartitionPayload } from '../../aws/payload.ts';
+import { encodedOf, handlePartitionPayload } from '../../aws/payload.ts';
 import type { TaskResult, TaskSpec } from '../../shared/core/task.ts';
 import { SluiceError } from '../../shared/errors.ts';
 import { type LocalLambdaEndpoint, startLocalLambdaEndpoint } from './local-lambda-endpoint.ts';
@@ -97,7 +97,7 @@ beforeAll(async () => {
       throttled: { handler: (event: unknown) => handlePartitionPayload(event, fakeTask), concurrency: 1 },
       'not-a-result': async () => ({ hello: 'world' }),
       'custom-non-retryable': async () => {
-        throw Object.assign(new Error('bad spec'), { name: 'InvalidTaskSpecError' });
+        throw new NonRetryableTaskError('bad spec');
       },
       echo: { module: modulePath, export: 'handler' },
       'engine-errors': (event: unknown) =>
@@ -141,7 +141,12 @@ describe('local Lambda endpoint', () => {
     expect(failed.StatusCode).toBe(200);
     expect(failed.FunctionError).toBe('Unhandled');
     const body = JSON.parse(new TextDecoder().decode(failed.Payload));
-    expect(body).toMatchObject({ errorType: 'Error', errorMessage: 'injected failure in partition 1' });
+    expect(body).toMatchObject({ errorType: 'Error' });
+    // the readable message first, then the encoded error on its marked line (aws/payload.ts)
+    expect(encodedOf(body.errorMessage)).toMatchObject({
+      message: 'injected failure in partition 1',
+      encoded: { name: 'Error', message: 'injected failure in partition 1', retryable: true },
+    });
     expect(Array.isArray(body.trace)).toBe(true);
 
     const event = await client.send(
@@ -208,7 +213,7 @@ describe('LambdaInvoker', () => {
     expect(custom).toMatchObject({
       name: 'TaskFunctionError',
       retryable: false,
-      errorType: 'InvalidTaskSpecError',
+      errorType: 'NonRetryableTaskError',
     });
     await inv.close();
   });

@@ -62,6 +62,10 @@ function storeFor(name: string): MemoryObjectStore {
   return store;
 }
 
+function injected(f: FaultCounts): number {
+  return Object.values(f).reduce((a, b) => a + b, 0);
+}
+
 afterAll(() => {
   const f = totals.faults;
   const sum = Object.values(f).reduce((a, b) => a + b, 0);
@@ -96,6 +100,8 @@ describe.each(Object.keys(examples))('chaos: %s', (name) => {
       );
       expect(faulty.conflicts).toEqual([]);
       expect(await observable(faulty)).toEqual(await observable(reference));
+      // a schedule that injected nothing proves nothing: it fails
+      expect(injected(faulty.faults)).toBeGreaterThan(0);
       totals.runs++;
       for (const k of Object.keys(totals.faults) as (keyof FaultCounts)[])
         totals.faults[k] += faulty.faults[k];
@@ -130,5 +136,27 @@ describe.each(['wordcount', 'sessions'])('chaos: two drivers racing on one store
     expect(race.fenced).toBeGreaterThan(0);
     totals.runs++;
     for (const k of Object.keys(totals.faults) as (keyof FaultCounts)[]) totals.faults[k] += race.faults[k];
+  });
+});
+
+describe('chaos totals', () => {
+  // runs last (tests of a file run in order): the schedules together injected every kind of fault
+  it('every kind of fault was injected', () => {
+    expect(totals.runs).toBeGreaterThan(0);
+    if (totals.runs < 10) return; // a short run (SLUICE_CHAOS_RUNS) draws too few schedules for every kind
+    const f = totals.faults;
+    for (const kind of [
+      'failedTasks',
+      'killedWorkers',
+      'slowTasks',
+      'driverCrashes',
+      'deletedPartitions',
+      'corruptedBlocks',
+      'throttledTasks',
+      'slowStoreRequests',
+      'longBatches',
+    ] as const) {
+      expect(f[kind], kind).toBeGreaterThan(0);
+    }
   });
 });

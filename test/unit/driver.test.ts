@@ -11,7 +11,7 @@ import {
   SluiceError,
   StreamingContext,
   type TaskSpec,
-} from '../../shared/index.ts';
+} from '../../shared/engine.ts';
 import { batchDirOf } from '../output-keys.ts';
 
 /** A stateful pipeline: running counts, a windowed count, and a saved output per batch. */

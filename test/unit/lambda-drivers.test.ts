@@ -4,8 +4,9 @@
  * of its invoker follows the environment the construct sets.
  */
 import { describe, expect, it, vi } from 'vitest';
+import { sluiceEnv } from '../../functions/lib/env.ts';
 import { LAMBDA_ENV, TASK_TIMEOUT_SLACK_MS } from '../../functions/lib/env-names.ts';
-import type { PipelineModuleLike } from '../../functions/lib/pipeline.ts';
+import { buildContext, type PipelineModuleLike } from '../../functions/lib/pipeline.ts';
 import { createPartitionHandler } from '../../functions/partition.ts';
 import { createRecoveryHandler, recoveryDepsFromEnv } from '../../functions/recovery.ts';
 import { createSchedulerHandler, schedulerDepsFromEnv } from '../../functions/scheduler.ts';
@@ -18,7 +19,7 @@ import {
   type StreamingContext,
   type TaskResult,
   type TaskSpec,
-} from '../../shared/index.ts';
+} from '../../shared/engine.ts';
 
 // The handlers import the user's pipeline as `sluice-pipeline` (an esbuild alias in the bundles);
 // these tests pass their own module in the deps instead.
@@ -147,5 +148,22 @@ describe('the recovery function', () => {
     expect(out.batches).toHaveLength(1);
     expect(timeouts.length).toBeGreaterThan(0);
     expect(new Set(timeouts)).toEqual(new Set([300_000 + TASK_TIMEOUT_SLACK_MS]));
+  });
+});
+
+describe("a pipeline module's options on AWS", () => {
+  const withPartitions = (partitions: number): PipelineModuleLike => ({
+    ...wordCount,
+    options: { partitions },
+  });
+  const env = (vars: Record<string, string>) => sluiceEnv({ [LAMBDA_ENV.bucket]: 'b', ...vars });
+
+  it("honours the module's options.partitions, as sluice run does, unless the construct sets partitions", async () => {
+    // the construct's default (8) applies only when the module says nothing
+    const defaults = { [LAMBDA_ENV.defaultPartitions]: '8' };
+    expect((await buildContext(withPartitions(5), env(defaults))).defaultPartitions).toBe(5);
+    expect((await buildContext(wordCount, env(defaults))).defaultPartitions).toBe(8);
+    const explicit = { ...defaults, [LAMBDA_ENV.partitions]: '3' };
+    expect((await buildContext(withPartitions(5), env(explicit))).defaultPartitions).toBe(3);
   });
 });

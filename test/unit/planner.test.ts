@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BatchPlan, Pipeline, StreamingContext, type Target } from '../../shared/index.ts';
+import { BatchPlan, Pipeline, StreamingContext, type Target } from '../../shared/engine.ts';
 
 function plan(build: (ctx: StreamingContext) => void, batchTimeMs = 1000, partitions = 2): BatchPlan {
   const ctx = new StreamingContext({ batchIntervalMs: 1000, partitions });

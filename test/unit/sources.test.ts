@@ -10,7 +10,7 @@ import {
   type ObjectStore,
   type Source,
   StreamingContext,
-} from '../../shared/index.ts';
+} from '../../shared/engine.ts';
 import {
   FileSource,
   GeneratorSource,

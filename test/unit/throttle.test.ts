@@ -18,9 +18,9 @@ import { LambdaThrottledError } from '../../aws/errors.ts';
 import { LambdaInvoker } from '../../aws/lambda-invoker.ts';
 import { S3ObjectStore } from '../../aws/s3-object-store.ts';
 import { AdaptiveLimiter } from '../../shared/core/adaptive-limiter.ts';
-import { BatchRetriesExhaustedError, isTransientFailure } from '../../shared/core/batch-retry.ts';
+import { BatchRetriesExhaustedError, isTransientFailure } from '../../shared/core/driver/batch-retry.ts';
+import { FaultyObjectStore, StoreTimeoutError } from '../../shared/core/driver/faulty-store.ts';
 import { FaultInjector } from '../../shared/core/faults.ts';
-import { FaultyObjectStore, StoreTimeoutError } from '../../shared/core/faulty-store.ts';
 import type { TaskResult, TaskSpec } from '../../shared/core/task.ts';
 import { TaskRunner } from '../../shared/core/task-runner.ts';
 import {

@@ -8,7 +8,7 @@ import * as joinStatic from '../../examples/join-static.ts';
 import * as pageviews from '../../examples/pageviews.ts';
 import * as sessions from '../../examples/sessions.ts';
 import { emitBatchMetrics } from '../../functions/lib/telemetry.ts';
-import { deadLettersOf } from '../../shared/core/dead-letters.ts';
+import { deadLettersOf } from '../../shared/core/driver/dead-letters.ts';
 import type { BatchManifest } from '../../shared/core/driver.ts';
 import { outputDirsOf } from '../../shared/core/layout.ts';
 import { MemoryObjectStore, runPipeline, StreamingContext } from '../../shared/index.ts';

@@ -4,7 +4,7 @@
  * `duplicates`: twice within this batch). The driver keeps them in the write-ahead entry and sums
  * them into the manifest's `delivery`, which the metrics and `sluice status` show.
  */
-import type { ReceivedEntry } from './driver.ts';
+import type { ReceivedEntry } from './manifest.ts';
 
 /** `{ delivery }` summed over the batch's streams, or `{}` when no source reported any counts. */
 export function deliveryOf(entry: ReceivedEntry): {

@@ -1,7 +1,7 @@
-import { ConfigError } from '../errors.ts';
-import type { ObjectStore } from '../ports/object-store.ts';
-import { decodeJson, encodeJson } from './codec.ts';
-import { timeKey } from './layout.ts';
+import { ConfigError } from '../../errors.ts';
+import type { ObjectStore } from '../../ports/object-store.ts';
+import { decodeJson, encodeJson } from '../codec.ts';
+import { timeKey } from '../layout.ts';
 
 /**
  * Skipping a batch (`sluice run --skip-batch <t>`), for a failure no dead letter can isolate (a

@@ -5,8 +5,8 @@
  * however many stages computed it: with two outputs over the same stream, both result stages
  * compute its partitions, and both write the record to `deadletter/<t>/stage<N>-part<P>.jsonl`.
  */
-import type { ObjectStore } from '../ports/object-store.ts';
-import { layout, timeKey } from './layout.ts';
+import type { ObjectStore } from '../../ports/object-store.ts';
+import { layout, timeKey } from '../layout.ts';
 
 /** The dead letters of a committed batch, as the manifest counts them. */
 export function deadLettersOf(m: {

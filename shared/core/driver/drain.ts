@@ -10,8 +10,8 @@
  * at most d + T + I. Windows of windows add up. State without a timeout (updateStateByKey)
  * never lets go of its data, so it adds nothing: its latest state is in the last data batch.
  */
-import type { StreamingContext } from './context.ts';
-import type { DStream } from './dstream.ts';
+import type { StreamingContext } from '../context.ts';
+import type { DStream } from '../dstream.ts';
 
 /** The drain span of the pipeline in ms: the longest over its outputs (0 without windows or timeouts). */
 export function drainSpanMs(ctx: StreamingContext): number {
@@ -22,9 +22,8 @@ export function drainSpanMs(ctx: StreamingContext): number {
     if (known !== undefined) return known;
     memo.set(s, 0); // cycles do not exist in a DStream graph; this only guards the recursion
     let own = 0;
-    const windowMs = s.params.windowMs;
     const timeoutMs = s.params.timeoutMs;
-    if (typeof windowMs === 'number') own = Math.max(0, windowMs - interval);
+    if (s.lookBackMs > 0) own = Math.max(0, s.lookBackMs - interval);
     if (typeof timeoutMs === 'number')
       own = Math.max(own, Math.floor(timeoutMs / interval) * interval + interval);
     const value = own + Math.max(0, ...s.parents.map(span));
@@ -32,4 +31,18 @@ export function drainSpanMs(ctx: StreamingContext): number {
     return value;
   };
   return Math.max(0, ...ctx.graph.outputs.map((o) => span(o.stream)));
+}
+
+/** The last batch time of the drain after finite sources ended at batch `t`; logs it. */
+export function drainUntilMs(
+  ctx: StreamingContext,
+  t: number,
+  log: (e: Record<string, unknown>) => void,
+): number {
+  const untilMs = t - ctx.batchIntervalMs + drainSpanMs(ctx);
+  if (untilMs >= t) {
+    const batches = (untilMs - t) / ctx.batchIntervalMs + 1;
+    log({ event: 'source.drain', fromMs: t, untilMs, batches });
+  }
+  return untilMs;
 }

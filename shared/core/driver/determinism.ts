@@ -5,7 +5,7 @@
  * exactly-once counts under retries and recomputation. The driver logs a warning naming the
  * operator; `sluice run` shows it.
  */
-import type { TaskResult } from './task.ts';
+import type { TaskResult } from '../task.ts';
 
 export function warnNondeterministic(
   log: (event: Record<string, unknown>) => void,

@@ -13,3 +13,20 @@
 export function processingStart(startedAtMs: number, readyAtMs: number, t: number): number {
   return Math.max(startedAtMs, Math.min(readyAtMs, t));
 }
+
+/** Waits until the wall clock reaches `timeMs` (an interval's close), or `signal` aborts. */
+export async function sleepUntil(timeMs: number, signal?: AbortSignal): Promise<void> {
+  const wait = timeMs - Date.now();
+  if (wait <= 0) return;
+  await new Promise<void>((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, wait);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

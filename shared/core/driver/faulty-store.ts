@@ -1,6 +1,6 @@
-import { SluiceError } from '../errors.ts';
-import type { ByteRange, ObjectStore } from '../ports/object-store.ts';
-import type { FaultInjector } from './faults.ts';
+import { SluiceError } from '../../errors.ts';
+import type { ByteRange, ObjectStore } from '../../ports/object-store.ts';
+import type { FaultInjector } from '../faults.ts';
 
 /** A store request that did not answer in time (injected by `slowStore`); retrying it may succeed. */
 export class StoreTimeoutError extends SluiceError {

@@ -1,4 +1,7 @@
-import { type DriverLease, LeaseLostError, type LeaseRecord } from './lease.ts';
+import { hostname } from 'node:os';
+import type { ObjectStore } from '../../ports/object-store.ts';
+import { DriverLease, LeaseLostError, type LeaseRecord } from '../lease.ts';
+import { DRIVER_DEFAULTS, type LeaseOptions } from './options.ts';
 
 /**
  * Keeps a driver's lease and fences its writes with it.
@@ -126,5 +129,67 @@ export class LeaseKeeper {
     const p = this.queue.then(fn, fn);
     this.queue = p.catch(() => {});
     return p;
+  }
+}
+
+/**
+ * The driver's fence: the lease it holds (none with `lease: false`) and its keeper. `check` before
+ * a write that matters; `race` a batch against losing the lease; `release` on a clean stop.
+ */
+export class DriverFence {
+  private constructor(
+    readonly lease: DriverLease | undefined,
+    readonly keeper: LeaseKeeper | undefined,
+  ) {}
+
+  /** No lease (`lease: false`): every check passes. */
+  static readonly none = new DriverFence(undefined, undefined);
+
+  /**
+   * Takes the driver lease on `store` as `options` say (see BatchSchedulerOptions.lease) and starts
+   * renewing it. Logs a takeover from a dead or forced-out holder.
+   */
+  static async take(
+    store: ObjectStore,
+    options: LeaseOptions | undefined,
+    log: (event: Record<string, unknown>) => void,
+  ): Promise<DriverFence> {
+    const durationMs = options?.durationMs ?? DRIVER_DEFAULTS.leaseDurationMs;
+    const lease = new DriverLease(store, options?.owner ?? `${hostname()}:${process.pid}`, {
+      skewMs: options?.skewMs ?? Math.min(2_000, durationMs / 10),
+      // only `<host>:<pid>` drivers (sluice run): a named owner (the scheduler Lambda) may share both
+      detectDeadHolders: options?.owner === undefined,
+    });
+    const record = await lease.acquire(durationMs, Date.now(), { force: options?.force });
+    const takeover = lease.takeover;
+    if (takeover) log({ event: 'lease.takeover', ...takeover, epoch: record.epoch });
+    const keeper = new LeaseKeeper(lease, { durationMs, renew: options?.renew !== false, log });
+    keeper.start();
+    return new DriverFence(lease, keeper);
+  }
+
+  get record(): LeaseRecord | undefined {
+    return this.lease?.record;
+  }
+
+  /** Verifies the lease from the store right before a write that matters. */
+  async check(what: string): Promise<void> {
+    await this.keeper?.check(what);
+  }
+
+  /** A driver that lost its lease stops waiting for `work` at once (LeaseLostError). */
+  race<T>(work: Promise<T>): Promise<T> {
+    return this.keeper ? this.keeper.race(work) : work;
+  }
+
+  /** Stops renewing (a crashed driver leaves its lease to expire). */
+  stop(): void {
+    this.keeper?.stop();
+  }
+
+  /** Stops renewing and hands the lease over, unless another driver already took it. */
+  async release(): Promise<void> {
+    this.keeper?.stop();
+    if (!this.keeper?.fenced) await this.lease?.release();
   }
 }

@@ -1,5 +1,5 @@
-import { BatchFailedError, MissingDataError, SluiceError } from '../errors.ts';
-import { fullJitterMs } from './adaptive-limiter.ts';
+import { BatchFailedError, MissingDataError, SluiceError } from '../../errors.ts';
+import { fullJitterMs } from '../adaptive-limiter.ts';
 
 /**
  * The driver's answer to a failed batch: a failure with a retryable cause (a task that kept
@@ -65,6 +65,27 @@ export class BatchRetry {
 
   succeeded(): void {
     this.failures = 0;
+  }
+
+  /**
+   * Runs `step`, and again after a retryable failure (bounded, with backoff; `beforeRetry` first);
+   * rethrows anything else. `batchTimeMs` names the batch that failed.
+   */
+  async run<R>(
+    step: () => Promise<R>,
+    o: { batchTimeMs: () => number; signal?: AbortSignal; beforeRetry: () => void },
+  ): Promise<R> {
+    for (;;) {
+      try {
+        const result = await step();
+        this.succeeded();
+        return result;
+      } catch (err) {
+        await this.failed(err, o.batchTimeMs(), o.signal);
+        if (o.signal?.aborted) throw err;
+        o.beforeRetry();
+      }
+    }
   }
 
   /** After a failed batch: waits and returns (run it again), or throws (the driver stops). */

@@ -1,8 +1,8 @@
-import { ThrottledError } from '../errors.ts';
-import type { InvokeOptions, Invoker } from '../ports/invoker.ts';
-import { describeTask } from './executor.ts';
-import type { FaultInjector } from './faults.ts';
-import type { TaskResult, TaskSpec } from './task.ts';
+import { ThrottledError } from '../../errors.ts';
+import type { InvokeOptions, Invoker } from '../../ports/invoker.ts';
+import { describeTask } from '../executor.ts';
+import type { FaultInjector } from '../faults.ts';
+import type { TaskResult, TaskSpec } from '../task.ts';
 
 /**
  * Fault injection on the Invoker port (`faults.throttleTasks`): refuses a share of ALL invocation

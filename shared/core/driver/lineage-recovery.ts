@@ -1,0 +1,86 @@
+/**
+ * Lineage recovery: a lost or corrupt stored object is recomputed from its lineage, as Spark
+ * recomputes a lost RDD partition from its parents. The batch that wrote it is generated again
+ * and just what that partition needs is re-run (its shuffle map stage, then the one partition);
+ * what that reads, if lost too, is recovered the same way, recursively, back to data that exists
+ * (input blocks, or a state checkpoint). Input blocks themselves cannot be recomputed.
+ *
+ * @module
+ */
+import type { ObjectStore } from '../../ports/object-store.ts';
+import type { Pipeline } from '../context.ts';
+import type { BatchGeneration } from '../generation.ts';
+import { layout, parseTimeKey } from '../layout.ts';
+import { BatchPlan, type Target } from '../planner.ts';
+import type { StageRunner } from './stage-runner.ts';
+
+const RDD_KEY = /^rdd\/(\d+)\/([^/]+)\/(\d+)\.blk$/;
+const SHUFFLE_KEY = /^shuffle\/(\d+)\/([^/]+)\/(\d+)\.blk$/;
+
+export class LineageRecovery {
+  private readonly recovering = new Map<string, Promise<boolean>>();
+  /** Partitions recomputed so far (the manifest counts a batch's share). */
+  recomputed = 0;
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly pipeline: () => Pipeline,
+    private readonly stages: () => StageRunner,
+    private readonly o: {
+      /** The targets of batch t (what a shuffle map stage fed). */
+      readonly targetsOf: (gen: BatchGeneration) => Target[];
+      readonly log: (event: Record<string, unknown>) => void;
+    },
+  ) {}
+
+  /**
+   * Recomputes `key`; true if it exists again. Concurrent requests for the same stored RDD of a
+   * batch share one recomputation: it restores every partition of that RDD found missing, so
+   * sibling losses share one re-run of the map stage.
+   */
+  recover(key: string): Promise<boolean> {
+    const scope = key.startsWith('rdd/') ? key.slice(0, key.lastIndexOf('/') + 1) : key;
+    let p = this.recovering.get(scope);
+    if (!p) {
+      p = this.recompute(key).finally(() => this.recovering.delete(scope));
+      this.recovering.set(scope, p);
+    }
+    return p;
+  }
+
+  private async recompute(key: string): Promise<boolean> {
+    const rdd = RDD_KEY.exec(key);
+    const shuffle = SHUFFLE_KEY.exec(key);
+    const started = Date.now();
+    const pipeline = this.pipeline();
+    if (rdd) {
+      const t = parseTimeKey(rdd[1]!);
+      const name = rdd[2]!;
+      const partition = Number(rdd[3]);
+      const stream = pipeline.targetStreams().find((s) => s.storageName === name);
+      const gen = pipeline.generate(t);
+      const target = stream ? gen.rddOf(stream, t) : undefined;
+      if (!target) return false;
+      const plan = new BatchPlan(t, [{ rdd: target, name, kind: 'rdd', reason: 'recompute' }]);
+      const stage = plan.stages.find((s) => s.target?.name === name)!;
+      const present = new Set(await this.store.list(`rdd/${rdd[1]}/${name}/`));
+      const partitions = Array.from({ length: stage.numTasks }, (_, p) => p).filter(
+        (p) => p === partition || !present.has(layout.rddPartition(t, name, p)),
+      );
+      await this.stages().run(t, plan, () => {}, { stage, partitions });
+      this.recomputed += partitions.length - 1;
+    } else if (shuffle) {
+      const t = parseTimeKey(shuffle[1]!);
+      const plan = new BatchPlan(t, this.o.targetsOf(pipeline.generate(t)));
+      const stage = plan.stages.find((s) => s.shuffle?.id === shuffle[2]);
+      if (!stage) return false;
+      await this.stages().run(t, plan, () => {}, { stage, partitions: [Number(shuffle[3])] });
+    } else {
+      this.o.log({ event: 'recovery.impossible', key, reason: 'input blocks are the source of truth' });
+      return false;
+    }
+    this.recomputed++;
+    this.o.log({ event: 'recovery.recomputed', key, ms: Date.now() - started });
+    return true;
+  }
+}
