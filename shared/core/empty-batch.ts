@@ -41,11 +41,18 @@ export function graphReachMs(ctx: StreamingContext): number {
 
 /**
  * Operators that produce a record from none: user code over the batch's RDD (`transform`, which
- * may bring in data of its own) and `count` (Spark's count() emits 0 for an empty batch).
+ * may bring in data of its own) and `count` (Spark's count() emits 0 for an empty batch). Also
+ * incremental windows (`inverse`: `reduceByKeyAndWindow` with an inverse, `countByValueAndWindow`):
+ * their result is a running state carried from slide to slide (stored only on slide batches, and
+ * kept with zero counts when the window is shorter than the slide), so they run every batch.
  */
 export function hasOpaqueTransform(ctx: StreamingContext): boolean {
   return ctx.graph.streams.some(
-    (s) => s.kind === 'transform' || s.kind === 'transformWith' || s.kind === 'count',
+    (s) =>
+      s.kind === 'transform' ||
+      s.kind === 'transformWith' ||
+      s.kind === 'count' ||
+      (s.params as { inverse?: unknown } | undefined)?.inverse === true,
   );
 }
 
