@@ -85,7 +85,8 @@ export async function localStackOverload(o: LocalStackOptions) {
   const why = await localStackUp();
   if (why) return { skipped: why };
   // every AWS client of this process talks to LocalStack only
-  for (const name of Object.keys(process.env)) if (name.startsWith('AWS_ENDPOINT_URL_')) delete process.env[name];
+  for (const name of Object.keys(process.env))
+    if (name.startsWith('AWS_ENDPOINT_URL_')) delete process.env[name];
   delete process.env.AWS_PROFILE;
   Object.assign(process.env, {
     AWS_ENDPOINT_URL: ENDPOINT,
@@ -190,7 +191,9 @@ export async function localStackOverload(o: LocalStackOptions) {
             }),
           )
         ).Attributes ?? {};
-      return Number(a.ApproximateNumberOfMessages ?? 0) + Number(a.ApproximateNumberOfMessagesNotVisible ?? 0);
+      return (
+        Number(a.ApproximateNumberOfMessages ?? 0) + Number(a.ApproximateNumberOfMessagesNotVisible ?? 0)
+      );
     };
 
     /** A driver as the scheduler function builds one (functions/scheduler.ts), in this process. */
@@ -305,7 +308,9 @@ export async function localStackOverload(o: LocalStackOptions) {
     // ---- 3. a backlog: no driver for N intervals, then one starts -----------------------------
     const n = o.backlogBatches ?? 60;
     const backlogRate = Math.round(sustainable / 2);
-    o.log(`  LocalStack backlog: no driver for ${n} intervals while ${backlogRate}/s arrive, then a driver starts`);
+    o.log(
+      `  LocalStack backlog: no driver for ${n} intervals while ${backlogRate}/s arrive, then a driver starts`,
+    );
     const left = await depth();
     const stop = { done: false };
     const queued = await feed(n * INTERVAL, () => backlogRate, stop);

@@ -514,7 +514,10 @@ if (ls && !('skipped' in ls)) {
   const doc = `${JSON.stringify({ benchmark: 'faults-localstack', date: results.date, machine: results.machine, loadAverage: results.loadAverage, ...ls }, null, 2)}\n`;
   await fs.mkdir(path.join(here, 'results'), { recursive: true });
   await fs.writeFile(path.join(here, 'results', name), doc);
-  await fs.writeFile(path.join(here, 'results', `latest-faults-localstack${quick ? '-quick' : ''}.json`), doc);
+  await fs.writeFile(
+    path.join(here, 'results', `latest-faults-localstack${quick ? '-quick' : ''}.json`),
+    doc,
+  );
   console.log(`written: bench/results/${name}`);
 }
 if (only) process.exit(0); // a partial run writes no results file (but the LocalStack figures above)
