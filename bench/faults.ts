@@ -12,8 +12,12 @@
  *   5. Overload (wall clock): input at twice the sustainable rate for 20 s (10 s with --quick),
  *      then at half of it, with the lag per batch until it is back under 2 intervals; and how long
  *      a closed backlog of 60 batches takes to catch up (bounded parallel chunks).
+ *   6. The same two on LocalStack (bench/faults-localstack.ts: S3, SQS and the partition function
+ *      on LocalStack, the driver in this process): overload at twice the sustainable rate, and a
+ *      backlog of 60 intervals queued while no driver ran. Skipped, saying so, without LocalStack.
  *
- *   npm run bench:faults [-- --quick] [-- --only stragglers,recovery,backlog,checkpoints,overload]
+ *   npm run bench:faults [-- --quick] [-- --only stragglers,recovery,backlog,checkpoints,overload,localstack]
+ *     [-- --ls-rate <records/s>] [-- --ls-concurrency <n>] [-- --ls-backlog <batches>]
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -34,11 +38,32 @@ import { defaultGenerate } from '../shared/local/embedded-runner.ts';
 import { loadPipeline } from '../shared/local/load-pipeline.ts';
 import { GeneratorSource } from '../shared/local/sources.ts';
 import { WorkerPoolInvoker } from '../shared/local/worker-pool.ts';
+import { formatRow, localStackOverload } from './faults-localstack.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } },
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    'ls-rate': { type: 'string' },
+    'ls-concurrency': { type: 'string' },
+    'ls-backlog': { type: 'string' },
+  },
 });
+/** A positive whole number option, or undefined; anything else stops the run naming the option. */
+function positive(name: 'ls-rate' | 'ls-concurrency' | 'ls-backlog'): number | undefined {
+  const raw = args[name];
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) {
+    process.stderr.write(`--${name} must be a whole number above 0, got '${raw}'\n`);
+    process.exit(2);
+  }
+  return n;
+}
+const lsRate = positive('ls-rate');
+const lsConcurrency = positive('ls-concurrency');
+const lsBacklog = positive('ls-backlog');
 const only = args.only?.split(',');
 const wanted = (name: string) => !only || only.includes(name);
 const quick = args.quick;
@@ -409,6 +434,16 @@ const results = {
   backlog: wanted('backlog') ? await backlog(rate) : undefined,
   checkpoints: wanted('checkpoints') ? await checkpoints(rate / 2) : [],
   overload: wanted('overload') ? await overload() : undefined,
+  overloadLocalStack: wanted('localstack')
+    ? await localStackOverload({
+        quick,
+        rate: lsRate,
+        concurrency: lsConcurrency,
+        backlogBatches: lsBacklog,
+        log,
+      })
+    : undefined,
+  loadAverage: os.loadavg().map((l) => Number(l.toFixed(2))),
   elapsedMs: 0,
 };
 results.elapsedMs = Date.now() - started;
@@ -453,7 +488,39 @@ if (o) {
     );
 }
 
-if (only) process.exit(0); // a partial run writes no results file
+const ls = results.overloadLocalStack;
+if (ls && 'skipped' in ls) console.log(`\nOverload and backlog on LocalStack: skipped: ${ls.skipped}`);
+else if (ls) {
+  const lo = ls.overload;
+  console.log(
+    `\nOverload on LocalStack (${ls.mode}; ${ls.partitions} partitions, task concurrency ${ls.taskConcurrency}): ` +
+      `2x the sustainable ${lo.sustainablePerSec} records/s for ${lo.overloadMs / 1000} s: worst lag ${lo.worstLagMs} ms; ` +
+      `lag under 2 intervals again at t=${lo.lagUnder2IntervalsAtS ?? '-'} s (${lo.lagUnder2IntervalsAtEnd ? 'and at the end' : 'NOT at the end'}); throttled ${lo.throttled}`,
+  );
+  const bl = ls.backlog;
+  console.log(
+    `  backlog of ${bl.pendingAtStart} batches (${bl.recordsQueued} records queued): lag under 2 intervals after ${bl.caughtUpMs ?? 'NEVER'} ms ` +
+      `(${bl.batchesToCatchUp} batches, ${bl.catchUpBatches} closed to catch up), worst lag ${bl.worstLagMs} ms, ` +
+      `task concurrency ${bl.concurrency ? `${bl.concurrency.min}-${bl.concurrency.max}` : '-'}, throttled ${bl.throttled}; ` +
+      `closing the catch-up batches took ${bl.closingMs} ms in all, median ${bl.recordsPerCatchUpBatch} records per catch-up batch`,
+  );
+  for (const r of bl.batchRows.slice(0, bl.batchesToCatchUp + 3)) console.log(formatRow(r));
+}
+console.log(`\nload average at the end: ${results.loadAverage.join(' ')}`);
+
+if (ls && !('skipped' in ls)) {
+  // the LocalStack figures on their own as well (they are slow to make: a partial run writes them)
+  const name = `${results.date.replace(/[:.]/g, '-').slice(0, 19)}-faults-localstack${quick ? '-quick' : ''}.json`;
+  const doc = `${JSON.stringify({ benchmark: 'faults-localstack', date: results.date, machine: results.machine, loadAverage: results.loadAverage, ...ls }, null, 2)}\n`;
+  await fs.mkdir(path.join(here, 'results'), { recursive: true });
+  await fs.writeFile(path.join(here, 'results', name), doc);
+  await fs.writeFile(
+    path.join(here, 'results', `latest-faults-localstack${quick ? '-quick' : ''}.json`),
+    doc,
+  );
+  console.log(`written: bench/results/${name}`);
+}
+if (only) process.exit(0); // a partial run writes no results file (but the LocalStack figures above)
 await fs.mkdir(path.join(here, 'results'), { recursive: true });
 const file = path.join(
   here,

@@ -50,41 +50,70 @@ export function invertibleWindow<K, V>(
         g.rddOf(self, t - slideMs) ?? new ParallelCollectionRDD<[K, V]>(g, [], n, true, 'emptyWindow');
       const cogrouped = new CoGroupedRDD<K>(g, [prev, ...oldRdds, ...newRdds], partitioner);
       const nOld = oldRdds.length;
-      return cogrouped.mapPartitions((groups) => {
-        const out: [K, V][] = [];
-        for (const [k, arrays] of groups) {
-          const prevValues = arrays[0] as V[];
-          let newValue: V | undefined;
-          let hasNew = false;
-          for (let i = 1 + nOld; i < arrays.length; i++) {
-            for (const v of arrays[i] as V[]) {
-              newValue = hasNew ? fn(newValue as V, v) : v;
-              hasNew = true;
-            }
-          }
-          let value: V;
-          if (prevValues.length === 0) {
-            // A key with neither a previous value nor new values has left the window (Spark throws here).
-            if (!hasNew) continue;
-            value = newValue as V;
-          } else {
-            value = prevValues[0] as V;
-            let oldValue: V | undefined;
-            let hasOld = false;
-            for (let i = 1; i <= nOld; i++) {
-              for (const v of arrays[i] as V[]) {
-                oldValue = hasOld ? fn(oldValue as V, v) : v;
-                hasOld = true;
+      return new MapPartitionsRDD<[K, unknown[][]], [K, V]>(
+        cogrouped,
+        'mapPartitions',
+        (groups, _p, tc) => {
+          const out: [K, V][] = [];
+          for (const [k, arrays] of groups) {
+            // a key whose reduce or inverse throws keeps its previous window value (none for a new
+            // key) and is dead-lettered with what entered and left (or the batch fails with 'fail')
+            let step = 'reduce';
+            try {
+              const prevValues = arrays[0] as V[];
+              let newValue: V | undefined;
+              let hasNew = false;
+              for (let i = 1 + nOld; i < arrays.length; i++) {
+                for (const v of arrays[i] as V[]) {
+                  newValue = hasNew ? fn(newValue as V, v) : v;
+                  hasNew = true;
+                }
+              }
+              let value: V;
+              if (prevValues.length === 0) {
+                // A key with neither a previous value nor new values has left the window (Spark throws here).
+                if (!hasNew) continue;
+                value = newValue as V;
+              } else {
+                value = prevValues[0] as V;
+                let oldValue: V | undefined;
+                let hasOld = false;
+                for (let i = 1; i <= nOld; i++) {
+                  for (const v of arrays[i] as V[]) {
+                    oldValue = hasOld ? fn(oldValue as V, v) : v;
+                    hasOld = true;
+                  }
+                }
+                step = 'inverse';
+                if (hasOld) value = inverse(value, oldValue as V);
+                step = 'reduce';
+                if (hasNew) value = fn(value, newValue as V);
+              }
+              const kv: [K, V] = [k, value];
+              if (!filter || filter(kv)) out.push(kv);
+            } catch (err) {
+              const prevValues = arrays[0] as V[];
+              const why = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+              tc.recordError(
+                'reduceByKeyAndWindow',
+                `reduceByKeyAndWindow (${step}) threw: ${why}`,
+                {
+                  window: prevValues[0] ?? null,
+                  leaving: arrays.slice(1, 1 + nOld).flat(),
+                  entering: arrays.slice(1 + nOld).flat(),
+                },
+                k,
+              );
+              if (prevValues.length > 0) {
+                const kv: [K, V] = [k, prevValues[0] as V];
+                if (!filter || filter(kv)) out.push(kv);
               }
             }
-            if (hasOld) value = inverse(value, oldValue as V);
-            if (hasNew) value = fn(value, newValue as V);
           }
-          const kv: [K, V] = [k, value];
-          if (!filter || filter(kv)) out.push(kv);
-        }
-        return out;
-      }, true);
+          return out;
+        },
+        true,
+      );
     },
     {
       params: { windowMs, slideMs, partitions: n, inverse: true, filter: !!filter },

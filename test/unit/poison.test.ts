@@ -183,6 +183,81 @@ describe('poison records in reduce, combine and state functions', () => {
     ]);
   });
 
+  it('reduceByKeyAndWindow with an inverse: a key whose reduce or inverse throws is dead-lettered and keeps its window value; the batch commits', async () => {
+    // the throws happen only where windows combine (one value per key and batch: the per-batch
+    // reduceByKey never calls the function): 60 + 50 passes 100 (reduce), 7 leaving (inverse)
+    const add = (a: number, b: number) => {
+      if (a + b > 100) throw new RangeError(`${a} + ${b} is over 100`);
+      return a + b;
+    };
+    const sub = (a: number, b: number) => {
+      if (b === 7) throw new Error('7 cannot leave');
+      return a - b;
+    };
+    const input: KV[][] = [
+      [
+        ['a', 60],
+        ['b', 7],
+        ['c', 1],
+      ],
+      [
+        ['a', 50],
+        ['b', 1],
+        ['c', 1],
+      ],
+      [['c', 1]],
+    ];
+    const engine: KV[][] = [];
+    const { store, manifests } = await runPipeline(
+      (ctx: StreamingContext) => {
+        ctx
+          .inputStream<KV>()
+          .reduceByKeyAndWindow(add, { windowMs: 2000, inverse: sub })
+          .foreachRDD(async (rdd) => {
+            engine.push(await rdd.collect());
+          });
+      },
+      { input },
+      { partitions: 2 },
+    );
+    expect(manifests).toHaveLength(3);
+    expect(unordered(engine)).toEqual([
+      [
+        ['a', 60],
+        ['b', 7],
+        ['c', 1],
+      ],
+      // a: 60 + 50 threw, the window keeps 60; b and c add up
+      [
+        ['a', 60],
+        ['b', 8],
+        ['c', 2],
+      ],
+      // a: 60 leaving is subtracted (60 - 60 = 0); b: 7 leaving threw, b keeps 8; c: 2 - 1 + 1
+      [
+        ['a', 0],
+        ['b', 8],
+        ['c', 2],
+      ],
+    ]);
+    expect(manifests.map((m) => m.deadLettered)).toEqual([0, 1, 1]);
+    const dl = await letters(store);
+    expect(dl).toEqual([
+      expect.objectContaining({
+        key: 'a',
+        operator: 'reduceByKeyAndWindow',
+        raw: '{"window":60,"leaving":[],"entering":[50]}',
+        reason: 'reduceByKeyAndWindow (reduce) threw: RangeError: 60 + 50 is over 100',
+      }),
+      expect.objectContaining({
+        key: 'b',
+        operator: 'reduceByKeyAndWindow',
+        raw: '{"window":8,"leaving":[7],"entering":[]}',
+        reason: 'reduceByKeyAndWindow (inverse) threw: Error: 7 cannot leave',
+      }),
+    ]);
+  });
+
   it('mapWithState: the record that throws emits nothing and leaves the state as it was', async () => {
     const input: KV[][] = [
       [

@@ -2,7 +2,9 @@
  * The rate controller: backpressure and catch-up, as Spark's `RateController` (fed each batch's
  * completion, it sets the receivers' rate). After a batch whose work outlasted the interval the
  * next batches take at most as many records as the interval can process; the cap grows back once
- * batches are fast again. For catch-up it tells how many due batches to close at once after a gap
+ * batches are fast again. The work is fitted as a fixed cost per batch plus a cost per record (from
+ * two recent batches of different sizes): when the fixed cost alone fills the interval, a lower cap
+ * cannot help and is not set. For catch-up it tells how many due batches to close at once after a gap
  * and how many pending ones to run together, and how long the slowest recent batch took (the
  * Lambda's deadline check).
  *
@@ -14,6 +16,8 @@ import type { BatchManifest } from './manifest.ts';
 export class RateController {
   private cap: number | undefined;
   private readonly recentProcessing: number[] = [];
+  /** Records and work (processing after the poll) of recent batches with input. */
+  private readonly samples: { records: number; work: number }[] = [];
 
   constructor(
     private readonly o: {
@@ -64,9 +68,34 @@ export class RateController {
     const interval = this.o.intervalMs;
     // for polling sources the poll is the interval itself: count the work after it
     const work = m.processingMs - (m.phases.receive ?? 0);
-    if (work > interval && m.input.records > 0) {
-      const sustainable = Math.max(1, Math.floor((m.input.records * interval * 0.9) / work));
-      this.cap = Math.min(this.o.maxRecordsPerBatch ?? Infinity, sustainable);
+    const records = m.input.records;
+    const other = this.samples.findLast(
+      (x) => Math.max(x.records, records) >= 2 * Math.min(x.records, records),
+    );
+    if (records > 0) {
+      this.samples.push({ records, work });
+      if (this.samples.length > 10) this.samples.shift();
+    }
+    if (work > interval && records > 0) {
+      // work = fixed + perRecord * records, fitted on a recent batch of a quite different size;
+      // without one, all of it is taken as per record (the linear estimate)
+      let sustainable = Math.floor((records * interval * 0.9) / work);
+      if (other) {
+        const perRecord = (other.work - work) / (other.records - records);
+        const fixed = work - perRecord * records;
+        if (!(perRecord > 0) || fixed >= interval * 0.9) {
+          // fewer records do not make the batch faster (per-batch cost: requests, invocations,
+          // a loaded machine): a lower cap would only leave records waiting in the source
+          this.o.log({
+            event: 'backpressure.fixed-cost',
+            batchTimeMs: m.batchTimeMs,
+            fixedMs: Math.round(fixed),
+          });
+          return;
+        }
+        sustainable = Math.max(sustainable, Math.floor((interval * 0.9 - Math.max(0, fixed)) / perRecord));
+      }
+      this.cap = Math.min(this.o.maxRecordsPerBatch ?? Infinity, Math.max(1, sustainable));
       this.o.log({ event: 'backpressure', batchTimeMs: m.batchTimeMs, maxRecordsPerBatch: this.cap });
     } else if (this.cap !== undefined && work < interval * 0.7) {
       this.cap = Math.floor(this.cap * 1.25);
