@@ -346,6 +346,7 @@ export class BatchScheduler {
       n++;
     }
     if (n > 0) await this.flushIdle();
+    this.idlePath.woke(); // the span it slept through must not send it back to sleep at once
     return n;
   }
 
