@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { createSqsClient } from './clients.ts';
 import { SendError } from './errors.ts';
+import { type NudgeOptions, type NudgeOutcome, SchedulerNudger, storeOfQueue } from './nudge.ts';
 
 /** SQS's classic limit for one message, and for all messages of one SendMessageBatch together. */
 export const SQS_MAX_MESSAGE_BYTES = 256 * 1024;
@@ -31,6 +32,14 @@ export interface SqsProducerOptions {
   /** Attempts for an entry that fails with a retryable error (default 5). */
   readonly maxAttempts?: number;
   readonly client?: SQSClient;
+  /**
+   * Nudge a sleeping scheduler after a send (aws/nudge.ts, docs/DEPLOY.md): at most one S3 GET
+   * per 10 s, and an asynchronous invoke of the scheduler when its marker says it sleeps.
+   * Default (`true`): on when the queue's `sluice:store` tag (set by the SluicePipeline construct)
+   * names the pipeline's store, found with one ListQueueTags on the first send. Options: the store
+   * and function given. `false`: off.
+   */
+  readonly nudge?: boolean | NudgeOptions;
 }
 
 export interface SendResult {
@@ -43,6 +52,8 @@ export interface SendResult {
   /** Entries sent again after a failure. */
   readonly retried: number;
   readonly bytes: number;
+  /** What the nudge check after this send found (absent when none ran: off, or checked recently). */
+  readonly nudge?: NudgeOutcome;
 }
 
 export interface PackedMessage {
@@ -74,6 +85,8 @@ export class SqsProducer {
   private readonly maxMessageBytes: number;
   private readonly concurrency: number;
   private readonly maxAttempts: number;
+  private readonly nudgeOption: boolean | NudgeOptions;
+  private nudger: Promise<SchedulerNudger | undefined> | undefined;
 
   constructor(options: SqsProducerOptions) {
     if (!options.queueUrl) throw new Error('SqsProducer: queueUrl is required');
@@ -90,6 +103,19 @@ export class SqsProducer {
     this.maxMessageBytes = Math.min(SQS_MAX_MESSAGE_BYTES, options.maxMessageBytes ?? SQS_MAX_MESSAGE_BYTES);
     this.concurrency = Math.max(1, options.concurrency ?? 8);
     this.maxAttempts = Math.max(1, options.maxAttempts ?? 5);
+    this.nudgeOption = options.nudge ?? true;
+    // a bad nudge option fails here, naming it, not at the first send
+    if (typeof this.nudgeOption === 'object')
+      this.nudger = Promise.resolve(new SchedulerNudger(this.nudgeOption));
+  }
+
+  /** The nudger: the one configured, else one for the store the queue's tag names (looked up once). */
+  private nudgerOf(): Promise<SchedulerNudger | undefined> {
+    if (this.nudgeOption === false) return Promise.resolve(undefined);
+    this.nudger ??= storeOfQueue(this.client, this.queueUrl).then((store) =>
+      store ? new SchedulerNudger(store) : undefined,
+    );
+    return this.nudger;
   }
 
   /** Packs events into messages (in order), without sending. Throws for an event too big for a message. */
@@ -226,6 +252,8 @@ export class SqsProducer {
       }),
     );
 
+    // messages went out: a sleeping scheduler is nudged (a check at most every few seconds)
+    const nudge = unsent.length < messages.length ? await (await this.nudgerOf())?.afterSend() : undefined;
     if (unsent.length > 0) {
       unsent.sort((a, b) => a.first - b.first);
       const unsentEvents = unsent.flatMap((m) => events.slice(m.first, m.first + m.count));
@@ -241,6 +269,7 @@ export class SqsProducer {
       requests,
       retried,
       bytes: messages.reduce((sum, m) => sum + m.bytes, 0),
+      ...(nudge ? { nudge } : {}),
     };
   }
 }

@@ -297,6 +297,10 @@ Examples:
     .option('--events-per-message <n>', 'most events packed into one message', (v) =>
       parseInteger('--events-per-message', v, 'events', 1),
     )
+    .option(
+      '--no-nudge',
+      "do not wake a sleeping scheduler after sending (by default: when the queue's sluice:store tag names the pipeline's store and its scheduler sleeps, one asynchronous invoke wakes it before its next tick)",
+    )
     .action(async (opts) => {
       const code = await sendCommand(opts, io.stdout, io.stderr);
       if (code !== 0) throw new CliError('some events were not sent (see above)');

@@ -7,6 +7,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { parseStoreUrl, STORE_TAG } from '../aws/asleep-marker.ts';
 import { importPipelineModule, type PipelineModule } from '../shared/local/load-pipeline.ts';
 import { CliError } from './errors.ts';
 
@@ -19,6 +20,8 @@ export interface SendOptions {
   readonly pipeline?: string;
   readonly from?: number;
   readonly eventsPerMessage?: number;
+  /** `--no-nudge`: false. Default: nudge a sleeping scheduler (docs/DEPLOY.md). */
+  readonly nudge?: boolean;
 }
 
 export async function sendCommand(
@@ -30,12 +33,16 @@ export async function sendCommand(
   const { SqsProducer } = await import('../aws/producer.ts');
   const module = opts.pipeline ? await importPipelineModule(opts.pipeline) : undefined;
   // the wire format is the pipeline's; --format only says how to read the input lines
-  const { format: wire, from: formatFrom } = await pipelineFormat(opts, module);
+  const tags = await queueTags(opts.queue);
+  const { format: wire, from: formatFrom } = pipelineFormat(opts, module, tags);
   const format = opts.format ?? wire;
+  // the nudge: the store the queue's sluice:store tag names (no tag: nothing to nudge)
+  const store = tags[STORE_TAG] ? parseStoreUrl(tags[STORE_TAG]) : undefined;
   const producer = new SqsProducer({
     queueUrl: opts.queue,
     format: wire,
     maxEventsPerMessage: opts.eventsPerMessage ?? 100,
+    nudge: opts.nudge !== false && store ? store : false,
   });
   const events: unknown[] = [];
   let bad = 0;
@@ -75,6 +82,16 @@ export async function sendCommand(
     `sent ${sent.events} events in ${sent.messages} messages (${sent.requests} SendMessageBatch requests, ` +
       `${sent.bytes} bytes, format ${wire} ${formatFrom}) in ${Date.now() - started} ms to ${opts.queue}\n`,
   );
+  if (sent.nudge?.nudged) {
+    out(
+      `the pipeline was asleep: nudged its scheduler ${sent.nudge.nudged} (it wakes now, not at its next tick)\n`,
+    );
+  } else if (sent.nudge?.error) {
+    err(
+      `could not nudge the scheduler (${sent.nudge.error}); the events wait for its next tick, within a minute ` +
+        '(grantSend grants the nudge; --no-nudge turns it off)\n',
+    );
+  }
   if (bad > 0) err(`${bad} lines were not valid JSON and were not sent (use --format lines to send text)\n`);
   return bad > 0 ? 1 : 0;
 }
@@ -84,22 +101,28 @@ export async function sendCommand(
  * `sluice:format` tag the SluicePipeline construct puts on its queue, else json. (With json, text
  * lines go as JSON strings, which decode to the same events.)
  */
-async function pipelineFormat(
+function pipelineFormat(
   opts: SendOptions,
   module: PipelineModule | undefined,
-): Promise<{ format: 'json' | 'lines'; from: string }> {
+  tags: Record<string, string>,
+): { format: 'json' | 'lines'; from: string } {
   const fromModule = (module?.options as { format?: unknown } | undefined)?.format;
   if (fromModule === 'json' || fromModule === 'lines')
     return { format: fromModule, from: `of ${opts.pipeline}` };
+  const tagged = tags['sluice:format'];
+  if (tagged === 'json' || tagged === 'lines')
+    return { format: tagged, from: "of the queue's sluice:format tag" };
+  return { format: 'json', from: '(the default)' };
+}
+
+/** The queue's tags (one ListQueueTags): its wire format and its pipeline's store. */
+async function queueTags(queueUrl: string): Promise<Record<string, string>> {
   const { ListQueueTagsCommand } = await import('@aws-sdk/client-sqs');
   const { createSqsClient } = await import('../aws/clients.ts');
   try {
-    const tags = await createSqsClient().send(new ListQueueTagsCommand({ QueueUrl: opts.queue }));
-    const tagged = tags.Tags?.['sluice:format'];
-    if (tagged === 'json' || tagged === 'lines')
-      return { format: tagged, from: "of the queue's sluice:format tag" };
+    return (await createSqsClient().send(new ListQueueTagsCommand({ QueueUrl: queueUrl }))).Tags ?? {};
   } catch {
-    // no tag permission, or no such queue (sending will say so): the default
+    // no tag permission, or no such queue (sending will say so): the defaults, no nudge
+    return {};
   }
-  return { format: 'json', from: '(the default)' };
 }

@@ -6,10 +6,14 @@
  * A transient failure (throttling, S3 SlowDown, a batch that kept failing for a retryable cause)
  * does not make the invocation throw: it is logged, counted (FailedBatches) and the function returns
  * `{status: 'failed-transient'}`, so the next tick resumes where this one stopped. Only a failure
- * that a retry cannot fix (an incompatible store, a bug marked not retryable) is thrown.
+ * that a retry cannot fix (an incompatible store, a bug marked not retryable) is thrown. After
+ * `idleAfter` quiet it sleeps (functions/lib/sleep.ts); a producer's nudge (`NUDGE_EVENT`, an
+ * asynchronous invoke) wakes it before the next tick.
  *
  * @module
  */
+
+import { isNudge } from '../aws/asleep-marker.ts';
 import {
   LambdaInvoker,
   S3ObjectStore,
@@ -62,6 +66,10 @@ export interface SchedulerDeps {
   readonly idleAfterMs?: number;
   /** The queue's depth (one GetQueueAttributes); default: the SQS client. */
   readonly queueDepth?: () => Promise<number>;
+  /** This function's name, written into the sleep marker for producers to nudge (default: Lambda's). */
+  readonly functionName?: string;
+  /** What the container remembers between ticks (default: module scope; tests pass their own). */
+  readonly sleepMemory?: SleepMemory;
 }
 
 /** What this container remembers between ticks: whether the pipeline sleeps (functions/lib/sleep.ts). */
@@ -86,6 +94,7 @@ export function schedulerDepsFromEnv(env: NodeJS.ProcessEnv = process.env): Sche
     faults: jsonEnv<FaultOptions>('SLUICE_FAULTS', env),
     metricsApi: metricsApiSinkFromEnv(sluiceEnv(env).pipelineName, env, log),
     idleAfterMs: intEnv(LAMBDA_ENV.idleAfterMs, 0, env),
+    functionName: env.AWS_LAMBDA_FUNCTION_NAME,
   };
 }
 
@@ -97,23 +106,28 @@ export function createSchedulerHandler(deps: SchedulerDeps) {
     log({ event: 'batch.failed', phase, error, retryable: true, resumes: 'next tick' });
     return { status: 'failed-transient' as const, phase, error };
   };
-  const invocation = async (context: SchedulerContext) => {
+  const memory = deps.sleepMemory ?? sleepMemory;
+  const invocation = async (event: unknown, context: SchedulerContext) => {
     const started = Date.now();
     const deadlineMs = started + context.getRemainingTimeInMillis() - deps.marginMs;
     const store = deps.store ?? new S3ObjectStore({ bucket: deps.env.bucket, prefix: deps.env.prefix });
-    // asleep (issue 11): ask the queue first; an empty queue of a sleeping pipeline ends the tick
-    let waking = false;
-    if (deps.idleAfterMs) {
+    const readMarker = async () => {
+      const bytes = await store.get(ASLEEP_KEY);
+      return bytes ? (JSON.parse(Buffer.from(bytes).toString('utf8')) as AsleepMarker) : undefined;
+    };
+    if (isNudge(event)) {
+      // a producer's nudge (aws/nudge.ts) skips the queue, which may not count a message just sent
+      // yet: the marker decides. Awake (no marker): one GET, no lease, no SQS request.
+      if (!(await readMarker())) return { status: 'awake' as const, reason: 'nudge' as const };
+      memory.forget();
+    } else if (deps.idleAfterMs) {
+      // asleep (issue 11): ask the queue first; an empty queue of a sleeping pipeline ends the tick
       const ports: TickPorts = {
         queueDepth: deps.queueDepth ?? (() => sqsQueueDepth(deps.queueUrl)),
-        readMarker: async () => {
-          const bytes = await store.get(ASLEEP_KEY);
-          return bytes ? (JSON.parse(Buffer.from(bytes).toString('utf8')) as AsleepMarker) : undefined;
-        },
+        readMarker,
       };
-      const decision = await decideTick(ports, sleepMemory, Date.now());
+      const decision = await decideTick(ports, memory, Date.now());
       if (decision.action === 'sleep-on') return { status: 'asleep' as const, reason: decision.reason };
-      waking = decision.waking;
     }
     const ctx = await buildContext(deps.module, deps.env);
     const sources: Record<string, Source<unknown>> = {};
@@ -165,7 +179,8 @@ export function createSchedulerHandler(deps: SchedulerDeps) {
       throw err;
     }
     try {
-      if (waking) {
+      // the lease holder alone reads whether the pipeline slept (a cold container knows nothing)
+      if (await readMarker()) {
         // commit the batches missed while asleep as one idle span, without polling (issue 11)
         const filled = await scheduler.fillIdleUntil(Date.now());
         await store.delete(ASLEEP_KEY);
@@ -178,9 +193,10 @@ export function createSchedulerHandler(deps: SchedulerDeps) {
           asleepAtMs: Date.now(),
           lastBatchMs: scheduler.lastCommittedBatchMs ?? null,
           wakeAtMs: null,
+          ...(deps.functionName ? { functionName: deps.functionName } : {}),
         };
         await store.put(ASLEEP_KEY, Buffer.from(JSON.stringify(marker)));
-        sleepMemory.remember(marker, Date.now());
+        memory.remember(marker, Date.now());
         log({ event: 'scheduler.sleep', lastBatchMs: marker.lastBatchMs });
         return { status: 'asleep' as const, reason: 'idle' as const, batches: manifests.length };
       }
@@ -201,9 +217,9 @@ export function createSchedulerHandler(deps: SchedulerDeps) {
       if (!deps.invoker) await invoker.close();
     }
   };
-  return async (_event: unknown, context: SchedulerContext) => {
+  return async (event: unknown, context: SchedulerContext) => {
     try {
-      return await invocation(context);
+      return await invocation(event, context);
     } finally {
       await deps.metricsApi?.flush(); // before Lambda freezes the function
     }

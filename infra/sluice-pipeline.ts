@@ -14,6 +14,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { ASLEEP_KEY, STORE_TAG } from '../aws/asleep-marker.ts';
 import { DEFAULT_PARTITION_TIMEOUT_MS, LAMBDA_ENV } from '../functions/lib/env-names.ts';
 import { SluiceCatalog, type SluiceCatalogOptions } from './catalog.ts';
 import { SluicePipelinePropsError } from './errors.ts';
@@ -478,6 +479,11 @@ export class SluicePipeline extends Construct {
       );
     }
     Tags.of(this.inputQueue).add('sluice:format', config.format);
+    // where producers find the sleeping scheduler's marker to nudge it (aws/nudge.ts)
+    Tags.of(this.inputQueue).add(
+      STORE_TAG,
+      `s3://${this.bucket.bucketName}${config.prefix ? `/${config.prefix}` : ''}`,
+    );
     for (const driver of [this.schedulerFunction, this.recoveryFunction]) {
       driver.addEnvironment(LAMBDA_ENV.partitionFunction, this.partitionFunction.functionName);
       // The drivers wait for a task as long as the partition function may run (not a fixed 2 minutes),
@@ -606,12 +612,31 @@ export class SluicePipeline extends Construct {
   }
 
   /**
-   * Lets `grantee` send events to the pipeline (the producer side: `sluice send`, `SluiceProducer`).
+   * Lets `grantee` send events to the pipeline (the producer side: `sluice send`, `SqsProducer`):
+   * SendMessage and ListQueueTags on the queue, and for the nudge of a sleeping scheduler
+   * (docs/DEPLOY.md) GetObject of its marker `meta/asleep.json` only and InvokeFunction of the
+   * scheduler function.
    */
   grantSend(grantee: iam.IGrantable): iam.Grant {
     const grant = this.inputQueue.grantSendMessages(grantee);
-    // `sluice send` reads the queue's `sluice:format` tag for its default format
+    // `sluice send` reads the queue's `sluice:format` and `sluice:store` tags
     this.inputQueue.grant(grantee, 'sqs:ListQueueTags');
+    // the nudge (aws/nudge.ts): read the sleeping scheduler's marker, and nothing else of the
+    // bucket (ListBucket only for that key, so that a missing marker reads as 404, not 403) ...
+    const marker = this.prefix ? `${this.prefix}/${ASLEEP_KEY}` : ASLEEP_KEY;
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetObject'],
+      resourceArns: [this.bucket.arnForObjects(marker)],
+    });
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:ListBucket'],
+      resourceArns: [this.bucket.bucketArn],
+      conditions: { StringEquals: { 's3:prefix': marker } },
+    });
+    // ... and wake the scheduler with an asynchronous invoke
+    this.schedulerFunction.grantInvoke(grantee);
     return grant;
   }
 

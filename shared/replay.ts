@@ -14,6 +14,7 @@ import { catalog } from './core/catalog.ts';
 import { decodeJson } from './core/codec.ts';
 import { StreamingContext } from './core/context.ts';
 import { type BatchManifest, BatchScheduler, type GraphMeta, type ReceivedEntry } from './core/driver.ts';
+import { idleBatchTimes, listIdleSpans } from './core/idle-span.ts';
 import { layout } from './core/layout.ts';
 import { ConfigError, SluiceError } from './errors.ts';
 import { DirectoryObjectStore } from './local/directory-store.ts';
@@ -35,8 +36,13 @@ export interface RemovedRange {
 export interface ReplayPlan {
   /** The original's meta/graph.json. */
   readonly original: GraphMeta;
-  /** Batch times to replay, oldest first (input blocks and write-ahead entry present). */
+  /**
+   * Batch times to replay, oldest first: those whose input blocks and write-ahead entry are
+   * present, and the empty batches of the original's idle spans between them (issue 11).
+   */
   readonly times: readonly number[];
+  /** The times of `times` inside an idle span of the original: replayed as empty batches. */
+  readonly idle: readonly number[];
   /** Zero time of the new store: the original's, or the batch before the first replayed one. */
   readonly zeroTimeMs: number;
   /** Committed batches of the range whose input retention already removed, as ranges. */
@@ -89,7 +95,11 @@ export async function planReplay(
   // batches with a manifest: an idle batch (issue 11) stored no input for retention to remove
   const committed = await catalog.manifests(original);
   const retained = new Set(received);
-  let times = received.filter(inRange);
+  // idle spans (issue 11) are committed empty batches: no gap, replayed as batches without input
+  const idle = new Set(idleBatchTimes(await listIdleSpans(original), interval).filter(inRange));
+  let times = [...received.filter(inRange), ...[...idle].filter((t) => !retained.has(t))].sort(
+    (a, b) => a - b,
+  );
   const removed = toRanges(
     committed.filter((t) => inRange(t) && !retained.has(t)),
     interval,
@@ -99,7 +109,7 @@ export async function planReplay(
   const skipped: number[] = [];
   let cut = 0;
   for (let i = 1; i < times.length; i++) if (times[i]! - times[i - 1]! !== interval) cut = i;
-  skipped.push(...times.slice(0, cut));
+  skipped.push(...times.slice(0, cut).filter((t) => !idle.has(t)));
   times = times.slice(cut);
   // State and windows start empty at the first replayed batch unless the replay starts at the
   // original's first batch: the new zero time is the batch before it, moved forward (skipping
@@ -110,19 +120,36 @@ export async function planReplay(
   if (times.length > 0 && times[0]! > first) {
     const slides = [interval, ...(options.slidesMs ?? [])];
     const lcm = slides.reduce((a, b) => (a / gcd(a, b)) * b, interval);
-    while (times.length > 0 && (times[0]! - interval - meta.zeroTimeMs) % lcm !== 0)
-      skipped.push(times.shift()!);
+    while (times.length > 0 && (times[0]! - interval - meta.zeroTimeMs) % lcm !== 0) {
+      const t = times.shift()!;
+      if (!idle.has(t)) skipped.push(t);
+    }
     if (times.length > 0) zero = times[0]! - interval;
   }
+  // idle batches after the last batch with input have nothing to run (nor does an all-idle range)
+  while (times.length > 0 && idle.has(times.at(-1)!)) times.pop();
   return {
     original: meta,
     times,
+    idle: times.filter((t) => idle.has(t)),
     zeroTimeMs: zero,
     removed,
     skippedForAlignment: skipped.sort((a, b) => a - b),
     fromMs,
     toMs,
   };
+}
+
+/** The plan's times as runs of batches with input and runs of idle batches, in order. */
+function segmentsOf(plan: ReplayPlan): { fromMs: number; toMs: number; idle: boolean }[] {
+  const idle = new Set(plan.idle);
+  const out: { fromMs: number; toMs: number; idle: boolean }[] = [];
+  for (const t of plan.times) {
+    const last = out.at(-1);
+    if (last && last.idle === idle.has(t)) last.toMs = t;
+    else out.push({ fromMs: t, toMs: t, idle: idle.has(t) });
+  }
+  return out;
 }
 
 /** Describes removed input for people: "inputs for 12:00:00.000–12:10:00.000 (600 batches) ...". */
@@ -226,7 +253,8 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
     );
   }
   // every input of the replayed pipeline must have stored blocks in the original, with as many partitions
-  const entryBytes = await original.get(layout.received(plan.times[0]!));
+  const idleTimes = new Set(plan.idle);
+  const entryBytes = await original.get(layout.received(plan.times.find((t) => !idleTimes.has(t))!));
   const entry = decodeJson<ReceivedEntry>(entryBytes!);
   for (const binding of ctx.graph.inputs.values()) {
     const stored = entry.streams[binding.name];
@@ -286,29 +314,45 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
         store,
         concurrency: Math.max(2, availableParallelism()),
       });
-  scheduler = new BatchScheduler(ctx, {
-    store,
-    invoker,
-    sources,
-    clock: 'manual',
-    zeroTimeMs: plan.zeroTimeMs,
-    // keep the replayed range's input visible for recovery while the replay runs
-    retainInputsMs: Math.max(3_600_000, last - plan.times[0]! + 2 * ctx.batchIntervalMs),
-    onBatch: options.onBatch,
-    log: options.log,
-  });
   const manifests: BatchManifest[] = [];
+  // one driver per run of batches with input and per idle span between them (issue 11): the
+  // driver re-runs the batches its store shows as received first, so each one sees only its own
+  // run's write-ahead entries; across a span it closes empty batches (the idle fast path where
+  // the replayed pipeline allows it), which windows and state reaching back read as empty
   try {
-    await scheduler.start();
     if (invoker instanceof WorkerPoolInvoker) await invoker.ready();
-    const chunk = options.backlog ?? 16;
-    while (scheduler.nextBatchTimeMs <= last) {
-      const ran = await scheduler.run({ numBatches: chunk, untilMs: last });
-      if (ran.length === 0) break;
-      manifests.push(...ran);
+    for (const segment of segmentsOf(plan)) {
+      scheduler = new BatchScheduler(ctx, {
+        store: segment.idle
+          ? options.into
+          : new ReplayOverlayStore({
+              original,
+              target: options.into,
+              fromMs: segment.fromMs,
+              toMs: segment.toMs,
+            }),
+        invoker,
+        sources,
+        clock: 'manual',
+        zeroTimeMs: plan.zeroTimeMs,
+        // keep the replayed range's input visible for recovery while the replay runs
+        retainInputsMs: Math.max(3_600_000, last - plan.times[0]! + 2 * ctx.batchIntervalMs),
+        onBatch: options.onBatch,
+        log: options.log,
+      });
+      try {
+        await scheduler.start();
+        const chunk = options.backlog ?? 16;
+        while (scheduler.nextBatchTimeMs <= segment.toMs) {
+          const ran = await scheduler.run({ numBatches: chunk, untilMs: segment.toMs });
+          if (ran.length === 0) break;
+          manifests.push(...ran);
+        }
+      } finally {
+        await scheduler.stop();
+      }
     }
   } finally {
-    await scheduler.stop();
     await invoker.close();
   }
   const meta = decodeJson<GraphMeta>((await options.into.get(layout.graph()))!);

@@ -14,21 +14,18 @@
  * A pipeline only sleeps when it holds no state and no window data (the fast path's rule), so
  * no `mapWithState` timeout can fall due while it sleeps; the marker keeps `wakeAtMs` for a
  * future rule that lets state sleep. The latency this trades: the first event after a sleep waits
- * up to one tick (1 minute) plus one interval; `sluice send`/`SqsProducer` can nudge the
- * scheduler (an asynchronous invoke), and the construct's `alwaysOn` keeps it awake.
+ * up to one tick (1 minute) plus one interval; `sluice send`/`SqsProducer` nudge the scheduler
+ * (an asynchronous invoke, aws/nudge.ts) when they see the marker, and the construct's `alwaysOn`
+ * keeps it awake. A nudge (`NUDGE_EVENT`) skips the queue (a message just sent may not be counted
+ * yet): marker present, it wakes the pipeline; absent, the pipeline is awake and the nudge returns
+ * after that one GET (no lease, no SQS request).
  *
  * @module
  */
 
-export const ASLEEP_KEY = 'meta/asleep.json';
+import type { AsleepMarker } from '../../aws/asleep-marker.ts';
 
-export interface AsleepMarker {
-  readonly asleepAtMs: number;
-  /** The last committed batch when the scheduler went to sleep. */
-  readonly lastBatchMs: number | null;
-  /** When the scheduler must wake even without messages (null: never). */
-  readonly wakeAtMs: number | null;
-}
+export { ASLEEP_KEY, type AsleepMarker } from '../../aws/asleep-marker.ts';
 
 export interface TickPorts {
   /** ApproximateNumberOfMessages + ApproximateNumberOfMessagesNotVisible (one GetQueueAttributes). */

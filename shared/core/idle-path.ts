@@ -86,6 +86,11 @@ export class IdlePath {
   }
 
   /** How long (ms) the stream has been idle, batch after batch. */
+  /** A sleeping scheduler woke (for messages or a nudge): the quiet time it slept through does not count. */
+  woke(): void {
+    this.writer.busy();
+  }
+
   get idleForMs(): number {
     return this.writer.idleStreak * this.intervalMs;
   }

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { App, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -734,7 +735,7 @@ describe('options (stacks synthesized without bundling)', () => {
     expect(acked.join()).not.toContain('AwsSolutions-S1');
   });
 
-  it('grantSend gives a producer SendMessage on the input queue, nothing else', () => {
+  it('grantSend gives a producer SendMessage on the input queue, and for the nudge the marker and the scheduler only', () => {
     const s = new Stack(appWithoutBundling(), 'Producer');
     const p = new SluicePipeline(s, 'P', { pipeline: WORDCOUNT, functionsDir: FUNCTIONS_DIR });
     const producer = new iam.Role(s, 'Producer', { assumedBy: new iam.AccountRootPrincipal() });
@@ -745,8 +746,48 @@ describe('options (stacks synthesized without bundling)', () => {
     Template.fromStack(s).hasResourceProperties('AWS::IAM::Policy', {
       Roles: [{ Ref: s.getLogicalId(producer.node.defaultChild as iam.CfnRole) }],
       PolicyDocument: {
-        Statement: [Match.objectLike({ Action: Match.arrayWith(['sqs:SendMessage']), Resource: queueArn })],
+        Statement: Match.arrayWith([
+          Match.objectLike({ Action: Match.arrayWith(['sqs:SendMessage']), Resource: queueArn }),
+        ]),
       },
+    });
+    // the nudge (aws/nudge.ts): read the sleeping scheduler's marker (one key, listing only that
+    // key, so a missing marker is a 404) and invoke the scheduler function; nothing else
+    const bucket = s.getLogicalId(p.bucket.node.defaultChild as s3.CfnBucket);
+    const scheduler = s.getLogicalId(p.schedulerFunction.node.defaultChild as lambda.CfnFunction);
+    const template = Template.fromStack(s);
+    const policies = template.findResources('AWS::IAM::Policy', {
+      Properties: { Roles: [{ Ref: s.getLogicalId(producer.node.defaultChild as iam.CfnRole) }] },
+    });
+    const statements = Object.values(policies).flatMap(
+      (r) =>
+        (r as { Properties: { PolicyDocument: { Statement: Record<string, unknown>[] } } }).Properties
+          .PolicyDocument.Statement,
+    );
+    const actions = statements.flatMap((st) => [st.Action].flat());
+    expect(actions.sort()).toEqual(
+      [
+        'lambda:InvokeFunction',
+        's3:GetObject',
+        's3:ListBucket',
+        'sqs:GetQueueAttributes',
+        'sqs:GetQueueUrl',
+        'sqs:ListQueueTags',
+        'sqs:SendMessage',
+      ].sort(),
+    );
+    const get = statements.find((st) => st.Action === 's3:GetObject')!;
+    expect(JSON.stringify(get.Resource)).toContain(`"${bucket}"`);
+    expect(JSON.stringify(get.Resource)).toContain('/meta/asleep.json');
+    const list = statements.find((st) => st.Action === 's3:ListBucket')!;
+    expect(list.Condition).toEqual({ StringEquals: { 's3:prefix': 'meta/asleep.json' } });
+    const invoke = statements.find((st) => st.Action === 'lambda:InvokeFunction')!;
+    expect(JSON.stringify(invoke.Resource)).toContain(`"${scheduler}"`);
+    // and the queue names the store where the marker lives
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      Tags: Match.arrayWith([
+        { Key: 'sluice:store', Value: { 'Fn::Join': ['', ['s3://', { Ref: bucket }]] } },
+      ]),
     });
   });
 });

@@ -307,4 +307,16 @@ describe('idle fast path (issue 11)', () => {
     const spans = await listIdleSpans(memory);
     expect(spans.at(-1)!.toMs).toBe(99_000);
   });
+
+  it('a scheduler woken after a long sleep runs the batch that holds the messages before it may sleep again', async () => {
+    const memory = new MemoryObjectStore();
+    const { scheduler } = driver(wordCount, memory, queueSource([['a'], ['b c']]));
+    await scheduler.run({ numBatches: 1 });
+    // asleep far longer than idleAfter (2 s here), then woken by messages
+    expect(await scheduler.fillIdleUntil(100_500)).toBe(98);
+    expect(scheduler.idleForMs).toBe(0);
+    const ran = await scheduler.run({ numBatches: 5, stopWhenIdleMs: 2_000 });
+    expect(ran[0]?.input.records).toBe(1);
+    await scheduler.stop();
+  });
 });

@@ -346,6 +346,7 @@ export class BatchScheduler {
       n++;
     }
     if (n > 0) await this.flushIdle();
+    this.idlePath.woke(); // the span it slept through must not send it back to sleep at once
     return n;
   }
 
@@ -444,6 +445,7 @@ export class BatchScheduler {
       );
     }
 
+    await this.retention.cleanUp(t, this.pipeline); // before the manifest, which counts its requests
     // 5. commit: the manifest (one rule for dead letters: a record computed by two stages is one)
     const taskDeadLetters =
       tally.taskMetrics.deadLettered > 0 ? await countTaskDeadLetters(this.store, t) : 0;
@@ -480,7 +482,6 @@ export class BatchScheduler {
     // 6. rate and clean-up
     this.rate.onBatchCompleted(manifest);
     this.pipeline.forget(t - 4 * this.ctx.batchIntervalMs);
-    await this.retention.cleanUp(t, this.pipeline);
     this.inputs.forget(t);
     this.options.onBatch?.(manifest);
     return manifest;
@@ -496,6 +497,7 @@ export class BatchScheduler {
     if (!(await previous)) {
       throw new BatchFailedError(t, `the batch before it failed; batches commit in time order`);
     }
+    await this.retention.cleanUp(t, this.pipeline); // before the span counts the batch's requests
     const full = this.idlePath.add(t, this.store.since(requestsBefore), this.inputs.idlePositions);
     if (this.ctx.graph.outputs.some((o) => o.kind === 'foreach')) {
       const gen = this.pipeline.generate(t);
@@ -513,7 +515,6 @@ export class BatchScheduler {
     );
     this.lastCommittedMs = Math.max(t, this.lastCommittedMs ?? t);
     this.pipeline.forget(t - 4 * this.ctx.batchIntervalMs);
-    await this.retention.cleanUp(t, this.pipeline);
     this.inputs.forget(t);
     this.options.onBatch?.(manifest);
     return manifest;
