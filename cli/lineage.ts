@@ -1,6 +1,7 @@
 /**
  * `sluice lineage <rdd> <batch-time> <partition>`: how one stored partition was computed. Each
- * partition a task writes has a lineage record (`<key>.lineage.json` beside it; `lineage/<key>.lineage.json` for saved outputs) naming its
+ * partition a task writes has a lineage record (in the object's trailer; in the batch's manifest
+ * for saved outputs; `<key>.lineage.json` in stores written before: shared/core/lineage-store.ts) naming its
  * operators and the parent partitions it read; following the parents down to the input blocks
  * gives the tree Spark would recompute the partition from.
  *
@@ -10,6 +11,7 @@
 import type { BatchManifest } from '../shared/core/driver.ts';
 import { listIdleSpans } from '../shared/core/idle-span.ts';
 import { layout, parseOutputKey, timeKey } from '../shared/core/layout.ts';
+import { lineageDataKeys, outputLineageOf, readLineage } from '../shared/core/lineage-store.ts';
 import type { LineageRecord, ParentRef } from '../shared/core/task.ts';
 import type { ObjectStore } from '../shared/ports/object-store.ts';
 import { ArgumentError, CliError } from './errors.ts';
@@ -90,9 +92,9 @@ export async function lineageListCommand(
     return;
   }
   const times = new Map<number, Set<string>>();
-  for (const k of await opened.store.list('rdd/')) {
+  for (const k of lineageDataKeys(await opened.store.list('rdd/'))) {
     const [, tk, name] = k.split('/');
-    if (!tk || !name || !k.endsWith('.lineage.json')) continue;
+    if (!tk || !name) continue;
     const set = times.get(Number(tk)) ?? new Set<string>();
     set.add(name);
     times.set(Number(tk), set);
@@ -120,9 +122,15 @@ export async function findDataKey(
   if (name.startsWith('shuffle:')) candidates.push(layout.shuffleOutput(t, name.slice('shuffle:'.length), p));
   else candidates.push(layout.rddPartition(t, name, p));
   for (const key of candidates) {
-    if ((await store.list(layout.lineageOf(key))).length > 0) return key;
+    const keys = await store.list(key); // the object (its trailer) or, written before, its .lineage.json
+    if (keys.includes(key) || keys.includes(layout.lineageOf(key))) return key;
   }
-  // a saved output, by its name (wordcount): its lineage is under lineage/outputs/<name>/...
+  // a saved output, by its name (wordcount): its lineage is in the batch's manifest
+  for (const r of await outputLineageOf(store, t)) {
+    const parsed = parseOutputKey(r.key);
+    if (parsed?.name === name && parsed.partition === p) return r.key;
+  }
+  // ... or, in a store written before, under lineage/outputs/<name>/...
   for (const key of await store.list(layout.outputBatchLineage(name, t))) {
     const parsed = parseOutputKey(key);
     if (parsed?.partition === p && key.endsWith('.lineage.json'))
@@ -138,6 +146,10 @@ export async function outputPartsOf(store: ObjectStore, t: number): Promise<Map<
   for (const o of manifest?.outputs ?? []) {
     if (o.kind !== 'file') continue;
     const ps: number[] = [];
+    for (const r of manifest?.outputLineage ?? []) {
+      const parsed = parseOutputKey(r.key);
+      if (parsed?.name === o.name && parsed.partition !== undefined) ps.push(parsed.partition);
+    }
     for (const key of await store.list(layout.outputBatchLineage(o.name, t))) {
       const parsed = parseOutputKey(key);
       if (parsed?.partition !== undefined && key.endsWith('.lineage.json')) ps.push(parsed.partition);
@@ -145,7 +157,7 @@ export async function outputPartsOf(store: ObjectStore, t: number): Promise<Map<
     if (ps.length > 0)
       parts.set(
         o.name,
-        ps.sort((a, b) => a - b),
+        [...new Set(ps)].sort((a, b) => a - b),
       );
   }
   return parts;
@@ -163,7 +175,7 @@ export async function buildTree(store: ObjectStore, ref: ParentRef, maxDepth: nu
     if (seen.has(id)) return { ...base, kind: 'repeat', parents: [] };
     if (depth > maxDepth) return { ...base, kind: 'truncated', parents: [] };
     seen.add(id);
-    const record = await readJson<LineageRecord>(store, layout.lineageOf(r.key));
+    const record = await readLineage(store, r.key);
     if (!record) {
       const kind = r.key.startsWith('inputs/')
         ? 'input'
@@ -287,8 +299,7 @@ export interface NameCount {
 /** Distinct names one level under `prefix`, with the partitions that have a lineage record. */
 export async function listNames(store: ObjectStore, prefix: string): Promise<NameCount[]> {
   const byName = new Map<string, number[]>();
-  for (const k of await store.list(prefix)) {
-    if (!k.endsWith('.lineage.json')) continue;
+  for (const k of lineageDataKeys(await store.list(prefix))) {
     const [name, file] = k.slice(prefix.length).split('/');
     if (!name || !file) continue;
     const list = byName.get(name) ?? [];

@@ -103,6 +103,11 @@ export interface BatchManifest {
   readonly requests: RequestCounts;
   /** Set when the batch was skipped on request (`--skip-batch`): why, and how many input records. */
   readonly skipped?: { readonly reason: string; readonly records: number };
+  /**
+   * The lineage records of the batch's saved output parts (issue 11): committed here, with the
+   * batch, so output folders hold data only and a part costs one PUT (lineage-store.ts).
+   */
+  readonly outputLineage?: readonly LineageRecord[];
   /** An idle batch (issue 11): committed in an idle span (idle/), no manifest of its own. */
   readonly idle?: true;
 }
@@ -203,6 +208,9 @@ export class BatchTally {
     });
     const m = this.taskMetrics;
     const start = b.processingStartMs;
+    const outputLineage = b.plan.stages
+      .filter((s) => s.target?.kind === 'file')
+      .flatMap((s) => (b.lineages.get(s) ?? []).filter((l) => l !== undefined));
     return {
       batchTimeMs: b.t,
       fingerprint: b.fingerprint,
@@ -228,6 +236,7 @@ export class BatchTally {
       deadLettered: deadLetters + b.taskDeadLetters,
       ...deliveryOf(b.received),
       ...(b.skipped ? { skipped: { reason: b.skipped.reason, records: b.skipped.records } } : {}),
+      ...(outputLineage.length > 0 ? { outputLineage } : {}),
       requests: {
         get: b.requests.get + m.get,
         put: b.requests.put + m.put + 1,
