@@ -11,7 +11,12 @@
 import type { BatchManifest } from '../shared/core/driver.ts';
 import { listIdleSpans } from '../shared/core/idle-span.ts';
 import { layout, parseOutputKey, timeKey } from '../shared/core/layout.ts';
-import { lineageDataKeys, outputLineageOf, readLineage } from '../shared/core/lineage-store.ts';
+import {
+  lineageDataKeys,
+  memoryLineageOf,
+  outputLineageOf,
+  readLineage,
+} from '../shared/core/lineage-store.ts';
 import type { LineageRecord, ParentRef } from '../shared/core/task.ts';
 import type { ObjectStore } from '../shared/ports/object-store.ts';
 import { ArgumentError, CliError } from './errors.ts';
@@ -124,6 +129,8 @@ export async function findDataKey(
   for (const key of candidates) {
     const keys = await store.list(key); // the object (its trailer) or, written before, its .lineage.json
     if (keys.includes(key) || keys.includes(layout.lineageOf(key))) return key;
+    // a tiny batch run in the driver kept it in memory: its record is in the manifest
+    if ((await memoryLineageOf(store, key))?.some((r) => r.key === key)) return key;
   }
   // a saved output, by its name (wordcount): its lineage is in the batch's manifest
   for (const r of await outputLineageOf(store, t)) {
@@ -316,12 +323,33 @@ const ranges = (ps: readonly number[]) =>
       ? `${ps[0]}-${ps[ps.length - 1]}`
       : ps.join(',');
 
+/**
+ * What a tiny batch (issue 11) held in memory instead of the store, by area and name: its lineage
+ * records are in the batch's manifest (`memoryLineage`).
+ */
+async function inMemoryNames(store: ObjectStore, t: number): Promise<(NameCount & { area: string })[]> {
+  const byName = new Map<string, { area: string; name: string; partitions: number[] }>();
+  const prefix = (area: string) => `${area}/${timeKey(t)}/`;
+  for (const r of (await memoryLineageOf(store, prefix('rdd'))) ?? []) {
+    const area = r.key.startsWith('shuffle/') ? 'shuffle' : 'rdd';
+    const name = r.key.slice(prefix(area).length).split('/')[0]!;
+    const entry = byName.get(`${area}/${name}`) ?? { area, name, partitions: [] };
+    entry.partitions.push(r.partition);
+    byName.set(`${area}/${name}`, entry);
+  }
+  return [...byName.values()].map((e) => ({ ...e, partitions: e.partitions.sort((a, b) => a - b) }));
+}
+
 async function storedFor(store: ObjectStore, t: number): Promise<string[]> {
   const lines: string[] = [];
   for (const r of await listNames(store, `rdd/${timeKey(t)}/`))
     lines.push(`rdd      ${r.name}  (partitions ${ranges(r.partitions)})`);
   for (const s of await listNames(store, `shuffle/${timeKey(t)}/`)) {
     lines.push(`shuffle  shuffle:${s.name}  (map tasks ${ranges(s.partitions)})`);
+  }
+  for (const m of await inMemoryNames(store, t)) {
+    const what = m.area === 'rdd' ? `rdd      ${m.name}  (partitions` : `shuffle  shuffle:${m.name}  (map tasks`;
+    lines.push(`${what} ${ranges(m.partitions)}; a tiny batch run in the driver: lineage in its manifest)`);
   }
   for (const [name, ps] of await outputPartsOf(store, t)) {
     lines.push(`output   ${name}  (parts ${ranges(ps)} in ${layout.outputBatch(name, t)})`);
@@ -354,7 +382,9 @@ async function notFoundMessage(opened: OpenedStore, rdd: string, t: number, p: n
     lines.push(await whyNothing(opened, t));
   } else {
     lines.push('Stored for this batch (pick one):', ...stored.map((s) => `  ${s}`));
-    const first = (await listNames(opened.store, `rdd/${timeKey(t)}/`))[0];
+    const first =
+      (await listNames(opened.store, `rdd/${timeKey(t)}/`))[0] ??
+      (await inMemoryNames(opened.store, t)).find((m) => m.area === 'rdd');
     if (first)
       lines.push(
         `e.g. sluice lineage ${shellQuote(first.name)} ${t} ${first.partitions[0] ?? 0} ${opened.flags}`,

@@ -97,7 +97,23 @@ export async function readLineage(store: ObjectStore, key: string): Promise<Line
     if (inObject) return inObject;
   }
   const legacy = await store.get(layout.lineageOf(key));
-  return legacy ? decodeJson<LineageRecord>(legacy) : undefined;
+  if (legacy) return decodeJson<LineageRecord>(legacy);
+  return (await memoryLineageOf(store, key))?.find((r) => r.key === key);
+}
+
+/**
+ * The lineage records a tiny batch kept in its manifest for what it held in memory (issue 11),
+ * for the batch of `key` (`rdd/<t>/...` or `shuffle/<t>/...`); undefined for another key.
+ */
+export async function memoryLineageOf(
+  store: ObjectStore,
+  key: string,
+): Promise<readonly LineageRecord[] | undefined> {
+  const m = /^(?:rdd|shuffle)\/(\d+)\//.exec(key);
+  if (!m) return undefined;
+  const bytes = await store.get(layout.manifest(Number(m[1])));
+  if (!bytes) return [];
+  return decodeJson<{ memoryLineage?: LineageRecord[] }>(bytes).memoryLineage ?? [];
 }
 
 /** The lineage records of batch t's saved output parts, from its manifest (empty before issue 11). */

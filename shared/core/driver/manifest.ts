@@ -49,6 +49,8 @@ export interface StageReport {
   readonly throttled?: number;
   /** The adaptive concurrency limit's range while the stage ran. */
   readonly concurrency?: ConcurrencyRange;
+  /** The stage ran in the driver: a tiny batch (issue 11, driver/tiny-batch.ts). */
+  readonly inDriver?: true;
 }
 
 /** manifests/<t>.json: a committed batch. */
@@ -108,6 +110,12 @@ export interface BatchManifest {
    * batch, so output folders hold data only and a part costs one PUT (lineage-store.ts).
    */
   readonly outputLineage?: readonly LineageRecord[];
+  /**
+   * A tiny batch run in the driver (issue 11): the lineage records of what it kept in memory
+   * instead of the store (its shuffle map outputs, RDDs only its foreachRDD read), so
+   * `sluice lineage` still walks from its outputs down to the input blocks.
+   */
+  readonly memoryLineage?: readonly LineageRecord[];
   /** An idle batch (issue 11): committed in an idle span (idle/), no manifest of its own. */
   readonly idle?: true;
 }
@@ -211,6 +219,10 @@ export class BatchTally {
     const outputLineage = b.plan.stages
       .filter((s) => s.target?.kind === 'file')
       .flatMap((s) => (b.lineages.get(s) ?? []).filter((l) => l !== undefined));
+    const inDriver = new Set(this.stages.filter((r) => r.inDriver).map((r) => r.id));
+    const memoryLineage = b.plan.stages
+      .filter((s) => inDriver.has(s.id) && (s.kind === 'shuffle' || s.target?.reason === 'output'))
+      .flatMap((s) => (b.lineages.get(s) ?? []).filter((l) => l !== undefined && !l.empty));
     return {
       batchTimeMs: b.t,
       fingerprint: b.fingerprint,
@@ -237,6 +249,7 @@ export class BatchTally {
       ...deliveryOf(b.received),
       ...(b.skipped ? { skipped: { reason: b.skipped.reason, records: b.skipped.records } } : {}),
       ...(outputLineage.length > 0 ? { outputLineage } : {}),
+      ...(memoryLineage.length > 0 ? { memoryLineage } : {}),
       requests: {
         get: b.requests.get + m.get,
         put: b.requests.put + m.put + 1,

@@ -140,6 +140,7 @@ export class StageRunner {
           taskDurationsMs: outcome.taskDurationsMs,
           throttled: outcome.throttled,
           concurrency: outcome.concurrency,
+          ...(via ? { inDriver: true as const } : {}),
         });
       })();
       running.set(stage, p);
