@@ -27,6 +27,7 @@ import {
   LeaseHeldError,
   type ObjectStore,
   type Source,
+  type TinyBatchOptions,
 } from '../shared/engine.ts';
 import { intEnv, jsonEnv, requireEnv, type SluiceEnv, sluiceEnv } from './lib/env.ts';
 import { DEFAULT_PARTITION_TIMEOUT_MS, driverTaskTimeoutMs, LAMBDA_ENV } from './lib/env-names.ts';
@@ -58,6 +59,8 @@ export interface SchedulerDeps {
   readonly batchRetry?: BatchRetryOptions;
   /** The alarms' metrics also through PutMetricData (SLUICE_METRICS_API=1: for LocalStack). */
   readonly metricsApi?: MetricsApiSink;
+  /** Tiny batches run inside this function, no partition invoked (issue 11; SLUICE_TINY_BATCH). */
+  readonly tinyBatch?: false | TinyBatchOptions;
   /** Sleep after this long idle (functions/lib/sleep.ts); undefined or 0: always on. */
   readonly idleAfterMs?: number;
   /** The queue's depth (one GetQueueAttributes); default: the SQS client. */
@@ -86,6 +89,7 @@ export function schedulerDepsFromEnv(env: NodeJS.ProcessEnv = process.env): Sche
     faults: jsonEnv<FaultOptions>('SLUICE_FAULTS', env),
     metricsApi: metricsApiSinkFromEnv(sluiceEnv(env).pipelineName, env, log),
     idleAfterMs: intEnv(LAMBDA_ENV.idleAfterMs, 0, env),
+    tinyBatch: jsonEnv<false | TinyBatchOptions>(LAMBDA_ENV.tinyBatch, env),
   };
 }
 
@@ -134,6 +138,7 @@ export function createSchedulerHandler(deps: SchedulerDeps) {
       retainInputsMs: deps.retainInputsMs,
       faults: deps.faults,
       batchRetry: deps.batchRetry,
+      tinyBatch: deps.tinyBatch,
       lease: {
         owner: `scheduler:${context.awsRequestId}`,
         durationMs: deadlineMs - started + deps.marginMs,

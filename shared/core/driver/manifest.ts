@@ -116,6 +116,11 @@ export interface BatchManifest {
    * `sluice lineage` still walks from its outputs down to the input blocks.
    */
   readonly memoryLineage?: readonly LineageRecord[];
+  /**
+   * The checksum of every RDD partition the batch stored, by key: a recomputation from lineage
+   * that computes different bytes is the determinism rule broken (lineage-recovery.ts warns).
+   */
+  readonly checksums?: Readonly<Record<string, string>>;
   /** An idle batch (issue 11): committed in an idle span (idle/), no manifest of its own. */
   readonly idle?: true;
 }
@@ -223,6 +228,10 @@ export class BatchTally {
     const memoryLineage = b.plan.stages
       .filter((s) => inDriver.has(s.id) && (s.kind === 'shuffle' || s.target?.reason === 'output'))
       .flatMap((s) => (b.lineages.get(s) ?? []).filter((l) => l !== undefined && !l.empty));
+    const checksums = b.plan.stages
+      .filter((s) => s.target?.kind === 'rdd' && !(inDriver.has(s.id) && s.target.reason === 'output'))
+      .flatMap((s) => (b.lineages.get(s) ?? []).filter((l) => l !== undefined))
+      .map((l) => [l.key, l.checksum] as const);
     return {
       batchTimeMs: b.t,
       fingerprint: b.fingerprint,
@@ -250,6 +259,7 @@ export class BatchTally {
       ...(b.skipped ? { skipped: { reason: b.skipped.reason, records: b.skipped.records } } : {}),
       ...(outputLineage.length > 0 ? { outputLineage } : {}),
       ...(memoryLineage.length > 0 ? { memoryLineage } : {}),
+      ...(checksums.length > 0 ? { checksums: Object.fromEntries(checksums) } : {}),
       requests: {
         get: b.requests.get + m.get,
         put: b.requests.put + m.put + 1,

@@ -164,6 +164,8 @@ export function resolveDriverOptions(options: BatchSchedulerOptions): ResolvedDr
   }
   return {
     ...options,
+    // injected throttles refuse invocations: a driver asked for them runs every batch on the invoker
+    ...(options.faults?.throttleTasks ? { tinyBatch: false as const } : {}),
     clock: options.clock ?? DRIVER_DEFAULTS.clock,
     taskTimeoutMs: options.taskTimeoutMs ?? DRIVER_DEFAULTS.taskTimeoutMs,
     maxTaskAttempts: options.maxTaskAttempts ?? DRIVER_DEFAULTS.maxTaskAttempts,

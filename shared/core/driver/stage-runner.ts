@@ -15,7 +15,7 @@ import type { LineageRecord, TaskResult, TaskSpec } from '../task.ts';
 import type { TaskRunner } from '../task-runner.ts';
 import { warnNondeterministic } from './determinism.ts';
 import type { ReceivedEntry, StageReport } from './manifest.ts';
-import { DriverInvoker, type TinyBatchOptions, TinyBatches } from './tiny-batch.ts';
+import { DriverInvoker, TinyBatches, type TinyBatchOptions } from './tiny-batch.ts';
 
 export type OnStage = (stage: Stage, results: TaskResult[], report: StageReport) => void;
 
