@@ -348,7 +348,8 @@ async function storedFor(store: ObjectStore, t: number): Promise<string[]> {
     lines.push(`shuffle  shuffle:${s.name}  (map tasks ${ranges(s.partitions)})`);
   }
   for (const m of await inMemoryNames(store, t)) {
-    const what = m.area === 'rdd' ? `rdd      ${m.name}  (partitions` : `shuffle  shuffle:${m.name}  (map tasks`;
+    const what =
+      m.area === 'rdd' ? `rdd      ${m.name}  (partitions` : `shuffle  shuffle:${m.name}  (map tasks`;
     lines.push(`${what} ${ranges(m.partitions)}; a tiny batch run in the driver: lineage in its manifest)`);
   }
   for (const [name, ps] of await outputPartsOf(store, t)) {

@@ -3,22 +3,16 @@ import { GraphMismatchError, SluiceError, TaskFailedError } from '../errors.ts';
 export { GraphMismatchError };
 
 import type { ObjectStore } from '../ports/object-store.ts';
-import {
-  blockChecksum,
-  checksum,
-  encodeBlock,
-  encodeJsonLines,
-  encodeTextLines,
-} from './codec.ts';
+import { blockChecksum, checksum, encodeBlock, encodeJsonLines, encodeTextLines } from './codec.ts';
 import type { Pipeline } from './context.ts';
 import { layout } from './layout.ts';
+import { commitWithLineage } from './lineage-store.ts';
 import { parquetPart } from './parquet.ts';
 import { encodeSkippingBad, unstorable } from './poison.ts';
 import type { RDD, ShuffleDependency } from './rdd.ts';
 import { bucketize } from './shuffle.ts';
 import type { LineageRecord, TaskResult, TaskSpec } from './task.ts';
 import { TaskContext } from './task-context.ts';
-import { commitWithLineage } from './lineage-store.ts';
 
 /**
  * Runs one task: regenerates the batch's RDDs from the pipeline, computes the partition and

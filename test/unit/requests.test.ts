@@ -131,7 +131,7 @@ describe('requests per batch with data (issue 11, item 3)', () => {
     const key = layout.rddPartition(2000, batches[1]!.manifest.outputs[0]!.name, 1);
     const record = await readLineage(store, key);
     expect(record).toMatchObject({ key, partition: 1, batchTimeMs: 2000 });
-    expect(decodeBlock(await store.get(key) as Uint8Array).length).toBe(record!.records);
+    expect(decodeBlock((await store.get(key)) as Uint8Array).length).toBe(record!.records);
   });
 
   it('a batch over the tinyBatch limits runs on the invoker', async () => {
