@@ -6,6 +6,7 @@
  * with its shuffle in memory. The store's own request counters (CountingObjectStore) decide.
  */
 import { describe, expect, it } from 'vitest';
+import { profileOf } from '../../cli/cost.ts';
 import { decodeBlock, encodeBlock, encodeJson, frameWithLineage } from '../../shared/core/codec.ts';
 import { CountingObjectStore } from '../../shared/core/counting-store.ts';
 import { layout } from '../../shared/core/layout.ts';
@@ -91,6 +92,9 @@ describe('requests per batch with data (issue 11, item 3)', () => {
       expect(b.manifest.stages.every((st) => st.inDriver)).toBe(true);
     }
     expect(invoked).toEqual([]); // a tiny batch invokes no worker or Lambda
+    // the cost model prices no partition invocation or duration for it (the scheduler ran it)
+    for (const b of batches)
+      expect(profileOf(b.manifest)).toMatchObject({ invocations: 0, taskMs: 0, put: b.put });
   });
 
   it('a tiny batch keeps its outputs and lineage: equal outputs, output lineage down to the input blocks', async () => {
