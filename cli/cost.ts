@@ -229,8 +229,12 @@ export function profileOf(m: BatchManifest): BatchProfile {
     list: m.requests.list,
     get: m.requests.get,
     delete: m.requests.delete,
-    invocations: m.tasks.attempts,
-    taskMs: m.stages.reduce((n, s) => n + s.taskDurationsMs.reduce((a, b) => a + b, 0), 0),
+    // a stage run in the driver (a tiny batch, issue 11) invokes no partition function: its time is
+    // the scheduler's, which the model prices as running anyway
+    invocations: m.stages.some((s) => s.inDriver)
+      ? m.stages.reduce((n, s) => n + (s.inDriver ? 0 : s.attempts), 0)
+      : m.tasks.attempts,
+    taskMs: m.stages.reduce((n, s) => n + (s.inDriver ? 0 : s.taskDurationsMs.reduce((a, b) => a + b, 0)), 0),
     bytesWritten: m.requests.bytesWritten,
   };
 }

@@ -1,6 +1,7 @@
 /**
  * `sluice lineage <rdd> <batch-time> <partition>`: how one stored partition was computed. Each
- * partition a task writes has a lineage record (`<key>.lineage.json` beside it; `lineage/<key>.lineage.json` for saved outputs) naming its
+ * partition a task writes has a lineage record (in the object's trailer; in the batch's manifest
+ * for saved outputs; `<key>.lineage.json` in stores written before: shared/core/lineage-store.ts) naming its
  * operators and the parent partitions it read; following the parents down to the input blocks
  * gives the tree Spark would recompute the partition from.
  *
@@ -10,6 +11,12 @@
 import type { BatchManifest } from '../shared/core/driver.ts';
 import { listIdleSpans } from '../shared/core/idle-span.ts';
 import { layout, parseOutputKey, timeKey } from '../shared/core/layout.ts';
+import {
+  lineageDataKeys,
+  memoryLineageOf,
+  outputLineageOf,
+  readLineage,
+} from '../shared/core/lineage-store.ts';
 import type { LineageRecord, ParentRef } from '../shared/core/task.ts';
 import type { ObjectStore } from '../shared/ports/object-store.ts';
 import { ArgumentError, CliError } from './errors.ts';
@@ -90,9 +97,9 @@ export async function lineageListCommand(
     return;
   }
   const times = new Map<number, Set<string>>();
-  for (const k of await opened.store.list('rdd/')) {
+  for (const k of lineageDataKeys(await opened.store.list('rdd/'))) {
     const [, tk, name] = k.split('/');
-    if (!tk || !name || !k.endsWith('.lineage.json')) continue;
+    if (!tk || !name) continue;
     const set = times.get(Number(tk)) ?? new Set<string>();
     set.add(name);
     times.set(Number(tk), set);
@@ -120,9 +127,17 @@ export async function findDataKey(
   if (name.startsWith('shuffle:')) candidates.push(layout.shuffleOutput(t, name.slice('shuffle:'.length), p));
   else candidates.push(layout.rddPartition(t, name, p));
   for (const key of candidates) {
-    if ((await store.list(layout.lineageOf(key))).length > 0) return key;
+    const keys = await store.list(key); // the object (its trailer) or, written before, its .lineage.json
+    if (keys.includes(key) || keys.includes(layout.lineageOf(key))) return key;
+    // a tiny batch run in the driver kept it in memory: its record is in the manifest
+    if ((await memoryLineageOf(store, key))?.some((r) => r.key === key)) return key;
   }
-  // a saved output, by its name (wordcount): its lineage is under lineage/outputs/<name>/...
+  // a saved output, by its name (wordcount): its lineage is in the batch's manifest
+  for (const r of await outputLineageOf(store, t)) {
+    const parsed = parseOutputKey(r.key);
+    if (parsed?.name === name && parsed.partition === p) return r.key;
+  }
+  // ... or, in a store written before, under lineage/outputs/<name>/...
   for (const key of await store.list(layout.outputBatchLineage(name, t))) {
     const parsed = parseOutputKey(key);
     if (parsed?.partition === p && key.endsWith('.lineage.json'))
@@ -138,6 +153,10 @@ export async function outputPartsOf(store: ObjectStore, t: number): Promise<Map<
   for (const o of manifest?.outputs ?? []) {
     if (o.kind !== 'file') continue;
     const ps: number[] = [];
+    for (const r of manifest?.outputLineage ?? []) {
+      const parsed = parseOutputKey(r.key);
+      if (parsed?.name === o.name && parsed.partition !== undefined) ps.push(parsed.partition);
+    }
     for (const key of await store.list(layout.outputBatchLineage(o.name, t))) {
       const parsed = parseOutputKey(key);
       if (parsed?.partition !== undefined && key.endsWith('.lineage.json')) ps.push(parsed.partition);
@@ -145,7 +164,7 @@ export async function outputPartsOf(store: ObjectStore, t: number): Promise<Map<
     if (ps.length > 0)
       parts.set(
         o.name,
-        ps.sort((a, b) => a - b),
+        [...new Set(ps)].sort((a, b) => a - b),
       );
   }
   return parts;
@@ -163,7 +182,7 @@ export async function buildTree(store: ObjectStore, ref: ParentRef, maxDepth: nu
     if (seen.has(id)) return { ...base, kind: 'repeat', parents: [] };
     if (depth > maxDepth) return { ...base, kind: 'truncated', parents: [] };
     seen.add(id);
-    const record = await readJson<LineageRecord>(store, layout.lineageOf(r.key));
+    const record = await readLineage(store, r.key);
     if (!record) {
       const kind = r.key.startsWith('inputs/')
         ? 'input'
@@ -287,8 +306,7 @@ export interface NameCount {
 /** Distinct names one level under `prefix`, with the partitions that have a lineage record. */
 export async function listNames(store: ObjectStore, prefix: string): Promise<NameCount[]> {
   const byName = new Map<string, number[]>();
-  for (const k of await store.list(prefix)) {
-    if (!k.endsWith('.lineage.json')) continue;
+  for (const k of lineageDataKeys(await store.list(prefix))) {
     const [name, file] = k.slice(prefix.length).split('/');
     if (!name || !file) continue;
     const list = byName.get(name) ?? [];
@@ -305,12 +323,34 @@ const ranges = (ps: readonly number[]) =>
       ? `${ps[0]}-${ps[ps.length - 1]}`
       : ps.join(',');
 
+/**
+ * What a tiny batch (issue 11) held in memory instead of the store, by area and name: its lineage
+ * records are in the batch's manifest (`memoryLineage`).
+ */
+async function inMemoryNames(store: ObjectStore, t: number): Promise<(NameCount & { area: string })[]> {
+  const byName = new Map<string, { area: string; name: string; partitions: number[] }>();
+  const prefix = (area: string) => `${area}/${timeKey(t)}/`;
+  for (const r of (await memoryLineageOf(store, prefix('rdd'))) ?? []) {
+    const area = r.key.startsWith('shuffle/') ? 'shuffle' : 'rdd';
+    const name = r.key.slice(prefix(area).length).split('/')[0]!;
+    const entry = byName.get(`${area}/${name}`) ?? { area, name, partitions: [] };
+    entry.partitions.push(r.partition);
+    byName.set(`${area}/${name}`, entry);
+  }
+  return [...byName.values()].map((e) => ({ ...e, partitions: e.partitions.sort((a, b) => a - b) }));
+}
+
 async function storedFor(store: ObjectStore, t: number): Promise<string[]> {
   const lines: string[] = [];
   for (const r of await listNames(store, `rdd/${timeKey(t)}/`))
     lines.push(`rdd      ${r.name}  (partitions ${ranges(r.partitions)})`);
   for (const s of await listNames(store, `shuffle/${timeKey(t)}/`)) {
     lines.push(`shuffle  shuffle:${s.name}  (map tasks ${ranges(s.partitions)})`);
+  }
+  for (const m of await inMemoryNames(store, t)) {
+    const what =
+      m.area === 'rdd' ? `rdd      ${m.name}  (partitions` : `shuffle  shuffle:${m.name}  (map tasks`;
+    lines.push(`${what} ${ranges(m.partitions)}; a tiny batch run in the driver: lineage in its manifest)`);
   }
   for (const [name, ps] of await outputPartsOf(store, t)) {
     lines.push(`output   ${name}  (parts ${ranges(ps)} in ${layout.outputBatch(name, t)})`);
@@ -343,7 +383,9 @@ async function notFoundMessage(opened: OpenedStore, rdd: string, t: number, p: n
     lines.push(await whyNothing(opened, t));
   } else {
     lines.push('Stored for this batch (pick one):', ...stored.map((s) => `  ${s}`));
-    const first = (await listNames(opened.store, `rdd/${timeKey(t)}/`))[0];
+    const first =
+      (await listNames(opened.store, `rdd/${timeKey(t)}/`))[0] ??
+      (await inMemoryNames(opened.store, t)).find((m) => m.area === 'rdd');
     if (first)
       lines.push(
         `e.g. sluice lineage ${shellQuote(first.name)} ${t} ${first.partitions[0] ?? 0} ${opened.flags}`,

@@ -15,8 +15,9 @@ import {
   type ObjectStore,
   SluiceError,
   type Source,
+  type TinyBatchOptions,
 } from '../shared/engine.ts';
-import { intEnv, requireEnv, type SluiceEnv, sluiceEnv } from './lib/env.ts';
+import { intEnv, jsonEnv, requireEnv, type SluiceEnv, sluiceEnv } from './lib/env.ts';
 import { DEFAULT_PARTITION_TIMEOUT_MS, driverTaskTimeoutMs, LAMBDA_ENV } from './lib/env-names.ts';
 import { buildContext, bundledPipeline, type PipelineModuleLike } from './lib/pipeline.ts';
 import { emitMetrics, log } from './lib/telemetry.ts';
@@ -28,6 +29,8 @@ export interface RecoveryDeps {
   /** The partition function's timeout: the driver's task timeout follows it (`driverTaskTimeoutMs`). */
   readonly partitionTimeoutMs: number;
   readonly retainInputsMs?: number;
+  /** Tiny batches re-run inside this function (issue 11; SLUICE_TINY_BATCH). */
+  readonly tinyBatch?: false | TinyBatchOptions;
   readonly store?: ObjectStore;
   readonly invoker?: Invoker;
 }
@@ -67,6 +70,7 @@ export function createRecoveryHandler(deps: RecoveryDeps) {
       clock: 'manual',
       taskTimeoutMs: driverTaskTimeoutMs(deps.partitionTimeoutMs),
       retainInputsMs: deps.retainInputsMs,
+      tinyBatch: deps.tinyBatch,
       lease: {
         owner: `recovery:${context.awsRequestId}`,
         durationMs: context.getRemainingTimeInMillis(),
@@ -99,6 +103,7 @@ export function recoveryDepsFromEnv(env: NodeJS.ProcessEnv = process.env): Recov
     partitionFunction: requireEnv(LAMBDA_ENV.partitionFunction, env),
     partitionTimeoutMs: intEnv(LAMBDA_ENV.partitionTimeoutMs, DEFAULT_PARTITION_TIMEOUT_MS, env),
     retainInputsMs: intEnv(LAMBDA_ENV.retainInputsMs, 7 * 24 * 3_600_000, env),
+    tinyBatch: jsonEnv<false | TinyBatchOptions>(LAMBDA_ENV.tinyBatch, env),
   };
 }
 

@@ -31,6 +31,7 @@ import {
   LeaseHeldError,
   type ObjectStore,
   type Source,
+  type TinyBatchOptions,
 } from '../shared/engine.ts';
 import { intEnv, jsonEnv, requireEnv, type SluiceEnv, sluiceEnv } from './lib/env.ts';
 import { DEFAULT_PARTITION_TIMEOUT_MS, driverTaskTimeoutMs, LAMBDA_ENV } from './lib/env-names.ts';
@@ -62,6 +63,8 @@ export interface SchedulerDeps {
   readonly batchRetry?: BatchRetryOptions;
   /** The alarms' metrics also through PutMetricData (SLUICE_METRICS_API=1: for LocalStack). */
   readonly metricsApi?: MetricsApiSink;
+  /** Tiny batches run inside this function, no partition invoked (issue 11; SLUICE_TINY_BATCH). */
+  readonly tinyBatch?: false | TinyBatchOptions;
   /** Sleep after this long idle (functions/lib/sleep.ts); undefined or 0: always on. */
   readonly idleAfterMs?: number;
   /** The queue's depth (one GetQueueAttributes); default: the SQS client. */
@@ -95,6 +98,7 @@ export function schedulerDepsFromEnv(env: NodeJS.ProcessEnv = process.env): Sche
     metricsApi: metricsApiSinkFromEnv(sluiceEnv(env).pipelineName, env, log),
     idleAfterMs: intEnv(LAMBDA_ENV.idleAfterMs, 0, env),
     functionName: env.AWS_LAMBDA_FUNCTION_NAME,
+    tinyBatch: jsonEnv<false | TinyBatchOptions>(LAMBDA_ENV.tinyBatch, env),
   };
 }
 
@@ -148,6 +152,7 @@ export function createSchedulerHandler(deps: SchedulerDeps) {
       retainInputsMs: deps.retainInputsMs,
       faults: deps.faults,
       batchRetry: deps.batchRetry,
+      tinyBatch: deps.tinyBatch,
       lease: {
         owner: `scheduler:${context.awsRequestId}`,
         durationMs: deadlineMs - started + deps.marginMs,

@@ -15,6 +15,7 @@ export { CountingObjectStore, type RequestCounts } from './core/counting-store.t
 export { isTransientFailure } from './core/driver/batch-retry.ts';
 export { ThrottlingInvoker } from './core/driver/faulty-invoker.ts';
 export { FaultyObjectStore, StoreTimeoutError } from './core/driver/faulty-store.ts';
+export { TINY_BATCH_DEFAULTS, type TinyBatchOptions } from './core/driver/tiny-batch.ts';
 export { graphReachMs, QuietTracker } from './core/empty-batch.ts';
 export { runTask } from './core/executor.ts';
 export { DriverCrashError, type FaultCounts, FaultInjector } from './core/faults.ts';

@@ -9,6 +9,7 @@
 import { existsSync } from 'node:fs';
 import type { BatchManifest, GraphMeta } from '../../shared/core/driver.ts';
 import { layout, timeKey } from '../../shared/core/layout.ts';
+import { readLineage } from '../../shared/core/lineage-store.ts';
 import type { LineageRecord } from '../../shared/core/task.ts';
 import { SluiceError } from '../../shared/errors.ts';
 import type { ObjectStore } from '../../shared/ports/object-store.ts';
@@ -374,7 +375,7 @@ export class UiStore {
     return toGraph(root);
   }
 
-  /** The lineage record stored beside a data object. */
+  /** The lineage record of a data object (its trailer, the manifest, or beside it: lineage-store.ts). */
   async record(key: string): Promise<LineageRecord> {
     const store = await this.store;
     // a lineage key of an output (lineage/outputs/...) names the output it describes
@@ -382,7 +383,7 @@ export class UiStore {
     const dataKey = checkKey(bare.endsWith('.lineage.json') ? bare.slice(0, -'.lineage.json'.length) : bare);
     let r: LineageRecord | undefined;
     try {
-      r = await readJson<LineageRecord>(store, layout.lineageOf(dataKey));
+      r = await readLineage(store, dataKey);
     } catch (err) {
       throw new UiProblem(500, (err as Error).message);
     }

@@ -40,6 +40,8 @@ export const LAMBDA_ENV = {
    * 0 or absent: never sleep (the construct's `alwaysOn`).
    */
   idleAfterMs: 'SLUICE_IDLE_AFTER_MS',
+  /** `tinyBatch` of the driver (JSON: false, or { maxRecords, maxBytes }); unset: the defaults (issue 11). */
+  tinyBatch: 'SLUICE_TINY_BATCH',
   /** The scheduler starts no batch this close to its timeout (scheduler). */
   runMsBeforeTimeout: 'SLUICE_RUN_MS_BEFORE_TIMEOUT',
   /** How long input blocks and write-ahead entries are kept (scheduler, recovery). */

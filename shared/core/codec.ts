@@ -6,6 +6,13 @@
  *   2  UTF-8 lines (only strings without a newline: the common case of raw text input,
  *      about 3x faster to decode than msgpack and as small)
  *
+ * A stored RDD partition or shuffle map output carries its lineage record in a trailer after
+ * the data (issue 11: one conditional PUT commits data and lineage together):
+ *   <data> <lineage JSON> <u32 JSON length> <u32 CRC-32 of the JSON> "SLT1"
+ * A trailer, not a header, so the byte ranges of a shuffle object's buckets start at 0 as before
+ * and a reduce task's range read never touches it. `decodeBlock` drops the trailer; an object
+ * without one (written before) is a plain block, its lineage in `<key>.lineage.json`.
+ *
  * @module
  */
 import { crc32 } from 'node:zlib';
@@ -109,7 +116,43 @@ export class CorruptBlockError extends Error {
   }
 }
 
+const TRAILER_MAGIC = 0x534c5431; // "SLT1"
+
+/** The data of a stored object followed by its lineage trailer (see the module comment). */
+export function frameWithLineage(data: Uint8Array, lineage: unknown): Uint8Array {
+  const json = Buffer.from(JSON.stringify(lineage), 'utf8');
+  const out = Buffer.allocUnsafe(data.length + json.length + 12);
+  out.set(data, 0);
+  json.copy(out, data.length);
+  out.writeUInt32BE(json.length, data.length + json.length);
+  out.writeUInt32BE(crc32(json), data.length + json.length + 4);
+  out.writeUInt32BE(TRAILER_MAGIC, data.length + json.length + 8);
+  return out;
+}
+
+/**
+ * Splits a stored object into its data and the lineage of its trailer; `lineage` is undefined
+ * for an object written without one (before issue 11). A damaged trailer is a CorruptBlockError.
+ */
+export function unframe<L = unknown>(bytes: Uint8Array): { data: Uint8Array; lineage?: L } {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  if (buf.length < 12 || buf.readUInt32BE(buf.length - 4) !== TRAILER_MAGIC) return { data: buf };
+  const len = buf.readUInt32BE(buf.length - 12);
+  const start = buf.length - 12 - len;
+  if (start < 0) throw new CorruptBlockError('lineage trailer length is past the start of the object');
+  const json = buf.subarray(start, buf.length - 12);
+  if (crc32(json) !== buf.readUInt32BE(buf.length - 8))
+    throw new CorruptBlockError('lineage trailer checksum mismatch');
+  return { data: buf.subarray(0, start), lineage: JSON.parse(json.toString('utf8')) as L };
+}
+
+/** Decodes a stored object (a block, with or without a lineage trailer). */
 export function decodeBlock<T = unknown>(bytes: Uint8Array): T[] {
+  return decodeSealed<T>(unframe(bytes).data);
+}
+
+/** Decodes one sealed block exactly (a shuffle bucket read by byte range: never a trailer). */
+export function decodeSealed<T = unknown>(bytes: Uint8Array): T[] {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   if (buf.length < 5) throw new CorruptBlockError(`record block of ${buf.length} bytes is truncated`);
   const end = buf.length - 4;

@@ -3,17 +3,10 @@ import { GraphMismatchError, SluiceError, TaskFailedError } from '../errors.ts';
 export { GraphMismatchError };
 
 import type { ObjectStore } from '../ports/object-store.ts';
-import {
-  blockChecksum,
-  checksum,
-  decodeJson,
-  encodeBlock,
-  encodeJson,
-  encodeJsonLines,
-  encodeTextLines,
-} from './codec.ts';
+import { blockChecksum, checksum, encodeBlock, encodeJsonLines, encodeTextLines } from './codec.ts';
 import type { Pipeline } from './context.ts';
 import { layout } from './layout.ts';
+import { commitWithLineage } from './lineage-store.ts';
 import { parquetPart } from './parquet.ts';
 import { encodeSkippingBad, unstorable } from './poison.ts';
 import type { RDD, ShuffleDependency } from './rdd.ts';
@@ -22,10 +15,10 @@ import type { LineageRecord, TaskResult, TaskSpec } from './task.ts';
 import { TaskContext } from './task-context.ts';
 
 /**
- * Runs one task: regenerates the batch's RDDs from the pipeline, computes the partition, writes
- * it under its deterministic key, then commits by writing the lineage record with put-if-absent.
- * The same spec always writes the same bytes, so a retried or duplicated task is harmless; only
- * the first finisher's lineage is kept.
+ * Runs one task: regenerates the batch's RDDs from the pipeline, computes the partition and
+ * writes it under its deterministic key with its lineage record in the same object, put-if-absent
+ * (the commit: `lineage-store.ts`). The same spec always writes the same data, so a retried or
+ * duplicated task is harmless; only the first finisher's object (and lineage) is kept.
  */
 export interface RunTaskHooks {
   /** How this worker dies when a fault asks it to (worker thread: exit; in-process: throw). */
@@ -101,7 +94,7 @@ export async function runTask(
     records = kept;
   }
 
-  let writes = 2;
+  let writes = 0;
   if (tc.deadLetters.length > 0) {
     writes++;
     const key = layout.deadLetter(spec.batchTimeMs, `stage${spec.stageId}-part${spec.partition}`);
@@ -110,14 +103,10 @@ export async function runTask(
       encodeJsonLines(tc.deadLetters.map((d) => ({ batchTimeMs: spec.batchTimeMs, ...d }))),
     );
   }
-  // an empty Parquet partition without a schema has no file (readers refuse one without columns)
-  if (!(out.kind === 'file' && out.format === 'parquet' && body.length === 0)) await store.put(out.key, body);
-  else writes--;
   if (spec.inject?.slowFactor && spec.inject.slowFactor > 1) {
     const worked = Math.max(1, Date.now() - started);
     await new Promise((r) => setTimeout(r, worked * (spec.inject!.slowFactor! - 1)));
   }
-  if (spec.inject?.exit) (hooks.die ?? dieInProcess)(spec);
   const lineage: LineageRecord = {
     rddId: spec.name,
     batchTimeMs: spec.batchTimeMs,
@@ -134,20 +123,36 @@ export async function runTask(
     fingerprint: pipeline.fingerprint,
     key: out.key,
     ...(index ? { index } : {}),
+    ...(out.kind === 'shuffle' && body.length === 0 ? { empty: true as const } : {}),
     committedAtMs: Date.now(),
   };
-  const committed = await store.putIfAbsent(spec.commitKey, encodeJson(lineage));
+  // issue 11: one write per task. A stored RDD partition or shuffle map output carries its lineage
+  // in a trailer and is written put-if-absent (the commit: the first finisher wins); a shuffle map
+  // output whose every bucket is empty writes nothing (its index says so); a saved output part is
+  // written as is (readers of outputs/ see data only) and its lineage goes into the manifest.
+  let committed = true;
   let winner = lineage;
-  if (!committed) {
-    const existing = await store.get(spec.commitKey);
-    if (existing) winner = decodeJson<LineageRecord>(existing);
+  let reads = 0;
+  if (out.kind === 'file') {
+    // an empty Parquet partition without a schema has no file (readers refuse one without columns)
+    if (!(out.format === 'parquet' && body.length === 0)) {
+      await store.put(out.key, body);
+      writes++;
+    }
+  } else if (!lineage.empty) {
+    const c = await commitWithLineage(store, out.kind, body, lineage);
+    committed = c.committed;
+    winner = c.winner;
+    reads += c.reads;
+    writes += c.writes;
   }
+  if (spec.inject?.exit) (hooks.die ?? dieInProcess)(spec);
   return {
     lineage: winner,
     committed,
     ...(!committed && winner.checksum !== lineage.checksum ? { nondeterministic: true } : {}),
     metrics: {
-      readRequests: tc.io.readRequests + (committed ? 0 : 1),
+      readRequests: tc.io.readRequests + reads,
       writeRequests: writes,
       bytesRead: tc.io.bytesRead,
       bytesWritten: body.length,

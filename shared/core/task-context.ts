@@ -1,7 +1,7 @@
 import { MissingDataError, RecordError } from '../errors.ts';
 import type { ObjectStore } from '../ports/object-store.ts';
 import type { DeadLetter } from '../ports/source.ts';
-import { CorruptBlockError, decodeBlock } from './codec.ts';
+import { CorruptBlockError, decodeBlock, decodeSealed } from './codec.ts';
 import { inSpans } from './idle-span.ts';
 import { layout } from './layout.ts';
 import { describeValue } from './poison.ts';
@@ -195,7 +195,7 @@ export class TaskContext {
       this.io.readRequests++;
       if (!bytes) throw new MissingDataError(read.key, 'is missing (shuffle output)');
       this.io.bytesRead += bytes.length;
-      const records = this.decode<readonly [unknown, unknown]>(read.key, bytes);
+      const records = this.decode<readonly [unknown, unknown]>(read.key, bytes, true);
       for (let i = 0; i < records.length; i++) sink(records[i]!);
     }
   }
@@ -211,9 +211,9 @@ export class TaskContext {
     for (let i = 0; i < records.length; i++) sink(records[i]!);
   }
 
-  private decode<T>(key: string, bytes: Uint8Array): T[] {
+  private decode<T>(key: string, bytes: Uint8Array, range = false): T[] {
     try {
-      return decodeBlock<T>(bytes);
+      return range ? decodeSealed<T>(bytes) : decodeBlock<T>(bytes);
     } catch (err) {
       if (err instanceof CorruptBlockError) throw new MissingDataError(key, `is corrupt (${err.message})`);
       throw err;

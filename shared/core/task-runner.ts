@@ -79,8 +79,11 @@ export class TaskRunner {
     this.limiter = new AdaptiveLimiter({ max: options.invoker.concurrency });
   }
 
-  /** Runs one task per spec (one per partition of a stage) and returns their results in order. */
-  async runStage(specs: readonly Omit<TaskSpec, 'attempt'>[]): Promise<StageOutcome> {
+  /**
+   * Runs one task per spec (one per partition of a stage) and returns their results in order;
+   * through `via` instead of the invoker when given (a tiny batch in the driver: driver/tiny-batch.ts).
+   */
+  async runStage(specs: readonly Omit<TaskSpec, 'attempt'>[], via?: Invoker): Promise<StageOutcome> {
     const spec = this.o.speculation;
     const quantile = spec.quantile ?? 0.5;
     const multiplier = spec.multiplier ?? 1.5;
@@ -133,6 +136,7 @@ export class TaskRunner {
           const controller = new AbortController();
           controllers.push(controller);
           this.withRetries(
+            via ?? this.o.invoker,
             base,
             copy,
             controller.signal,
@@ -208,6 +212,7 @@ export class TaskRunner {
 
   /** One copy of a task: attempts until success, a non-retryable error, or the attempt limit. */
   private async withRetries(
+    invoker: Invoker,
     base: Omit<TaskSpec, 'attempt'>,
     copy: boolean,
     signal: AbortSignal,
@@ -246,7 +251,7 @@ export class TaskRunner {
         const invoke = () => {
           if (signal.aborted) throw new SluiceError('task copy cancelled: another copy committed first');
           onStart(Date.now());
-          return this.o.invoker.invoke(spec, { timeoutMs: this.o.taskTimeoutMs, signal });
+          return invoker.invoke(spec, { timeoutMs: this.o.taskTimeoutMs, signal });
         };
         // a speculative copy starts at once: waiting for a free slot behind the stage would
         // cost what speculation is meant to save (the invoker places it)

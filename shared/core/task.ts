@@ -65,7 +65,11 @@ export interface TaskSpec {
   /** What this task reads (input blocks, stored RDD partitions, shuffle buckets). */
   readonly inputs: readonly InputRef[];
   readonly output: TaskOutput;
-  /** Where the lineage record goes; writing it with put-if-absent is the task's commit. */
+  /**
+   * Where the lineage record went before issue 11 (read for stores written then). Now a stored
+   * partition carries it in its own object (`lineage-store.ts`) and an output part's is in the
+   * batch's manifest; nothing is written here.
+   */
   readonly commitKey: string;
   /** Ask the worker to misbehave (fault injection; off unless the runner enables it). */
   readonly inject?: {
@@ -113,6 +117,8 @@ export interface LineageRecord {
   readonly key: string;
   /** For shuffle outputs: byte range of each reduce bucket inside `key`, as [start, end) pairs. */
   readonly index?: readonly (readonly [number, number])[];
+  /** A shuffle map output whose every bucket is empty: no object was written (issue 11). */
+  readonly empty?: true;
   readonly committedAtMs: number;
 }
 

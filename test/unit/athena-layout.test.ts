@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findDataKey, outputPartsOf } from '../../cli/lineage.ts';
 import { layout, outputKey, parseOutputKey } from '../../shared/core/layout.ts';
+import { readLineage } from '../../shared/core/lineage-store.ts';
 import { type MemoryObjectStore, runPipeline, type StreamingContext } from '../../shared/index.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -90,9 +91,11 @@ describe('saved outputs are ready to query (Hive layout, Parquet, DuckDB)', () =
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('writes parts under outputs/<name>/dt=/hr=/batch=<t>/ in UTC, a _SUCCESS per batch, lineage only under lineage/', async () => {
+  it('writes parts under outputs/<name>/dt=/hr=/batch=<t>/ in UTC, a _SUCCESS per batch, lineage in the manifest', async () => {
     const keys = await store.list('outputs/');
     expect(keys.filter((k) => k.endsWith('.lineage.json'))).toEqual([]);
+    // issue 11: a part costs one PUT; its lineage is committed in the batch's manifest
+    expect(await store.list('lineage/')).toEqual([]);
     const times = [INTERVAL, 2 * INTERVAL, 3 * INTERVAL];
     expect(times.map((t) => outputKey('clicks', t, 'x'))).toEqual([
       'outputs/clicks/dt=1970-01-01/hr=12/batch=43200000/x',
@@ -107,7 +110,8 @@ describe('saved outputs are ready to query (Hive layout, Parquet, DuckDB)', () =
           const part = layout.output(name, t, p, ext);
           // batch 2 has one click: one partition of 'clicks' is empty and, without a schema, has no file
           if (name !== 'clicks' || t !== 2 * INTERVAL) expect(keys).toContain(part);
-          expect(await store.get(`lineage/${part}.lineage.json`)).toBeDefined();
+          const lineage = await readLineage(store, part);
+          expect(lineage).toMatchObject({ key: part, partition: p, batchTimeMs: t });
           expect(parseOutputKey(part)).toEqual({
             name,
             batchTimeMs: t,
@@ -119,7 +123,7 @@ describe('saved outputs are ready to query (Hive layout, Parquet, DuckDB)', () =
     }
   });
 
-  it('sluice lineage and the UI find a saved output part by the output name, through lineage/', async () => {
+  it('sluice lineage and the UI find a saved output part by the output name, through the manifest', async () => {
     const t = 3 * INTERVAL;
     expect(await findDataKey(store, 'pages', t, 1)).toBe(layout.output('pages', t, 1, '.jsonl'));
     expect(await findDataKey(store, 'pages', t, 7)).toBeUndefined();

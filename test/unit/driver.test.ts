@@ -65,6 +65,8 @@ function scheduler(
     clock: 'manual',
     zeroTimeMs: 0,
     retryBackoffMs: 1,
+    // a test of the invoker path: tiny batches would run in the driver, past it (issue 11)
+    ...(opts.invoker ? { tinyBatch: false as const } : {}),
   });
   return s;
 }

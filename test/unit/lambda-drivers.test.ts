@@ -90,6 +90,7 @@ describe('the scheduler function', () => {
       store,
       source: lines(),
       invoker,
+      tinyBatch: false, // the partition tasks are the subject (issue 11: tiny batches run in the scheduler)
     });
     const out = (await handler({}, lambdaContext(1_000))) as { status: string; batches: number };
     expect(out.status).toBe('handed-over');
@@ -143,6 +144,7 @@ describe('the recovery function', () => {
       module: wordCount,
       store,
       invoker,
+      tinyBatch: false,
     })({}, lambdaContext(60_000))) as { status: string; batches: number[] };
     expect(out.status).toBe('recovered');
     expect(out.batches).toHaveLength(1);

@@ -49,6 +49,8 @@ describe('manifest request counts (issue 11)', () => {
       zeroTimeMs: 0,
       lease: false,
       idleFastPath: false,
+      // stages through the invoker, so shuffles and RDDs are stored and cleaned up later
+      tinyBatch: false,
     });
     await s.start();
     const before = outer.snapshot();

@@ -146,6 +146,7 @@ describe('recovery', () => {
       clock: 'manual',
       zeroTimeMs: 0,
       lease: false,
+      tinyBatch: false, // the invocations are what this test watches
     });
     expect(await scheduler.closeBatches(6)).toEqual([1000, 2000, 3000, 4000, 5000, 6000]);
     const manifests = await scheduler.run({ numBatches: 6 });

@@ -8,10 +8,14 @@
  * @module
  */
 import type { ObjectStore } from '../../ports/object-store.ts';
+import { decodeJson } from '../codec.ts';
 import type { Pipeline } from '../context.ts';
 import type { BatchGeneration } from '../generation.ts';
 import { layout, parseTimeKey } from '../layout.ts';
-import { BatchPlan, type Target } from '../planner.ts';
+import { BatchPlan, type Stage, type Target } from '../planner.ts';
+import type { LineageRecord } from '../task.ts';
+import { warnNondeterministic } from './determinism.ts';
+import type { BatchManifest } from './manifest.ts';
 import type { StageRunner } from './stage-runner.ts';
 
 const RDD_KEY = /^rdd\/(\d+)\/([^/]+)\/(\d+)\.blk$/;
@@ -67,8 +71,11 @@ export class LineageRecovery {
       const partitions = Array.from({ length: stage.numTasks }, (_, p) => p).filter(
         (p) => p === partition || !present.has(layout.rddPartition(t, name, p)),
       );
-      await this.stages().run(t, plan, () => {}, { stage, partitions });
+      const lineages = await this.stages().run(t, plan, () => {}, { stage, partitions });
       this.recomputed += partitions.length - 1;
+      // the operators of the stage and of the stages it read: where a nondeterministic function is
+      const chain = (st: Stage): string[] => [...st.parents.flatMap(chain), ...st.operators];
+      await this.checkDeterminism(t, stage.id, lineages.get(stage) ?? [], chain(stage));
     } else if (shuffle) {
       const t = parseTimeKey(shuffle[1]!);
       const plan = new BatchPlan(t, this.o.targetsOf(pipeline.generate(t)));
@@ -82,5 +89,38 @@ export class LineageRecovery {
     this.recomputed++;
     this.o.log({ event: 'recovery.recomputed', key, ms: Date.now() - started });
     return true;
+  }
+
+  /**
+   * A recomputed partition must be the bytes batch t committed (its manifest's checksums): if not,
+   * the operators are not deterministic. (Before issue 11 a lineage record left beside a lost
+   * partition caught this; the record now goes with its object.)
+   */
+  private async checkDeterminism(
+    t: number,
+    stageId: number,
+    recomputed: readonly LineageRecord[],
+    operators: string[],
+  ) {
+    const bytes = await this.store.get(layout.manifest(t));
+    const committed = bytes ? decodeJson<BatchManifest>(bytes).checksums : undefined;
+    if (!committed) return;
+    for (const l of recomputed) {
+      const was = l && committed[l.key];
+      if (was !== undefined && was !== l.checksum)
+        warnNondeterministic(this.o.log, t, stageId, {
+          lineage: { ...l, operators },
+          committed: true,
+          metrics: {
+            readRequests: 0,
+            writeRequests: 0,
+            bytesRead: 0,
+            bytesWritten: 0,
+            recordsIn: 0,
+            recordsOut: 0,
+            deadLettered: 0,
+          },
+        });
+    }
   }
 }

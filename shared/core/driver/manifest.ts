@@ -49,6 +49,8 @@ export interface StageReport {
   readonly throttled?: number;
   /** The adaptive concurrency limit's range while the stage ran. */
   readonly concurrency?: ConcurrencyRange;
+  /** The stage ran in the driver: a tiny batch (issue 11, driver/tiny-batch.ts). */
+  readonly inDriver?: true;
 }
 
 /** manifests/<t>.json: a committed batch. */
@@ -103,6 +105,22 @@ export interface BatchManifest {
   readonly requests: RequestCounts;
   /** Set when the batch was skipped on request (`--skip-batch`): why, and how many input records. */
   readonly skipped?: { readonly reason: string; readonly records: number };
+  /**
+   * The lineage records of the batch's saved output parts (issue 11): committed here, with the
+   * batch, so output folders hold data only and a part costs one PUT (lineage-store.ts).
+   */
+  readonly outputLineage?: readonly LineageRecord[];
+  /**
+   * A tiny batch run in the driver (issue 11): the lineage records of what it kept in memory
+   * instead of the store (its shuffle map outputs, RDDs only its foreachRDD read), so
+   * `sluice lineage` still walks from its outputs down to the input blocks.
+   */
+  readonly memoryLineage?: readonly LineageRecord[];
+  /**
+   * The checksum of every RDD partition the batch stored, by key: a recomputation from lineage
+   * that computes different bytes is the determinism rule broken (lineage-recovery.ts warns).
+   */
+  readonly checksums?: Readonly<Record<string, string>>;
   /** An idle batch (issue 11): committed in an idle span (idle/), no manifest of its own. */
   readonly idle?: true;
 }
@@ -203,6 +221,17 @@ export class BatchTally {
     });
     const m = this.taskMetrics;
     const start = b.processingStartMs;
+    const outputLineage = b.plan.stages
+      .filter((s) => s.target?.kind === 'file')
+      .flatMap((s) => (b.lineages.get(s) ?? []).filter((l) => l !== undefined));
+    const inDriver = new Set(this.stages.filter((r) => r.inDriver).map((r) => r.id));
+    const memoryLineage = b.plan.stages
+      .filter((s) => inDriver.has(s.id) && (s.kind === 'shuffle' || s.target?.reason === 'output'))
+      .flatMap((s) => (b.lineages.get(s) ?? []).filter((l) => l !== undefined && !l.empty));
+    const checksums = b.plan.stages
+      .filter((s) => s.target?.kind === 'rdd' && !(inDriver.has(s.id) && s.target.reason === 'output'))
+      .flatMap((s) => (b.lineages.get(s) ?? []).filter((l) => l !== undefined))
+      .map((l) => [l.key, l.checksum] as const);
     return {
       batchTimeMs: b.t,
       fingerprint: b.fingerprint,
@@ -228,6 +257,9 @@ export class BatchTally {
       deadLettered: deadLetters + b.taskDeadLetters,
       ...deliveryOf(b.received),
       ...(b.skipped ? { skipped: { reason: b.skipped.reason, records: b.skipped.records } } : {}),
+      ...(outputLineage.length > 0 ? { outputLineage } : {}),
+      ...(memoryLineage.length > 0 ? { memoryLineage } : {}),
+      ...(checksums.length > 0 ? { checksums: Object.fromEntries(checksums) } : {}),
       requests: {
         get: b.requests.get + m.get,
         put: b.requests.put + m.put + 1,

@@ -13,6 +13,7 @@ import type { FaultOptions } from '../faults.ts';
 import type { SpeculationOptions } from '../task-runner.ts';
 import type { BatchRetryOptions } from './batch-retry.ts';
 import type { BatchManifest } from './manifest.ts';
+import type { TinyBatchOptions } from './tiny-batch.ts';
 
 /** The driver's lease: see `BatchSchedulerOptions.lease`. */
 export interface LeaseOptions {
@@ -71,6 +72,11 @@ export interface BatchSchedulerOptions extends DriverTuning {
   readonly incarnation?: number;
   /** The idle fast path for empty batches (shared/core/empty-batch.ts, issue 11). Default true. */
   readonly idleFastPath?: boolean;
+  /**
+   * A batch with at most this input runs its tasks inside the driver, its shuffle in memory
+   * (shared/core/driver/tiny-batch.ts, issue 11). Default 10,000 records and 4 MiB; `false`: never.
+   */
+  readonly tinyBatch?: false | TinyBatchOptions;
 }
 
 /** The DriverTuning fields of a runner's options (which extend DriverTuning), without the rest. */
@@ -151,12 +157,15 @@ export function resolveDriverOptions(options: BatchSchedulerOptions): ResolvedDr
   if (options.clock !== undefined && options.clock !== 'wall' && options.clock !== 'manual') {
     throw new ConfigError('clock', `must be 'wall' or 'manual', got ${String(options.clock)}`);
   }
+  checkTinyBatch(options.tinyBatch);
   const lease = options.lease;
   if (lease && lease.durationMs !== undefined && !(lease.durationMs > 0)) {
     throw new ConfigError('lease.durationMs', `must be a positive number, got ${String(lease.durationMs)}`);
   }
   return {
     ...options,
+    // injected throttles refuse invocations: a driver asked for them runs every batch on the invoker
+    ...(options.faults?.throttleTasks ? { tinyBatch: false as const } : {}),
     clock: options.clock ?? DRIVER_DEFAULTS.clock,
     taskTimeoutMs: options.taskTimeoutMs ?? DRIVER_DEFAULTS.taskTimeoutMs,
     maxTaskAttempts: options.maxTaskAttempts ?? DRIVER_DEFAULTS.maxTaskAttempts,
@@ -181,4 +190,20 @@ export interface RunOptions {
   readonly deadlineMs?: number;
   /** Stop once the stream has been idle (fast path, empty-batch.ts) this long: the scheduler sleeps. */
   readonly stopWhenIdleMs?: number;
+}
+
+/** `tinyBatch` is false or limits of 0 or more (a ConfigError naming the bad field otherwise). */
+function checkTinyBatch(tiny: unknown): void {
+  if (tiny === undefined || tiny === false) return;
+  if (typeof tiny !== 'object' || tiny === null || Array.isArray(tiny)) {
+    throw new ConfigError('tinyBatch', `must be false or { maxRecords, maxBytes }, got ${String(tiny)}`);
+  }
+  for (const [k, v] of Object.entries(tiny)) {
+    if (k !== 'maxRecords' && k !== 'maxBytes') {
+      throw new ConfigError(`tinyBatch.${k}`, 'is not an option (tinyBatch takes maxRecords and maxBytes)');
+    }
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+      throw new ConfigError(`tinyBatch.${k}`, `must be a number of 0 or more, got ${String(v)}`);
+    }
+  }
 }

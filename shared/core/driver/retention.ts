@@ -53,7 +53,8 @@ export class Retention {
       if (idle(prefix)) return;
       for (const key of await this.store.list(prefix)) await this.store.delete(key);
     };
-    // shuffle data is only read within its batch; its lineage stays as long as the RDDs it fed
+    // shuffle data is only read within its batch (its lineage in its trailer goes with it; a
+    // `.lineage.json` of a store written before issue 11 stays as long as the RDDs it fed)
     const shuffles = `shuffle/${timeKey(t - interval)}/`;
     for (const key of idle(shuffles) ? [] : await this.store.list(shuffles)) {
       if (!key.endsWith('.lineage.json')) await this.store.delete(key);

@@ -129,6 +129,8 @@ export class BatchScheduler {
       isSkipped: (t) => this.skipped.has(t),
       idleSpans: (t) => this.idlePath.specSpans(t, this.retention.historyMs),
       log,
+      tinyBatch: o.tinyBatch, // issue 11: a tiny batch runs in the driver (tiny-batch.ts)
+      taskStore: this.store.inner,
     });
     this.lineage = new LineageRecovery(
       this.store,
@@ -407,6 +409,7 @@ export class BatchScheduler {
     if (!received)
       return this.commitIdle(t, previous, { dueAtMs: manual ? startedAtMs : t, startedAtMs }, requestsBefore);
     if (this.idlePath.hasOpenSpan) await this.flushIdle();
+    this.stages.sized(t, received, this.store.since(requestsBefore).bytesWritten); // tiny batch? (issue 11)
     // Spark's rule: processing starts when the interval closes; polling before that (SQS) is the
     // receive window, kept apart (receiveWindowMs) and out of processing and scheduling delay
     const processingStartMs = manual ? startedAtMs : processingStart(startedAtMs, Date.now(), t);
@@ -434,7 +437,7 @@ export class BatchScheduler {
 
     // 4. outputs, in time order also when a backlog of batches is re-run in parallel
     gen.materialized = plan.materializedNames();
-    gen.store = this.store;
+    gen.store = this.stages.storeOf(t, this.store); // a tiny batch's own RDDs are in memory (issue 11)
     gen.idleSpans = this.idlePath.specSpans(t, this.retention.historyMs).idleSpans; // idle fast path (issue 11)
     if (!(await previous)) {
       throw new BatchFailedError(t, `the batch before it failed; batches commit in time order`);

@@ -7,13 +7,15 @@
  *
  * @module
  */
+import type { ObjectStore } from '../../ports/object-store.ts';
 import type { Pipeline, StreamingContext } from '../context.ts';
 import { timeKey } from '../layout.ts';
 import type { BatchPlan, Stage } from '../planner.ts';
 import type { LineageRecord, TaskResult, TaskSpec } from '../task.ts';
 import type { TaskRunner } from '../task-runner.ts';
 import { warnNondeterministic } from './determinism.ts';
-import type { StageReport } from './manifest.ts';
+import type { ReceivedEntry, StageReport } from './manifest.ts';
+import { DriverInvoker, TinyBatches, type TinyBatchOptions } from './tiny-batch.ts';
 
 export type OnStage = (stage: Stage, results: TaskResult[], report: StageReport) => void;
 
@@ -26,6 +28,8 @@ export interface StageGoal {
 export class StageRunner {
   /** Materializations in flight, by `rdd/<t>/<name>/` prefix: a backlog batch waits for what it reads. */
   private readonly materializing = new Map<string, Promise<void>>();
+  /** Batches small enough to run in the driver (issue 11): tiny-batch.ts. */
+  private readonly tiny: TinyBatches;
 
   constructor(
     private readonly ctx: StreamingContext,
@@ -37,8 +41,24 @@ export class StageRunner {
       /** idle fast path (issue 11): the idle spans a task of batch t may read back over. */
       readonly idleSpans: (t: number) => { idleSpans?: [number, number][] };
       readonly log: (event: Record<string, unknown>) => void;
+      /** `tinyBatch` (tiny-batch.ts) and the store its tasks write to (uncounted: they count their own). */
+      readonly tinyBatch?: false | TinyBatchOptions;
+      readonly taskStore?: ObjectStore;
     },
-  ) {}
+  ) {
+    this.tiny = new TinyBatches(o.taskStore ? o.tinyBatch : false);
+  }
+
+  /** Batch t was received: with its size, whether it runs in the driver (tiny-batch.ts). */
+  sized(t: number, received: ReceivedEntry, bytesWritten: number): void {
+    const records = Object.values(received.streams).reduce((n, s) => n + s.records, 0);
+    this.tiny.sized(t, records, bytesWritten);
+  }
+
+  /** The store batch t's driver-side outputs read: a tiny batch's own data is in memory. */
+  storeOf(t: number, store: ObjectStore): ObjectStore {
+    return this.tiny.storeOf(t, store);
+  }
 
   /**
    * Runs every stage once its parents are done, tasks in parallel up to the invoker's concurrency.
@@ -61,6 +81,12 @@ export class StageRunner {
       fingerprint: pipeline.fingerprint,
     };
     const skipInput = this.o.isSkipped(t);
+    // a tiny batch runs in the driver (a recomputation from lineage never does: it has no size)
+    const memory = goal ? undefined : this.tiny.memoryOf(t, plan);
+    const via =
+      memory && this.o.taskStore
+        ? new DriverInvoker(this.pipeline, this.o.taskStore, memory, this.runner.limiter.limit)
+        : undefined;
     const runStage = (stage: Stage): Promise<void> => {
       let p = running.get(stage);
       if (p) return p;
@@ -89,7 +115,7 @@ export class StageRunner {
         });
         await this.awaitInputs(t, specs);
         const startedAtMs = Date.now();
-        const outcome = await this.runner.runStage(specs);
+        const outcome = await this.runner.runStage(specs, via);
         const stageLineages: LineageRecord[] = [];
         outcome.results.forEach((r, i) => {
           stageLineages[partitions[i]!] = r.lineage;
@@ -114,6 +140,7 @@ export class StageRunner {
           taskDurationsMs: outcome.taskDurationsMs,
           throttled: outcome.throttled,
           concurrency: outcome.concurrency,
+          ...(via ? { inDriver: true as const } : {}),
         });
       })();
       running.set(stage, p);
@@ -141,6 +168,7 @@ export class StageRunner {
 
   /** Batch t committed: nothing waits for its materializations any more. */
   settled(t: number): void {
+    this.tiny.forget(t);
     for (const key of [...this.materializing.keys()])
       if (key.startsWith(`rdd/${timeKey(t)}/`)) this.materializing.delete(key);
   }
