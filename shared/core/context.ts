@@ -1,3 +1,11 @@
+/**
+ * Where a pipeline is built and fixed: the `StreamingContext` (input streams, batch interval,
+ * default parallelism), the graph of its DStreams and output operations (`DStreamGraph`, frozen
+ * when the runner starts, its fingerprint checked on resume) and the `Pipeline` that generates
+ * the RDDs of any batch.
+ *
+ * @module
+ */
 import { createHash } from 'node:crypto';
 import { ConfigError, GraphError } from '../errors.ts';
 import type { Source } from '../ports/source.ts';
