@@ -1,6 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
-// Four tiers, run by `npm test` (test/run.sh):
+// Six tiers (vitest projects), run by `npm test` (test/run.sh; integration and e2e unless
+// SLUICE_SKIP_LOCALSTACK=1):
 //   unit         engine, planner, driver, CLI and examples on the embedded runner
 //   ui           the web UI (sluice ui, run --ui) in headless Chromium via playwright-core
 //   infra        the CDK stack, synthesized offline and checked with assertions and cdk-nag

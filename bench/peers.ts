@@ -36,7 +36,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { demoLine } from '../shared/local/embedded-runner.ts';
 import { type Job, lineStats, measureBare } from './bare.ts';
-import { nice, type SearchParams, searchSustainable } from './search.ts';
+import { nice, searchParams, searchSustainable, warmupOf } from './search.ts';
 import { runTrial } from './trial.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -113,21 +113,7 @@ const measuredBatches = args.batches ? Number(args.batches) : quick ? 10 : 30;
 if (!Number.isInteger(measuredBatches) || measuredBatches < 1)
   usage(`--batches: expected a positive integer, got '${args.batches}'`);
 
-const search: SearchParams = {
-  screenBatches: quick ? 3 : 5,
-  measuredBatches,
-  fullTrials: quick ? 3 : 4,
-  precision: 1.1,
-  maxScreens: 8,
-  minRate: 1_000,
-  maxRate: 50_000_000,
-};
-
-/** The same warm-up as bench/run.ts. */
-function warmupOf(intervalMs: number): { minWarmup: number; maxWarmup: number } {
-  const minWarmup = Math.max(quick ? 2 : 3, Math.ceil((quick ? 1000 : 2000) / intervalMs));
-  return { minWarmup, maxWarmup: minWarmup + Math.max(10, Math.ceil(8000 / intervalMs)) };
-}
+const search = searchParams(quick, measuredBatches);
 
 // ---- helpers -------------------------------------------------------------------------------
 
@@ -421,7 +407,7 @@ async function measureEngine(
 ): Promise<EngineResult> {
   const t0 = performance.now();
   const trials: TrialRecord[] = [];
-  const { minWarmup, maxWarmup } = warmupOf(intervalMs);
+  const { minWarmup, maxWarmup } = warmupOf(intervalMs, quick);
   const tag = `[${engine} ${job} ${intervalMs}ms]`;
   let peer: PeerProcess | undefined;
   let workDir: string | undefined;
@@ -732,7 +718,7 @@ async function main(): Promise<void> {
         sustainable:
           'highest rate (records/s) at which every measured batch had processing < interval, scheduling delay < interval and no backlog at the source, after warm-up (bench/trial.ts; bench/peers/common/Judge.java for the JVM peers)',
         ...search,
-        warmup: Object.fromEntries(intervals.map((i) => [i, warmupOf(i)])),
+        warmup: Object.fromEntries(intervals.map((i) => [i, warmupOf(i, quick)])),
         sluice: `embedded runner, ${SLUICE_WORKERS} worker threads, ${PARTITIONS} partitions, generator source`,
         spark:
           'Java DStreams; receiver variants local[3] (one core for the receiver), a custom Receiver storing one line at a time, block interval min(200 ms, interval/2), MEMORY_AND_DISK_SER; wal adds spark.streaming.receiver.writeAheadLog.enable and a checkpoint directory; queue: queueStream of RDDs generating their lines in the tasks, local[2]',

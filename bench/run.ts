@@ -24,7 +24,7 @@ import {
   measureBare,
   measureBareThreads,
 } from './bare.ts';
-import { searchSustainable } from './search.ts';
+import { searchParams, searchSustainable, warmupOf } from './search.ts';
 import { type BatchSample, runTrial, type TrialResult } from './trial.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -99,22 +99,7 @@ const measuredBatches = args.batches ? list(args.batches, 'batches')[0]! : quick
 const fixedRate = args.rate ? Number(args.rate) : undefined;
 const startRateArg = args['start-rate'] ? Number(args['start-rate']) : undefined;
 
-const search = {
-  /** Measured batches of a screening trial (the doubling/halving phase). */
-  screenBatches: quick ? 3 : 5,
-  /** Full trials per configuration: verifying the screened lower bracket, then bisection. */
-  fullTrials: quick ? 3 : 4,
-  /** Bisection stops once the lowest failure is within this factor of the highest pass. */
-  precision: 1.1,
-  maxScreens: 8,
-  minRate: 1_000,
-  maxRate: 50_000_000,
-};
-
-function warmupOf(intervalMs: number): { minWarmup: number; maxWarmup: number } {
-  const minWarmup = Math.max(quick ? 2 : 3, Math.ceil((quick ? 1000 : 2000) / intervalMs));
-  return { minWarmup, maxWarmup: minWarmup + Math.max(10, Math.ceil(8000 / intervalMs)) };
-}
+const search = searchParams(quick, measuredBatches);
 
 // ---- helpers -------------------------------------------------------------------------------
 
@@ -285,7 +270,7 @@ async function trial(
   n: number,
 ): Promise<{ record: TrialRecord; result: TrialResult }> {
   const judge = kind !== 'floor';
-  const { minWarmup, maxWarmup } = warmupOf(config.intervalMs);
+  const { minWarmup, maxWarmup } = warmupOf(config.intervalMs, quick);
   const prefix = `[${label(config)}] trial ${n} (${kind}) ${fmt(rate)}/s`;
   const result = await runTrial({
     job: config.job,
@@ -411,7 +396,7 @@ async function findSustainable(config: Config, startRate: number) {
       return result;
     },
     startRate,
-    { ...search, measuredBatches },
+    search,
   );
   return { best: best?.result, trials, failedAt };
 }
@@ -713,7 +698,7 @@ async function main(): Promise<void> {
         screenBatches: search.screenBatches,
         fullTrials: search.fullTrials,
         precision: search.precision,
-        warmup: Object.fromEntries(intervals.map((i) => [i, warmupOf(i)])),
+        warmup: Object.fromEntries(intervals.map((i) => [i, warmupOf(i, quick)])),
         partitions,
         clock: 'wall',
         store: 'directory store in os.tmpdir()',

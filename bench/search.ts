@@ -2,7 +2,10 @@
  * The search for the sustainable rate, shared by `npm run bench` (run.ts) and `npm run
  * bench:peers` (peers.ts): doubling (or halving) screening trials find a bracket [pass, fail]
  * within a factor of 2; full trials verify the lower bracket and bisect geometrically; the highest
- * rate that passed a full trial is the sustainable rate.
+ * rate that passed a full trial is the sustainable rate. Both also take its parameters and the
+ * trials' warm-up from here, so their figures compare.
+ *
+ * @module
  */
 
 export interface SearchParams {
@@ -17,6 +20,28 @@ export interface SearchParams {
   readonly maxScreens: number;
   readonly minRate: number;
   readonly maxRate: number;
+}
+
+/** The search's parameters: a `quick` run screens and verifies with fewer batches. */
+export function searchParams(quick: boolean, measuredBatches: number): SearchParams {
+  return {
+    screenBatches: quick ? 3 : 5,
+    measuredBatches,
+    fullTrials: quick ? 3 : 4,
+    precision: 1.1,
+    maxScreens: 8,
+    minRate: 1_000,
+    maxRate: 50_000_000,
+  };
+}
+
+/**
+ * A trial's warm-up at `intervalMs`: at least `minWarmup` batches (and 2 s, 1 s when `quick`),
+ * then until the rate is steady, at most `maxWarmup` batches.
+ */
+export function warmupOf(intervalMs: number, quick: boolean): { minWarmup: number; maxWarmup: number } {
+  const minWarmup = Math.max(quick ? 2 : 3, Math.ceil((quick ? 1000 : 2000) / intervalMs));
+  return { minWarmup, maxWarmup: minWarmup + Math.max(10, Math.ceil(8000 / intervalMs)) };
 }
 
 /** Rounds a rate to 3 significant digits. */

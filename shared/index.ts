@@ -14,7 +14,6 @@ export {
   type BatchSchedulerOptions,
   type GraphMeta,
 } from './core/driver.ts';
-export { DStream, MapWithStateDStream, type WindowOptions } from './core/dstream.ts';
 export type { FaultOptions } from './core/faults.ts';
 // idle fast path (issue 11): what test/unit/idle.test.ts reads from the user's entry; the rest is in sluice/engine
 export { IDLE_CHUNK, listIdleSpans } from './core/idle-span.ts';
@@ -29,6 +28,7 @@ export {
 } from './core/query.ts';
 export { type Partitioner, RDD } from './core/rdd.ts';
 export type { State } from './core/state.ts';
+export { DStream, MapWithStateDStream, type WindowOptions } from './core/streams.ts';
 export type { GraphContext, InputRef, LineageRecord, TaskOutput, TaskResult, TaskSpec } from './core/task.ts';
 export type { SpeculationOptions } from './core/task-runner.ts';
 export * from './errors.ts';

@@ -1,10 +1,18 @@
+/**
+ * Where a pipeline is built and fixed: the `StreamingContext` (input streams, batch interval,
+ * default parallelism), the graph of its DStreams and output operations (`DStreamGraph`, frozen
+ * when the runner starts, its fingerprint checked on resume) and the `Pipeline` that generates
+ * the RDDs of any batch.
+ *
+ * @module
+ */
 import { createHash } from 'node:crypto';
 import { ConfigError, GraphError } from '../errors.ts';
 import type { Source } from '../ports/source.ts';
-import { DStream, type OutputOperation } from './dstream.ts';
 import { BatchGeneration, type Shape } from './generation.ts';
 import { layout } from './layout.ts';
 import { checkPartitions, StoredRDD } from './rdd.ts';
+import { DStream, type OutputOperation } from './streams.ts';
 
 export interface StreamingContextOptions {
   /** The batch interval in milliseconds (100 ms to minutes; 1000 is the usual). */

@@ -1,11 +1,19 @@
+/**
+ * DStream, the discretized stream: its core (identity, shape, retention, `compute`) and the
+ * operators built directly on its RDDs. The families of operators built on these live in their
+ * own modules and are declared on `DStream` there (module augmentation) and added to its
+ * prototype when loaded (`addOperators`): windows (`dstream-windows.ts`), joins
+ * (`dstream-joins.ts`), state (`stateful-streams.ts`), outputs (`dstream-outputs.ts`).
+ * `streams.ts` loads them all: import DStream from there (this module imports none of them, so
+ * there is no import cycle).
+ *
+ * @module
+ */
 import { GraphError } from '../errors.ts';
 import type { StreamingContext } from './context.ts';
 import type { BatchGeneration, Shape } from './generation.ts';
-import type { MapWithStateRecord } from './map-with-state-rdd.ts';
-import { checkParquetSchema, type OutputFormat, type ParquetSchema } from './parquet.ts';
+import type { OutputFormat, ParquetSchema } from './parquet.ts';
 import { checkPartitions, type Pair, ParallelCollectionRDD, type RDD, UnionRDD } from './rdd.ts';
-import type { State } from './state.ts';
-import { invertibleWindow, mapWithStateStream, updateStateStream } from './stateful-streams.ts';
 
 export type Compute<T> = (timeMs: number, gen: BatchGeneration) => RDD<T>;
 
@@ -210,7 +218,7 @@ export class DStream<T> {
   // ---- windows -----------------------------------------------------------------------------
 
   window(windowMs: number, slideMs: number = this.slideMs, name?: string): DStream<T> {
-    this.checkWindow('window', windowMs, slideMs);
+    checkWindow(this, 'window', windowMs, slideMs);
     this.persisted = true;
     return this.derive<T>(
       'window',
@@ -218,48 +226,6 @@ export class DStream<T> {
       { params: { windowMs, slideMs }, slideMs, storageName: name, lookBackMs: windowMs },
     );
   }
-  reduceByWindow(
-    fn: (a: T, b: T) => T,
-    options: WindowOptions & { inverse?: (a: T, b: T) => T },
-  ): DStream<T> {
-    const slideMs = options.slideMs ?? this.slideMs;
-    this.checkWindow('reduceByWindow', options.windowMs, slideMs);
-    if (options.inverse) {
-      return this.map((x) => [0, x] as [number, T])
-        .reduceByKeyAndWindow(fn, {
-          windowMs: options.windowMs,
-          slideMs,
-          inverse: options.inverse,
-          partitions: 1,
-        })
-        .map((kv) => kv[1]);
-    }
-    return this.reduce(fn).window(options.windowMs, slideMs).reduce(fn);
-  }
-  countByWindow(options: WindowOptions): DStream<number> {
-    return this.map(() => 1).reduceByWindow((a, b) => a + b, { ...options, inverse: (a, b) => a - b });
-  }
-  countByValueAndWindow(options: WindowOptions & { partitions?: number }): DStream<[T, number]> {
-    return this.map((x) => [x, 1] as [T, number]).reduceByKeyAndWindow((a, b) => a + b, {
-      ...options,
-      inverse: (a, b) => a - b,
-      filter: (kv) => kv[1] !== 0,
-    });
-  }
-
-  private checkWindow(op: string, windowMs: number, slideMs: number): void {
-    const check = (what: string, value: number) => {
-      if (!Number.isFinite(value) || value <= 0 || value % this.slideMs !== 0) {
-        const unit = this.slideMs === this.ctx.batchIntervalMs ? 'batch interval' : "parent stream's slide";
-        throw new GraphError(
-          `${op}: the ${what} duration (${value} ms) must be a positive multiple of the ${unit} (${this.slideMs} ms)`,
-        );
-      }
-    };
-    check('window', windowMs);
-    check('slide', slideMs);
-  }
-
   // ---- pair transformations ----------------------------------------------------------------
 
   mapValues<K, V, U>(this: DStream<Pair<K, V>>, fn: (v: V) => U): DStream<[K, U]> {
@@ -287,133 +253,6 @@ export class DStream<T> {
       { partitions },
     );
   }
-  cogroup<K, V, W>(
-    this: DStream<Pair<K, V>>,
-    other: DStream<Pair<K, W>>,
-    partitions?: number,
-  ): DStream<[K, [V[], W[]]]> {
-    return this.transformWith(other, (a, b) => a.cogroup(b, partitions)).rename('cogroup');
-  }
-  join<K, V, W>(
-    this: DStream<Pair<K, V>>,
-    other: DStream<Pair<K, W>>,
-    partitions?: number,
-  ): DStream<[K, [V, W]]> {
-    return this.transformWith(other, (a, b) => a.join(b, partitions)).rename('join');
-  }
-  leftOuterJoin<K, V, W>(
-    this: DStream<Pair<K, V>>,
-    other: DStream<Pair<K, W>>,
-    partitions?: number,
-  ): DStream<[K, [V, W | undefined]]> {
-    return this.transformWith(other, (a, b) => a.leftOuterJoin(b, partitions)).rename('leftOuterJoin');
-  }
-  rightOuterJoin<K, V, W>(
-    this: DStream<Pair<K, V>>,
-    other: DStream<Pair<K, W>>,
-    partitions?: number,
-  ): DStream<[K, [V | undefined, W]]> {
-    return this.transformWith(other, (a, b) => a.rightOuterJoin(b, partitions)).rename('rightOuterJoin');
-  }
-  fullOuterJoin<K, V, W>(
-    this: DStream<Pair<K, V>>,
-    other: DStream<Pair<K, W>>,
-    partitions?: number,
-  ): DStream<[K, [V | undefined, W | undefined]]> {
-    return this.transformWith(other, (a, b) => a.fullOuterJoin(b, partitions)).rename('fullOuterJoin');
-  }
-
-  groupByKeyAndWindow<K, V>(
-    this: DStream<Pair<K, V>>,
-    options: WindowOptions & { partitions?: number },
-  ): DStream<[K, V[]]> {
-    const n = options.partitions;
-    return this.groupByKey(n)
-      .window(options.windowMs, options.slideMs ?? this.slideMs)
-      .combineByKey<K, V[], V[]>(
-        (vs) => vs.slice(),
-        (c, vs) => c.concat(vs),
-        (a, b) => a.concat(b),
-        n,
-      )
-      .rename('groupByKeyAndWindow');
-  }
-
-  /**
-   * Reduces each key over a sliding window. With `inverse`, the window is updated incrementally
-   * from the previous window (add what enters, subtract what leaves: Spark's
-   * ReducedWindowedDStream); keys stay with their reduced value, e.g. 0, until `filter` drops them.
-   */
-  reduceByKeyAndWindow<K, V>(
-    this: DStream<Pair<K, V>>,
-    fn: (a: V, b: V) => V,
-    options: WindowOptions & {
-      inverse?: (a: V, b: V) => V;
-      filter?: (kv: [K, V]) => boolean;
-      partitions?: number;
-      name?: string;
-    },
-  ): DStream<[K, V]> {
-    const slideMs = options.slideMs ?? this.slideMs;
-    const windowMs = options.windowMs;
-    this.checkWindow('reduceByKeyAndWindow', windowMs, slideMs);
-    const n = options.partitions ?? this.ctx.defaultPartitions;
-    checkPartitions(n, 'reduceByKeyAndWindow');
-    const filter = options.filter;
-    if (!options.inverse) {
-      const out = this.reduceByKey(fn, n).window(windowMs, slideMs).reduceByKey(fn, n);
-      return (filter ? out.filter(filter as (kv: Pair<K, V>) => boolean) : out).rename(
-        'reduceByKeyAndWindow',
-      ) as DStream<[K, V]>;
-    }
-    return invertibleWindow(this, fn, options.inverse, {
-      windowMs,
-      slideMs,
-      partitions: n,
-      filter,
-      name: options.name,
-    });
-  }
-
-  // ---- state -------------------------------------------------------------------------------
-
-  /**
-   * Keeps a state per key across batches. Every existing key is updated each batch (with the
-   * batch's values, possibly none); returning `undefined` removes the key.
-   */
-  updateStateByKey<K, V, S>(
-    this: DStream<Pair<K, V>>,
-    fn: (values: V[], state: S | undefined, key: K, timeMs: number) => S | undefined,
-    options: { partitions?: number; initialState?: [K, S][]; name?: string } = {},
-  ): DStream<[K, S]> {
-    return updateStateStream(this, fn, options);
-  }
-
-  /**
-   * Calls `fn` once per record with the key's state (and once more with `undefined` when a key
-   * times out after `timeoutMs` without records); emits what `fn` returns, unless undefined.
-   */
-  mapWithState<K, V, S, U>(
-    this: DStream<Pair<K, V>>,
-    spec: {
-      fn: (key: K, value: V | undefined, state: State<S>, timeMs: number) => U | undefined;
-      timeoutMs?: number;
-      initialState?: [K, S][];
-      partitions?: number;
-      name?: string;
-    },
-  ): MapWithStateDStream<U, K, S> {
-    const n = spec.partitions ?? this.ctx.defaultPartitions;
-    checkPartitions(n, 'mapWithState');
-    const timeoutMs = spec.timeoutMs;
-    if (timeoutMs !== undefined && (!Number.isFinite(timeoutMs) || timeoutMs <= 0)) {
-      throw new GraphError(
-        `mapWithState: timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`,
-      );
-    }
-    return mapWithStateStream(this, spec, n, timeoutMs);
-  }
-
   // ---- output operations ---------------------------------------------------------------------
 
   /** Runs `fn` on the driver for every RDD (after the batch's tasks ran). */
@@ -425,96 +264,6 @@ export class DStream<T> {
       label: 'foreachRDD',
     });
   }
-  /** Prints the first `n` records of every RDD, as Spark's DStream.print. */
-  print(n = 10): void {
-    this.foreachRDD(async (rdd, timeMs) => {
-      const first = await rdd.take(n + 1);
-      const lines = [
-        '-------------------------------------------',
-        `Time: ${timeMs} ms`,
-        '-------------------------------------------',
-      ];
-      for (const x of first.slice(0, n)) lines.push(formatRecord(x));
-      if (first.length > n) lines.push('...');
-      this.ctx.printer(`${lines.join('\n')}\n`);
-    });
-  }
-  /**
-   * Saves every RDD as text files, one record per line:
-   * `outputs/<prefix>/dt=YYYY-MM-DD/hr=HH/batch=<time>/part-NNNNN[.<suffix>]` in the store.
-   */
-  saveAsTextFiles(prefix: string, suffix?: string): void {
-    this.addSave(prefix, suffix, 'text');
-  }
-  /** Saves every RDD as JSON lines, one record per line: `outputs/<prefix>/dt=.../part-NNNNN.jsonl`. */
-  saveAsJsonLines(prefix: string, suffix = 'jsonl'): void {
-    this.addSave(prefix, suffix, 'jsonl');
-  }
-  /**
-   * Saves every RDD as Parquet files, one row per record (an object whose fields are the
-   * columns): `outputs/<name>/dt=.../part-NNNNN.parquet`. The schema is `options.schema` or
-   * taken from each partition's records; records that do not fit it are dead letters (see
-   * shared/core/parquet.ts).
-   */
-  saveAsParquet(
-    name: string,
-    options: { readonly schema?: ParquetSchema; readonly suffix?: string } = {},
-  ): void {
-    let schema: ParquetSchema | undefined;
-    if (options.schema !== undefined) {
-      try {
-        schema = checkParquetSchema(options.schema, `saveAsParquet('${name}')`);
-      } catch (err) {
-        throw new GraphError((err as Error).message);
-      }
-    }
-    this.addSave(name, options.suffix ?? 'parquet', 'parquet', schema);
-  }
-  private addSave(
-    prefix: string,
-    suffix: string | undefined,
-    format: OutputFormat,
-    schema?: ParquetSchema,
-  ): void {
-    const label =
-      format === 'text' ? 'saveAsTextFiles' : format === 'jsonl' ? 'saveAsJsonLines' : 'saveAsParquet';
-    if (
-      !prefix ||
-      prefix.includes('..') ||
-      prefix.startsWith('/') ||
-      prefix.endsWith('/') ||
-      prefix.includes('//') ||
-      prefix.includes('=')
-    ) {
-      throw new GraphError(
-        `${label}: invalid name '${prefix}' (use a relative name such as 'counts'; no '..', '=' or leading or trailing '/')`,
-      );
-    }
-    if (suffix !== undefined && (suffix.includes('/') || suffix === '')) {
-      throw new GraphError(
-        `${label}('${prefix}'): invalid suffix '${suffix}' (a file extension such as 'jsonl')`,
-      );
-    }
-    const clash = this.ctx.graph.outputs.find(
-      (o) =>
-        o.save &&
-        (o.save.prefix === prefix ||
-          `${o.save.prefix}/`.startsWith(`${prefix}/`) ||
-          `${prefix}/`.startsWith(`${o.save.prefix}/`)),
-    );
-    if (clash) {
-      throw new GraphError(
-        `${label}('${prefix}'): the output '${clash.save!.prefix}' (${clash.label}) is saved there already: give each saved output its own name`,
-      );
-    }
-    this.ctx.graph.addOutput({
-      stream: this as DStream<unknown>,
-      kind: 'save',
-      save: { prefix, suffix, format, ...(schema ? { schema } : {}) },
-      label,
-    });
-  }
-
   // ---- internals -----------------------------------------------------------------------------
 
   /** A stream with the same RDDs under another operation name (for plans and the UI). */
@@ -526,12 +275,6 @@ export class DStream<T> {
     this.shapeValue = shape;
     return this;
   }
-}
-
-function formatRecord(x: unknown): string {
-  if (typeof x === 'string') return x;
-  if (Array.isArray(x) && x.length === 2) return `(${formatRecord(x[0])},${formatRecord(x[1])})`;
-  return JSON.stringify(x);
 }
 
 function countRDD<T>(rdd: RDD<T>): RDD<number> {
@@ -549,20 +292,26 @@ function reduceRDD<T>(rdd: RDD<T>, fn: (a: T, b: T) => T): RDD<T> {
     .map((kv) => kv[1]);
 }
 
-/** The result of mapWithState: the emitted values, and the whole state table via stateSnapshots(). */
-export class MapWithStateDStream<U, K, S> extends DStream<U> {
-  private readonly internal: DStream<MapWithStateRecord<K, S, U>>;
-  constructor(internal: DStream<MapWithStateRecord<K, S, U>>) {
-    super(internal.ctx, 'mapWithStateValues', [internal], (t, g) =>
-      g.req(internal, t).flatMap((r) => (r[0] === 'e' ? [r[1]] : [])),
-    );
-    this.internal = internal;
-  }
-  /** The key -> state table after each batch. */
-  stateSnapshots(): DStream<[K, S]> {
-    const internal = this.internal;
-    return new DStream<[K, S]>(this.ctx, 'stateSnapshots', [internal], (t, g) =>
-      g.req(internal, t).flatMap((r) => (r[0] === 's' ? [[r[1], r[2]] as [K, S]] : [])),
-    );
+/** Checks a window's duration and slide against the stream's slide (a positive multiple of it). */
+export function checkWindow(stream: DStream<any>, op: string, windowMs: number, slideMs: number): void {
+  const check = (what: string, value: number) => {
+    if (!Number.isFinite(value) || value <= 0 || value % stream.slideMs !== 0) {
+      const unit = stream.slideMs === stream.ctx.batchIntervalMs ? 'batch interval' : "parent stream's slide";
+      throw new GraphError(
+        `${op}: the ${what} duration (${value} ms) must be a positive multiple of the ${unit} (${stream.slideMs} ms)`,
+      );
+    }
+  };
+  check('window', windowMs);
+  check('slide', slideMs);
+}
+
+/**
+ * Adds an operator family's methods to `DStream` (declared on it by module augmentation in the
+ * family's module), as the class's own methods are: not enumerable.
+ */
+export function addOperators(methods: object): void {
+  for (const [name, d] of Object.entries(Object.getOwnPropertyDescriptors(methods))) {
+    Object.defineProperty(DStream.prototype, name, { ...d, enumerable: false });
   }
 }

@@ -2,12 +2,15 @@
  * The stateful stream operators, built on DStream: the incremental (invertible) window reduce
  * (Spark's ReducedWindowedDStream), updateStateByKey (StateDStream) and mapWithState
  * (MapWithStateDStream). Each reads its own previous RDD, so it is materialized (`persisted`) and
- * has a fixed shape. The DStream methods of the same names check their arguments and call these.
+ * has a fixed shape. The DStream methods of the same names (`updateStateByKey`, `mapWithState`)
+ * check their arguments and call these; they are declared on `DStream` here and added to it when
+ * `streams.ts` loads this module.
  *
  * @module
  */
 
-import { DStream, MapWithStateDStream } from './dstream.ts';
+import { GraphError } from '../errors.ts';
+import { addOperators, DStream } from './dstream.ts';
 import { MapWithStateRDD, type MapWithStateRecord } from './map-with-state-rdd.ts';
 import {
   CoGroupedRDD,
@@ -227,3 +230,79 @@ export function mapWithStateStream<K, V, S, U>(
   internal.persisted = true;
   return new MapWithStateDStream<U, K, S>(internal);
 }
+
+/** The result of mapWithState: the emitted values, and the whole state table via stateSnapshots(). */
+export class MapWithStateDStream<U, K, S> extends DStream<U> {
+  private readonly internal: DStream<MapWithStateRecord<K, S, U>>;
+  constructor(internal: DStream<MapWithStateRecord<K, S, U>>) {
+    super(internal.ctx, 'mapWithStateValues', [internal], (t, g) =>
+      g.req(internal, t).flatMap((r) => (r[0] === 'e' ? [r[1]] : [])),
+    );
+    this.internal = internal;
+  }
+  /** The key -> state table after each batch. */
+  stateSnapshots(): DStream<[K, S]> {
+    const internal = this.internal;
+    return new DStream<[K, S]>(this.ctx, 'stateSnapshots', [internal], (t, g) =>
+      g.req(internal, t).flatMap((r) => (r[0] === 's' ? [[r[1], r[2]] as [K, S]] : [])),
+    );
+  }
+}
+
+declare module './dstream.ts' {
+  interface DStream<T> {
+    /**
+     * Keeps a state per key across batches. Every existing key is updated each batch (with the
+     * batch's values, possibly none); returning `undefined` removes the key.
+     */
+    updateStateByKey<K, V, S>(
+      this: DStream<Pair<K, V>>,
+      fn: (values: V[], state: S | undefined, key: K, timeMs: number) => S | undefined,
+      options?: { partitions?: number; initialState?: [K, S][]; name?: string },
+    ): DStream<[K, S]>;
+    /**
+     * Calls `fn` once per record with the key's state (and once more with `undefined` when a key
+     * times out after `timeoutMs` without records); emits what `fn` returns, unless undefined.
+     */
+    mapWithState<K, V, S, U>(
+      this: DStream<Pair<K, V>>,
+      spec: {
+        fn: (key: K, value: V | undefined, state: State<S>, timeMs: number) => U | undefined;
+        timeoutMs?: number;
+        initialState?: [K, S][];
+        partitions?: number;
+        name?: string;
+      },
+    ): MapWithStateDStream<U, K, S>;
+  }
+}
+
+addOperators({
+  updateStateByKey<K, V, S>(
+    this: DStream<Pair<K, V>>,
+    fn: (values: V[], state: S | undefined, key: K, timeMs: number) => S | undefined,
+    options: { partitions?: number; initialState?: [K, S][]; name?: string } = {},
+  ): DStream<[K, S]> {
+    return updateStateStream(this, fn, options);
+  },
+  mapWithState<K, V, S, U>(
+    this: DStream<Pair<K, V>>,
+    spec: {
+      fn: (key: K, value: V | undefined, state: State<S>, timeMs: number) => U | undefined;
+      timeoutMs?: number;
+      initialState?: [K, S][];
+      partitions?: number;
+      name?: string;
+    },
+  ): MapWithStateDStream<U, K, S> {
+    const n = spec.partitions ?? this.ctx.defaultPartitions;
+    checkPartitions(n, 'mapWithState');
+    const timeoutMs = spec.timeoutMs;
+    if (timeoutMs !== undefined && (!Number.isFinite(timeoutMs) || timeoutMs <= 0)) {
+      throw new GraphError(
+        `mapWithState: timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`,
+      );
+    }
+    return mapWithStateStream(this, spec, n, timeoutMs);
+  },
+} satisfies Pick<DStream<any>, 'updateStateByKey' | 'mapWithState'>);

@@ -14,23 +14,23 @@ import { BatchFailedError, SluiceError } from '../../errors.ts';
 import type { Invoker } from '../../ports/invoker.ts';
 import { decodeJson as decodeJsonOf, encodeJson } from '../codec.ts';
 import type { Pipeline, StreamingContext } from '../context.ts';
-import { CountingObjectStore } from '../counting-store.ts';
+import type { CountingObjectStore } from '../counting-store.ts';
 import type { FaultInjector } from '../faults.ts';
 import type { BatchGeneration } from '../generation.ts';
-import { IdlePath } from '../idle-path.ts';
+import type { IdlePath } from '../idle-path.ts';
 import { layout } from '../layout.ts';
 import type { LeaseRecord } from '../lease.ts';
 import { BatchPlan, type Target } from '../planner.ts';
-import { TaskRunner } from '../task-runner.ts';
+import type { TaskRunner } from '../task-runner.ts';
+import { closeBatches, type Prepared, runBacklog } from './backlog.ts';
 import { BatchOrigins } from './batch-origin.ts';
-import { BatchRetry } from './batch-retry.ts';
 import { CommitOrder } from './commit-order.ts';
 import { countTaskDeadLetters } from './dead-letters.ts';
-import { drainUntilMs as drainUntil } from './drain.ts';
-import { DriverFaultHooks } from './fault-hooks.ts';
+import type { DriverFaultHooks } from './fault-hooks.ts';
 import { DriverFence } from './fencing.ts';
-import { InputTracker } from './input-tracker.ts';
-import { LineageRecovery } from './lineage-recovery.ts';
+import { IdleBatches } from './idle-batches.ts';
+import type { InputTracker } from './input-tracker.ts';
+import type { LineageRecovery } from './lineage-recovery.ts';
 import { type BatchManifest, BatchTally, Phases } from './manifest.ts';
 import {
   type BatchSchedulerOptions,
@@ -39,18 +39,15 @@ import {
   resolveDriverOptions,
 } from './options.ts';
 import { runOutputs, targetsOf } from './outputs.ts';
-import { RateController } from './rate-controller.ts';
-import { resumePoint } from './resume.ts';
-import { Retention } from './retention.ts';
+import { BatchPositions } from './positions.ts';
+import type { RateController } from './rate-controller.ts';
+import type { Retention } from './retention.ts';
+import { runLoop } from './run-loop.ts';
 import type { SkippedBatch } from './skip.ts';
-import { StageRunner } from './stage-runner.ts';
-import { processingStart, sleepUntil } from './timing.ts';
-
-/** A batch's plan made ahead (a backlog announces every batch's materializations first). */
-interface Prepared {
-  readonly plan: BatchPlan;
-  readonly done: Map<string, () => void>;
-}
+import type { StageRunner } from './stage-runner.ts';
+import { shutDown, startUp } from './start-up.ts';
+import { processingStart } from './timing.ts';
+import { type DriverHandles, type DriverRooms, wireRooms } from './wiring.ts';
 
 /**
  * The driver. After a restart it resumes from the last committed batch, re-running first any
@@ -67,12 +64,11 @@ export class BatchScheduler {
   private readonly stages: StageRunner;
   private readonly lineage: LineageRecovery;
   private readonly retention: Retention;
-  private readonly batchRetry: BatchRetry;
   private readonly runner: TaskRunner;
+  private readonly rooms: DriverRooms;
+  private readonly handles: DriverHandles;
   private pipelineValue: Pipeline | undefined;
-  private nextTimeMs = 0;
-  private lastCommittedMs: number | undefined;
-  private pending: number[] = [];
+  private readonly at = new BatchPositions();
   private started = false;
   private stopping = false;
   private fenceOf = DriverFence.none;
@@ -82,66 +78,30 @@ export class BatchScheduler {
   private skipped = new Map<number, SkippedBatch>();
   /** idle fast path (issue 11): empty batches of a quiet stream, committed in idle spans. */
   private readonly idlePath: IdlePath;
+  private readonly idle: IdleBatches;
 
   constructor(ctx: StreamingContext, options: BatchSchedulerOptions) {
     this.ctx = ctx;
-    const o = resolveDriverOptions(options);
-    this.options = o;
-    const log = (e: Record<string, unknown>) => this.log(e);
-    this.hooks = new DriverFaultHooks(o.faults, o.incarnation, {
+    const o = (this.options = resolveDriverOptions(options));
+    this.handles = {
       onCrash: () => {
         this.stopping = true; // a dead driver runs nothing more; its lease is left to expire
         this.fenceOf.stop();
       },
-      log,
-    });
-    // overload faults decorate the ports (shared/core/driver/faulty-store.ts, faulty-invoker.ts)
-    this.store = new CountingObjectStore(this.hooks.decorateStore(o.store));
-    this.invoker = this.hooks.decorateInvoker(o.invoker);
-    this.batchRetry = new BatchRetry(o.batchRetry ?? {}, log);
-    this.runner = new TaskRunner({
-      invoker: this.invoker,
-      maxTaskAttempts: o.maxTaskAttempts,
-      taskTimeoutMs: o.taskTimeoutMs,
-      retryBackoffMs: o.retryBackoffMs,
-      speculation: o.speculation ?? {},
-      faults: this.hooks.injector,
-      recover: (key) => this.lineage.recover(key),
-      log,
-    });
-    this.rate = new RateController({
-      intervalMs: ctx.batchIntervalMs,
-      maxRecordsPerBatch: o.maxRecordsPerBatch,
-      adaptive: o.backpressure && o.clock !== 'manual',
-      log,
-    });
-    this.inputs = new InputTracker(ctx, this.store, {
-      manualClock: o.clock === 'manual',
-      maxRecords: () => this.rate.maxRecords,
-      fence: (what) => this.fenceOf.check(what),
-    });
-    // idle fast path (issue 11)
-    this.idlePath = new IdlePath(ctx, this.store, {
-      enabled: o.idleFastPath !== false,
-      fingerprint: () => this.pipeline.fingerprint,
-    });
-    this.stages = new StageRunner(ctx, () => this.pipeline, this.runner, {
+      fence: () => this.fenceOf,
+      pipeline: () => this.pipeline,
       isSkipped: (t) => this.skipped.has(t),
-      idleSpans: (t) => this.idlePath.specSpans(t, this.retention.historyMs),
-      log,
-      tinyBatch: o.tinyBatch, // issue 11: a tiny batch runs in the driver (tiny-batch.ts)
-      taskStore: this.store.inner,
-    });
-    this.lineage = new LineageRecovery(
-      this.store,
-      () => this.pipeline,
-      () => this.stages,
-      {
-        targetsOf: (gen) => this.targetsOf(gen),
-        log,
-      },
-    );
-    this.retention = new Retention(ctx, this.store, o, (t) => this.idlePath.spans.contains(t));
+      targetsOf: (gen) => this.targetsOf(gen),
+      log: (e) => this.log(e),
+      stopping: () => this.stopping,
+      commitOrder: this.commitOrder,
+      at: this.at,
+    };
+    const r = (this.rooms = wireRooms(ctx, o, this.handles));
+    ({ hooks: this.hooks, store: this.store, invoker: this.invoker, runner: this.runner } = r);
+    ({ rate: this.rate, inputs: this.inputs, idlePath: this.idlePath, stages: this.stages } = r);
+    ({ lineage: this.lineage, retention: this.retention } = r);
+    this.idle = new IdleBatches(ctx, o, r, this.handles);
   }
 
   /** The fault injector (undefined without fault options): its counts tell what was injected. */
@@ -156,7 +116,7 @@ export class BatchScheduler {
 
   /** The time of the next batch to run. */
   get nextBatchTimeMs(): number {
-    return this.pending[0] ?? this.nextTimeMs;
+    return this.at.pending[0] ?? this.at.nextTimeMs;
   }
 
   /** idle fast path (issue 11): how long the stream has been idle, batch after batch (ms). */
@@ -165,39 +125,25 @@ export class BatchScheduler {
   }
 
   get lastCommittedBatchMs(): number | undefined {
-    return this.lastCommittedMs;
+    return this.at.lastCommittedMs;
   }
 
   /** Loads or creates meta/graph.json, checks the graph, finds where to resume, starts sources. */
   async start(): Promise<void> {
     if (this.started) return;
-    const ctx = this.ctx;
-    if (this.options.lease !== false) {
-      this.fenceOf = await DriverFence.take(this.store, this.options.lease, (e) => this.log(e));
-    }
-    const at = await resumePoint(ctx, this.store, this.inputs, this.idlePath, this.options);
-    this.pipelineValue = at.pipeline;
-    this.lastCommittedMs = at.lastCommittedMs;
-    this.pending = at.pending;
-    this.origins.restarted(this.pending);
-    this.skipped = at.skipped;
-    this.nextTimeMs = at.nextTimeMs;
-    await this.inputs.startSources(this.options.sources);
-    this.started = true;
-    this.log({
-      event: 'driver.start',
-      store: this.store.describe(),
-      invoker: this.invoker.describe(),
-      zeroTimeMs: at.pipeline.zeroTimeMs,
-      resumeAtMs: this.nextBatchTimeMs,
-      pending: this.pending.length,
-      fingerprint: this.pipeline.fingerprint,
+    await startUp(this.ctx, this.options, this.rooms, this.handles, this.origins, {
+      fenced: (fence) => (this.fenceOf = fence),
+      resumed: (pipeline, skipped) => {
+        this.pipelineValue = pipeline;
+        this.skipped = skipped;
+      },
+      started: () => (this.started = true),
     });
   }
 
   /** True when every finite source is exhausted and no batch is pending. */
   sourcesExhausted(): boolean {
-    return this.pending.length === 0 && this.inputs.exhausted;
+    return this.at.pending.length === 0 && this.inputs.exhausted;
   }
 
   /**
@@ -206,72 +152,11 @@ export class BatchScheduler {
    */
   async run(options: RunOptions = {}): Promise<BatchManifest[]> {
     await this.start();
-    const manifests: BatchManifest[] = [];
-    const wall = this.options.clock !== 'manual';
-    const parallel = this.options.parallelRecovery;
-    let drainUntilMs: number | undefined;
-    while (!this.stopping && !options.signal?.aborted) {
-      const left = options.numBatches === undefined ? Infinity : options.numBatches - manifests.length;
-      if (left <= 0) break;
-      // idle fast path (issue 11): idle long enough, the caller may sleep
-      if (options.stopWhenIdleMs !== undefined && this.idlePath.idleForMs >= options.stopWhenIdleMs) break;
-      const t = this.nextBatchTimeMs;
-      if (options.untilMs !== undefined && t > options.untilMs) break;
-      if (options.stopWhenExhausted && this.sourcesExhausted()) {
-        // finite sources ended: go on (without waiting) until the windows holding their data emitted
-        drainUntilMs ??= drainUntil(this.ctx, t, (e) => this.log(e));
-        if (t > drainUntilMs) break;
-      }
-      if (options.deadlineMs !== undefined) {
-        // leave room for one more batch: its interval plus the slowest recent processing time
-        const need = Math.max(t, Date.now()) + this.ctx.batchIntervalMs + this.rate.slowestRecentMs;
-        if (need > options.deadlineMs) break;
-      }
-      // close the interval: polling sources (SQS) collect during it, buffering ones hand over after
-      if (wall && drainUntilMs === undefined) {
-        await sleepUntil(this.inputs.polls ? t - this.ctx.batchIntervalMs : t, options.signal);
-      }
-      if (options.signal?.aborted) break;
-      if (wall && drainUntilMs === undefined && this.pending.length === 0 && parallel) {
-        // far behind (a driver took over after a gap): close every batch already due, run them as a backlog
-        const due = this.rate.dueBacklog(t, Date.now(), left);
-        if (due > 0) await this.retrying(options.signal, () => this.closeBatches(due));
-      }
-      if (this.pending.length > 1 && parallel) {
-        // catch up within capacity: as many batches at once as the (adaptive) invoker limit serves
-        const chunk = this.rate.catchUpChunk(this.runner.limiter.limit, this.ctx.defaultPartitions);
-        const n = Math.min(left, this.pending.length, chunk);
-        manifests.push(...(await this.retrying(options.signal, () => this.fenceOf.race(this.runBacklog(n)))));
-        continue;
-      }
-      const m = await this.retrying(options.signal, () => this.fenceOf.race(this.runNextBatch()));
-      this.rate.recordProcessing(m.processingMs);
-      manifests.push(m);
-    }
-    return manifests;
-  }
-
-  /** Runs `step` again after a retryable failure (BatchRetry: bounded, with backoff); else rethrows. */
-  private retrying<R>(signal: AbortSignal | undefined, step: () => Promise<R>): Promise<R> {
-    return this.batchRetry.run(step, {
-      batchTimeMs: () => this.nextBatchTimeMs,
-      signal,
-      beforeRetry: () => {
-        // a failed batch made the ones after it fail; the retry starts a fresh commit order
-        this.commitOrder.reset();
-        // records a source handed out for an input that was never stored are asked for again
-        this.inputs.rewind();
-      },
-    });
+    return runLoop(this, { options: this.options, rooms: this.rooms, d: this.handles }, options);
   }
 
   async stop(): Promise<void> {
-    // idle fast path (issue 11): commit the open idle span while the lease is still ours
-    if (this.started && this.idlePath.hasOpenSpan && !this.fenceOf.keeper?.fenced) await this.flushIdle();
-    this.stopping = true;
-    this.fenceOf.stop();
-    await this.inputs.stopSources();
-    await this.fenceOf.release();
+    await shutDown(this.rooms, this.handles, this.idle, this.started, () => (this.stopping = true));
   }
 
   /** The lease this driver holds (undefined without one). */
@@ -285,24 +170,7 @@ export class BatchScheduler {
    * batches proceeds in parallel, as in the paper's parallel recovery.
    */
   async runBacklog(n: number): Promise<BatchManifest[]> {
-    await this.fenceOf.check('the next batch');
-    const times = this.pending.slice(0, n);
-    this.log({ event: 'recovery.backlog', batches: times });
-    // announce what every batch will materialize before any starts, so each can wait for its inputs
-    const prepared = new Map(
-      times.map((t) => {
-        const plan = new BatchPlan(t, this.targetsOf(this.pipeline.generate(t)));
-        return [t, { plan, done: this.stages.announce(t, plan) }] as const;
-      }),
-    );
-    // every batch settles before a failure is reported, so a retry never overlaps a leftover
-    const settled = await Promise.allSettled(
-      times.map((t) => this.runBatch(t, this.origins.isRecovered(t), prepared.get(t))),
-    );
-    const failed = settled.find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    this.pending.splice(0, n);
-    return settled.map((r) => (r as PromiseFulfilledResult<BatchManifest>).value);
+    return runBacklog(n, this.handles, this.rooms, this.origins, (t, r, p) => this.runBatch(t, r, p));
   }
 
   /**
@@ -311,23 +179,7 @@ export class BatchScheduler {
    */
   async closeBatches(n: number): Promise<number[]> {
     await this.start();
-    await this.fenceOf.check('the next batch');
-    const closed: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const t = this.nextTimeMs;
-      await this.inputs.receive(t);
-      this.pending.push(t);
-      this.origins.closedBehind(t);
-      this.nextTimeMs = t + this.ctx.batchIntervalMs;
-      closed.push(t);
-    }
-    return closed;
-  }
-
-  /** idle fast path (issue 11): commits the open idle span (one put-if-absent), fenced. */
-  private async flushIdle(): Promise<void> {
-    await this.fenceOf.check('an idle span');
-    await this.idlePath.flush();
+    return closeBatches(n, this.ctx, this.handles, this.rooms, this.origins);
   }
 
   /**
@@ -337,19 +189,7 @@ export class BatchScheduler {
    */
   async fillIdleUntil(nowMs: number): Promise<number> {
     await this.start();
-    let n = 0;
-    const none = { get: 0, put: 0, list: 0, delete: 0, bytesRead: 0, bytesWritten: 0 };
-    while (this.pending.length === 0 && this.nextTimeMs + this.ctx.batchIntervalMs <= nowMs) {
-      const t = this.nextTimeMs;
-      if (!this.idlePath.quietAt(t)) break;
-      if (this.idlePath.add(t, none)) await this.flushIdle();
-      this.lastCommittedMs = t;
-      this.nextTimeMs = t + this.ctx.batchIntervalMs;
-      n++;
-    }
-    if (n > 0) await this.flushIdle();
-    this.idlePath.woke(); // the span it slept through must not send it back to sleep at once
-    return n;
+    return this.idle.fillUntil(nowMs);
   }
 
   /** Runs the next batch (a pending one first) and commits it. */
@@ -357,10 +197,10 @@ export class BatchScheduler {
     await this.start();
     await this.fenceOf.check('the next batch');
     const t = this.nextBatchTimeMs;
-    const recovered = this.pending[0] === t;
+    const recovered = this.at.pending[0] === t;
     const manifest = await this.runBatch(t, recovered && this.origins.isRecovered(t));
-    if (recovered) this.pending.shift();
-    else this.nextTimeMs = t + this.ctx.batchIntervalMs;
+    if (recovered) this.at.pending.shift();
+    else this.at.nextTimeMs = t + this.ctx.batchIntervalMs;
     return manifest;
   }
 
@@ -389,10 +229,10 @@ export class BatchScheduler {
     const phases = new Phases();
     // idle fast path (issue 11): a quiet stream's next batch cannot have a manifest yet (one driver, leased)
     const quietNext =
-      this.pending.length === 0 && t > (this.lastCommittedMs ?? -1) && this.idlePath.quietAt(t);
+      this.at.pending.length === 0 && t > (this.at.lastCommittedMs ?? -1) && this.idlePath.quietAt(t);
     const existing = quietNext ? undefined : await this.readJson<BatchManifest>(layout.manifest(t));
     if (existing) {
-      this.lastCommittedMs = t;
+      this.at.lastCommittedMs = t;
       return existing;
     }
     const recomputedBefore = this.lineage.recomputed;
@@ -403,12 +243,17 @@ export class BatchScheduler {
     const received = await this.inputs.receiveOrIdle(
       t,
       marks,
-      (polled) => this.idlePath.canSkip(t, polled, this.pending.length) && !this.skipped.has(t),
+      (polled) => this.idlePath.canSkip(t, polled, this.at.pending.length) && !this.skipped.has(t),
     );
     // idle fast path (issue 11): an idle batch joins the open span; otherwise the span commits first
     if (!received)
-      return this.commitIdle(t, previous, { dueAtMs: manual ? startedAtMs : t, startedAtMs }, requestsBefore);
-    if (this.idlePath.hasOpenSpan) await this.flushIdle();
+      return this.idle.commit(
+        t,
+        previous,
+        { dueAtMs: manual ? startedAtMs : t, startedAtMs },
+        requestsBefore,
+      );
+    if (this.idlePath.hasOpenSpan) await this.idle.flush();
     this.stages.sized(t, received, this.store.since(requestsBefore).bytesWritten); // tiny batch? (issue 11)
     // Spark's rule: processing starts when the interval closes; polling before that (SQS) is the
     // receive window, kept apart (receiveWindowMs) and out of processing and scheduling delay
@@ -478,45 +323,12 @@ export class BatchScheduler {
     });
     this.idlePath.worked(manifest); // idle fast path (issue 11)
     this.stages.settled(t);
-    this.lastCommittedMs = Math.max(t, this.lastCommittedMs ?? t);
+    this.at.lastCommittedMs = Math.max(t, this.at.lastCommittedMs ?? t);
     this.origins.forget(t);
     await this.hooks.afterCommit(t, plan, this.store);
 
     // 6. rate and clean-up
     this.rate.onBatchCompleted(manifest);
-    this.pipeline.forget(t - 4 * this.ctx.batchIntervalMs);
-    this.inputs.forget(t);
-    this.options.onBatch?.(manifest);
-    return manifest;
-  }
-
-  /** idle fast path (issue 11): commits batch t in the open idle span; foreachRDD and print see an empty RDD. */
-  private async commitIdle(
-    t: number,
-    previous: Promise<boolean>,
-    timing: { dueAtMs: number; startedAtMs: number },
-    requestsBefore: ReturnType<CountingObjectStore['snapshot']>,
-  ): Promise<BatchManifest> {
-    if (!(await previous)) {
-      throw new BatchFailedError(t, `the batch before it failed; batches commit in time order`);
-    }
-    await this.retention.cleanUp(t, this.pipeline); // before the span counts the batch's requests
-    const full = this.idlePath.add(t, this.store.since(requestsBefore), this.inputs.idlePositions);
-    if (this.ctx.graph.outputs.some((o) => o.kind === 'foreach')) {
-      const gen = this.pipeline.generate(t);
-      gen.store = this.store;
-      gen.idleSpans = this.idlePath.specSpans(t, this.retention.historyMs).idleSpans;
-      await runOutputs(this.ctx, this.store, t, gen, undefined, (key) => this.lineage.recover(key));
-    }
-    if (full) await this.flushIdle();
-    const finishedAtMs = Date.now();
-    const manifest = this.idlePath.manifest(
-      t,
-      this.pipeline.fingerprint,
-      { ...timing, finishedAtMs },
-      this.store.since(requestsBefore),
-    );
-    this.lastCommittedMs = Math.max(t, this.lastCommittedMs ?? t);
     this.pipeline.forget(t - 4 * this.ctx.batchIntervalMs);
     this.inputs.forget(t);
     this.options.onBatch?.(manifest);

@@ -2,6 +2,8 @@
  * When a batch's processing starts, by Spark's rule: when its interval closes. A polling source
  * (SQS) is polled during the interval, from its start; that receive window is not processing and
  * not scheduling delay, and the manifest keeps it apart (`receiveWindowMs`).
+ *
+ * @module
  */
 
 /**
