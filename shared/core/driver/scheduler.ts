@@ -119,6 +119,7 @@ export class BatchScheduler {
       manualClock: o.clock === 'manual',
       maxRecords: () => this.rate.maxRecords,
       fence: (what) => this.fenceOf.check(what),
+      log, // issue 14: block generators
     });
     // idle fast path (issue 11)
     this.idlePath = new IdlePath(ctx, this.store, {
@@ -128,6 +129,7 @@ export class BatchScheduler {
     this.stages = new StageRunner(ctx, () => this.pipeline, this.runner, {
       isSkipped: (t) => this.skipped.has(t),
       idleSpans: (t) => this.idlePath.specSpans(t, this.retention.historyMs),
+      blocks: this.inputs.blocks, // issue 14: input partitions written during the interval
       log,
     });
     this.lineage = new LineageRecovery(
@@ -180,7 +182,7 @@ export class BatchScheduler {
     this.origins.restarted(this.pending);
     this.skipped = at.skipped;
     this.nextTimeMs = at.nextTimeMs;
-    await this.inputs.startSources(this.options.sources);
+    await this.inputs.startSources(this.options.sources, at.pipeline.zeroTimeMs);
     this.started = true;
     this.log({
       event: 'driver.start',
@@ -435,6 +437,7 @@ export class BatchScheduler {
     gen.materialized = plan.materializedNames();
     gen.store = this.store;
     gen.idleSpans = this.idlePath.specSpans(t, this.retention.historyMs).idleSpans; // idle fast path (issue 11)
+    gen.inputBlocks = this.inputs.blocks.lists; // issue 14: driver-side reads of input partitions
     if (!(await previous)) {
       throw new BatchFailedError(t, `the batch before it failed; batches commit in time order`);
     }
