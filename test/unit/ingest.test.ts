@@ -5,7 +5,7 @@
  * listing it is stored.
  */
 import { describe, expect, it } from 'vitest';
-import { decodeJson } from '../../shared/core/codec.ts';
+import { decodeBlock, decodeJson } from '../../shared/core/codec.ts';
 import type { ReceivedEntry } from '../../shared/core/driver.ts';
 import {
   BatchScheduler,
@@ -144,5 +144,65 @@ describe('input written during the interval (block generators)', () => {
     expect(acked.length).toBeGreaterThan(0);
     expect([...lines].sort()).toEqual([...acked].sort());
     expect(new Set(lines).size).toBe(lines.length);
+  });
+
+  it('a batch whose cuts hold no record takes the idle fast path: no block, no entry, no manifest; its position is kept in the idle span', async () => {
+    const store = new MemoryObjectStore();
+    // a continuous source that has records only when the test gives it some; its position is
+    // the number of records handed out
+    const continuousQueue = (buffer: string[], resumed: unknown[]): Source<string> => {
+      let handedOut = 0;
+      return {
+        continuous: true,
+        async receive(request) {
+          if (request.resumeFrom !== undefined) {
+            resumed.push(request.resumeFrom);
+            handedOut = request.resumeFrom as number;
+          }
+          const records = buffer.splice(0, request.maxRecords ?? buffer.length);
+          handedOut += records.length;
+          return { records, deadLetters: [], position: handedOut };
+        },
+        describe: () => 'queue',
+      };
+    };
+    const buffer = ['a', 'b', 'c'];
+    const first = driver(store, continuousQueue(buffer, []));
+    const quiet = await first.run({ numBatches: 8 });
+    buffer.push('d', 'e'); // data again after the idle batches
+    const busy = await first.run({ numBatches: 3 });
+    buffer.push('f'); // never taken: the driver stops idle, 'f' is handed out to no batch
+    await first.stop();
+    const manifests = [...quiet, ...busy];
+    const idle = manifests.filter((m) => (m as { idle?: boolean }).idle === true);
+    const worked = manifests.filter((m) => (m as { idle?: boolean }).idle !== true);
+    expect(idle.length).toBeGreaterThanOrEqual(5);
+    expect(worked.reduce((n, m) => n + m.input.records, 0)).toBe(5);
+    for (const m of worked) expect(m.input.records).toBeGreaterThan(0);
+    // idle batches wrote nothing of their own: no block, no write-ahead entry, no manifest
+    const keys = await store.list('');
+    for (const m of idle) {
+      const tk = String(m.batchTimeMs).padStart(15, '0');
+      expect(keys.filter((k) => k.includes(tk) && !k.startsWith('idle/'))).toEqual([]);
+    }
+    expect(keys.some((k) => k.startsWith('idle/'))).toBe(true);
+    // no empty block object anywhere: every input block holds records and an entry lists it
+    const listed = new Set(
+      (await entries(store)).flatMap((e) => (e.streams.input!.partitionBlocks ?? []).flat()),
+    );
+    const blocks = keys.filter((k) => k.startsWith('inputs/'));
+    expect(blocks.length).toBeGreaterThan(0);
+    for (const k of blocks) {
+      expect(listed.has(k)).toBe(true);
+      expect(decodeBlock((await store.get(k))!).length).toBeGreaterThan(0);
+    }
+    expect((await savedLines(store)).sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
+
+    // a restart carries on from the position the last idle span kept (after 'e', before 'f')
+    const resumed: unknown[] = [];
+    const second = driver(store, continuousQueue(['f'], resumed));
+    await second.run({ numBatches: 2 });
+    await second.stop();
+    expect(resumed).toEqual([5]);
   });
 });
