@@ -202,14 +202,16 @@ export class InputTracker {
     );
     const polled: (ReceivedBatch<unknown> | PolledInput)[] = await Promise.all(
       bindings.map((binding, i) =>
-        taken[i] ? polledCuts(taken[i]) : this.sources.get(binding.name)!.receive({
-          batchTimeMs: t,
-          intervalMs: this.ctx.batchIntervalMs,
-          maxRecords: cap,
-          closeAtMs: this.o.manualClock ? Date.now() : Math.max(t, Date.now() + 50),
-          seen: (id) => this.seenDeliveries.has(id),
-          resumeFrom: this.resumePositions.get(binding.name),
-        }),
+        taken[i]
+          ? polledCuts(taken[i])
+          : this.sources.get(binding.name)!.receive({
+              batchTimeMs: t,
+              intervalMs: this.ctx.batchIntervalMs,
+              maxRecords: cap,
+              closeAtMs: this.o.manualClock ? Date.now() : Math.max(t, Date.now() + 50),
+              seen: (id) => this.seenDeliveries.has(id),
+              resumeFrom: this.resumePositions.get(binding.name),
+            }),
       ),
     );
     // idle fast path (issue 11): an empty batch of a quiet stream writes nothing (empty-batch.ts)
