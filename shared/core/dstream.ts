@@ -4,13 +4,7 @@ import { FoldRDD } from './fold.ts';
 import type { BatchGeneration, Shape } from './generation.ts';
 import type { MapWithStateRecord } from './map-with-state-rdd.ts';
 import { checkParquetSchema, type OutputFormat, type ParquetSchema } from './parquet.ts';
-import {
-  checkPartitions,
-  MapPartitionsRDD,
-  type Pair,
-  type RDD,
-  UnionRDD,
-} from './rdd.ts';
+import { checkPartitions, MapPartitionsRDD, type Pair, type RDD, UnionRDD } from './rdd.ts';
 import type { State } from './state.ts';
 import { invertibleWindow, mapWithStateStream, updateStateStream } from './stateful-streams.ts';
 
