@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeBlock, decodeJson } from '../../shared/core/codec.ts';
 import type { ReceivedEntry } from '../../shared/core/driver.ts';
+import { blockIntervalMs, cutsPerInterval, nextCutAtMs } from '../../shared/core/receiver/block-generator.ts';
 import {
   BatchScheduler,
   GeneratorSource,
@@ -204,5 +205,29 @@ describe('input written during the interval (block generators)', () => {
     await second.run({ numBatches: 2 });
     await second.stop();
     expect(resumed).toEqual([5]);
+  });
+
+  it('cuts fall in the middle of block slots: every batch gets the same number of cuts, also with timers up to half a slot late', () => {
+    const zero = 1_000_000;
+    for (const interval of [100, 200, 300, 500, 1000, 1500, 2000, 60_000]) {
+      const every = blockIntervalMs(interval);
+      expect(every).toBeLessThanOrEqual(200);
+      const n = cutsPerInterval(interval);
+      expect(n).toBeGreaterThanOrEqual(2);
+      // the batch a cut at time x is keyed by: (t - interval, t]
+      const batchOf = (x: number) => zero + (Math.floor((x - zero) / interval) + 1) * interval;
+      const perBatch = new Map<number, number>();
+      let now = zero - 3; // a driver starting just before the zero time
+      for (let i = 0; i < 10 * n; i++) {
+        const at = nextCutAtMs(now, zero, interval);
+        expect(at).toBeGreaterThan(now);
+        // a timer late by up to half a slot still keys the cut to the same batch
+        const late = at + every / 2 - 0.001;
+        expect(batchOf(late)).toBe(batchOf(at));
+        perBatch.set(batchOf(at), (perBatch.get(batchOf(at)) ?? 0) + 1);
+        now = late;
+      }
+      expect(new Set(perBatch.values())).toEqual(new Set([n]));
+    }
   });
 });

@@ -4,7 +4,8 @@
  * `ReceivedBlockHandler` stores it; the batch later only lists the blocks it was allocated).
  *
  * A `BlockGenerator` takes what a continuous source (`Source.continuous`) has every block interval
- * (min(200 ms, interval / 2)), splits it into the input's partitions, encodes each part at once
+ * (interval / n, n = max(2, ceil(interval / 200 ms)): Spark's 200 ms at most, a whole number of cuts
+ * per interval, each in the middle of its slot: `nextCutAtMs`), splits it into the input's partitions, encodes each part at once
  * (strings as UTF-8 line blocks, `encodeBlock`) and writes it under
  * `inputs/<t>/<stream>/<p>.<seq>.blk`, where `t` is the batch whose interval the cut falls in.
  * Closing batch `t` only *takes* the cuts of intervals up to `t` (no per-record work), and the
@@ -57,9 +58,27 @@ export interface TakenCuts {
 /** The most records one cut takes (about 50 MB of 100-byte lines). */
 export const MAX_CUT_RECORDS = 500_000;
 
-/** The block interval for a batch interval: Spark's 200 ms, at most half the interval. */
+/** Cuts per batch interval: a block interval of Spark's 200 ms at most, at least two cuts. */
+export function cutsPerInterval(batchIntervalMs: number): number {
+  return Math.max(2, Math.ceil(batchIntervalMs / 200));
+}
+
+/** The block interval for a batch interval: the interval split into `cutsPerInterval` slots. */
 export function blockIntervalMs(batchIntervalMs: number): number {
-  return Math.max(1, Math.min(200, Math.floor(batchIntervalMs / 2)));
+  return batchIntervalMs / cutsPerInterval(batchIntervalMs);
+}
+
+/**
+ * When the next cut after `nowMs` is due: in the MIDDLE of a block slot, never near a batch
+ * boundary. A cut is keyed by the batch its time falls in, so cuts timed at the boundaries would
+ * land on either side of one as timers run late, and batches would get one cut more or less
+ * (half again or half the records at a 100 ms interval). In the middle, a timer may run half a
+ * slot late and every batch still gets `cutsPerInterval` cuts of one slot's records each.
+ */
+export function nextCutAtMs(nowMs: number, zeroTimeMs: number, batchIntervalMs: number): number {
+  const every = blockIntervalMs(batchIntervalMs);
+  const k = Math.floor((nowMs - zeroTimeMs) / every - 0.5) + 1;
+  return zeroTimeMs + (k + 0.5) * every;
 }
 
 /** The key of block `seq` of partition `p`: beside the batch's other input blocks. */
@@ -116,22 +135,22 @@ export class BlockGenerator {
     this.seq = Date.now() * 1000;
   }
 
-  /** Starts cutting every block interval. */
+  /** Starts cutting every block interval, in the middle of each slot (`nextCutAtMs`). */
   start(): void {
     this.lastCutAtMs = Date.now();
-    const every = blockIntervalMs(this.o.batchIntervalMs);
-    // the next cut is scheduled once this one is done: a driver that cannot keep up takes bigger
-    // (capped) cuts, never a queue of them
+    const { zeroTimeMs: zero, batchIntervalMs: interval } = this.o;
+    const delay = () => Math.max(0, nextCutAtMs(Date.now(), zero, interval) - Date.now());
+    // the next cut is scheduled once this one is done: a driver that cannot keep up skips slots
+    // and takes bigger (capped) cuts, never a queue of them
     const tick = () => {
       if (this.stopped) return;
-      const started = Date.now();
       void this.cut().then(() => {
         if (this.stopped) return;
-        this.timer = setTimeout(tick, Math.max(0, every - (Date.now() - started)));
+        this.timer = setTimeout(tick, delay());
         this.timer.unref?.();
       });
     };
-    this.timer = setTimeout(tick, every);
+    this.timer = setTimeout(tick, delay());
     this.timer.unref?.();
   }
 
