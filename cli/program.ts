@@ -147,7 +147,7 @@ Examples:
     )
     .option(
       '--workers <n>',
-      'worker threads (default: one per core; 0 runs tasks in the driver thread)',
+      'worker threads (default: one per core but one, for the driver; 0 runs tasks in the driver thread)',
       (v) => parseInteger('--workers', v, 'worker threads', 0, 256),
     )
     .option(

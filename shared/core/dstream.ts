@@ -11,9 +11,10 @@
  */
 import { GraphError } from '../errors.ts';
 import type { StreamingContext } from './context.ts';
+import { FoldRDD } from './fold.ts';
 import type { BatchGeneration, Shape } from './generation.ts';
 import type { OutputFormat, ParquetSchema } from './parquet.ts';
-import { checkPartitions, type Pair, ParallelCollectionRDD, type RDD, UnionRDD } from './rdd.ts';
+import { checkPartitions, MapPartitionsRDD, type Pair, type RDD, UnionRDD } from './rdd.ts';
 
 export type Compute<T> = (timeMs: number, gen: BatchGeneration) => RDD<T>;
 
@@ -278,18 +279,32 @@ export class DStream<T> {
 }
 
 function countRDD<T>(rdd: RDD<T>): RDD<number> {
-  const partial = rdd.mapPartitions((records) => [[0, records.length] as [number, number]]);
-  const zero = new ParallelCollectionRDD<[number, number]>(rdd.scope, [[0, 0]], 1, false, 'zero');
-  return new UnionRDD<[number, number]>(rdd.scope, [partial, zero])
-    .reduceByKey((a, b) => a + b, 1)
-    .map((kv) => kv[1]);
+  // Spark's RDD.count: a count per partition, summed on the driver (fold.ts)
+  const partials = new MapPartitionsRDD<T, number>(rdd, 'count', (records) => [records.length], false);
+  return new FoldRDD<number, number>(partials, 'count', (counts) => [counts.reduce((a, b) => a + b, 0)]);
 }
 
 function reduceRDD<T>(rdd: RDD<T>, fn: (a: T, b: T) => T): RDD<T> {
-  return rdd
-    .map((x) => [0, x] as [number, T])
-    .reduceByKey(fn, 1)
-    .map((kv) => kv[1]);
+  // Spark's RDD.reduce: each partition reduced by its task, the partials combined on the driver
+  // a record whose `fn` throws is left out of the partial and dead-lettered, as reduceByKey does
+  const partials = new MapPartitionsRDD<T, T>(
+    rdd,
+    'reduce',
+    (records, _p, tc) => {
+      if (records.length === 0) return [];
+      let acc: T = records[0] as T;
+      for (let i = 1; i < records.length; i++) {
+        try {
+          acc = fn(acc, records[i] as T);
+        } catch (err) {
+          tc.recordError('reduce', err, records[i]);
+        }
+      }
+      return [acc];
+    },
+    false,
+  );
+  return new FoldRDD<T, T>(partials, 'reduce', (values) => (values.length === 0 ? [] : [values.reduce(fn)]));
 }
 
 /** Checks a window's duration and slide against the stream's slide (a positive multiple of it). */

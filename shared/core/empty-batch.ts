@@ -58,7 +58,8 @@ export function hasOpaqueTransform(ctx: StreamingContext): boolean {
 
 /** What a source handed over for one interval, as far as the decision needs it. */
 export interface PolledInput {
-  readonly records: readonly unknown[];
+  /** The records, or only their number (issue 14: cuts written during the interval). */
+  readonly records: { readonly length: number };
   readonly deadLetters: readonly unknown[];
   readonly delivery?: { readonly redelivered: number; readonly duplicates: number };
 }

@@ -38,6 +38,8 @@ export class BatchGeneration implements RDDScope {
   store: ObjectStore | undefined;
   /** Set by the driver: idle spans (issue 11) whose stored RDDs and input blocks read as empty. */
   idleSpans: [number, number][] | undefined;
+  /** Set by the driver: input partitions written as lists of blocks (issue 14, received-blocks.ts). */
+  inputBlocks: ReadonlyMap<string, readonly string[]> | undefined;
   private readonly memo = new Map<string, RDD<unknown> | undefined>();
   private readonly counters = new Map<string, number>();
   private scope = 'drv';
@@ -165,6 +167,7 @@ export class BatchGeneration implements RDDScope {
       batchTimeMs: this.batchTimeMs,
       materialized: new Map(this.materialized),
       idleSpans: this.idleSpans,
+      blockLists: this.inputBlocks,
     });
     const out: T[] = [];
     for (let p = 0; p < rdd.numPartitions; p++) await tc.iterate(rdd, p, (x) => out.push(x));

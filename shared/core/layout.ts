@@ -6,6 +6,8 @@
  *   meta/graph.json                               graph fingerprint, zero time, interval
  *   batches/<t>/received.json                     write-ahead entry: input blocks of the batch
  *   inputs/<t>/<stream>/<p>.blk                   input blocks
+ *   inputs/<t>/<stream>/<p>.<seq>.blk             blocks written during the interval, listed in the
+ *                                                 write-ahead entry (shared/core/receiver/)
  *   rdd/<t>/<rdd>/<p>.blk (+ .lineage.json)       materialized RDD partitions and their lineage
  *   shuffle/<t>/<shuffle>/<map>.blk (+ .lineage.json)   one object per map task, index in lineage
  *   manifests/<t>.json                            the batch's commit record

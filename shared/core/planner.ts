@@ -1,3 +1,4 @@
+import { finishOnDriver } from './fold.ts';
 import { layout } from './layout.ts';
 import type { OutputFormat, ParquetSchema } from './parquet.ts';
 import { type RDD, type ShuffleDependency, StoredRDD } from './rdd.ts';
@@ -43,8 +44,10 @@ export class BatchPlan {
   readonly targets: readonly Target[];
   private readonly materialized = new Map<string, Target>();
 
-  constructor(batchTimeMs: number, targets: readonly Target[]) {
+  constructor(batchTimeMs: number, requested: readonly Target[]) {
     this.batchTimeMs = batchTimeMs;
+    // issue 14: single values (count, reduce) finish on the driver, from partials (fold.ts)
+    const targets = finishOnDriver(requested);
     this.targets = targets;
     for (const t of targets)
       if (t.kind === 'rdd' && !this.materialized.has(t.rdd.id)) this.materialized.set(t.rdd.id, t);

@@ -45,6 +45,8 @@ export class TaskContext {
   private readonly idleSpans: readonly (readonly [number, number])[] | undefined;
   private readonly shuffles: Map<string, ShuffleRead[]> | undefined;
   private readonly localShuffles = new Map<string, Promise<(readonly [unknown, unknown])[][]>>();
+  /** issue 14: input partitions written during the interval, as lists of blocks (by logical key). */
+  private readonly blockLists: Map<string, readonly string[]>;
 
   constructor(options: {
     store: ObjectStore;
@@ -56,7 +58,10 @@ export class TaskContext {
     onRecordError?: 'deadLetter' | 'fail';
     skipInput?: boolean;
     idleSpans?: readonly (readonly [number, number])[];
+    /** Input partitions that are lists of blocks (driver-side collect; tasks get them in `inputs`). */
+    blockLists?: ReadonlyMap<string, readonly string[]>;
   }) {
+    this.blockLists = new Map(options.blockLists ?? []);
     this.store = options.store;
     this.idleSpans = options.idleSpans;
     this.skipInput = options.skipInput === true;
@@ -67,6 +72,7 @@ export class TaskContext {
       this.shuffles = new Map();
       for (const input of options.inputs) {
         if (input.kind === 'materialized') this.materialized.set(input.rddId, input.name);
+        else if (input.kind === 'block' && input.blocks) this.blockLists.set(input.key, input.blocks);
         else if (input.kind === 'shuffle') {
           let list = this.shuffles.get(input.shuffleId);
           if (!list) this.shuffles.set(input.shuffleId, (list = []));
@@ -164,11 +170,16 @@ export class TaskContext {
       }
       return;
     }
-    return this.readBlock(rdd.keyOfPartition(p), sink, {
-      rddId: rdd.storedName,
-      batchTimeMs: rdd.storedTimeMs,
-      partition: p,
-    });
+    const ref = { rddId: rdd.storedName, batchTimeMs: rdd.storedTimeMs, partition: p };
+    const blocks = this.blockLists.get(rdd.keyOfPartition(p));
+    if (blocks) {
+      // issue 14: blocks written during the interval, in the order they were cut (none: the
+      // partition received nothing; its logical key stays the lineage's input leaf)
+      if (blocks.length === 0) this.parents.push({ ...ref, key: rdd.keyOfPartition(p) });
+      for (const key of blocks) await this.readBlock(key, sink, ref);
+      return;
+    }
+    return this.readBlock(rdd.keyOfPartition(p), sink, ref);
   }
 
   async readShuffle(

@@ -18,7 +18,15 @@ export interface GraphContext {
 /** What a task reads, besides what it can derive from the graph. */
 export type InputRef =
   /** A block read by key: an input block or a partition stored by an earlier batch. */
-  | { readonly kind: 'block'; readonly key: string }
+  | {
+      readonly kind: 'block';
+      readonly key: string;
+      /**
+       * An input partition written during the interval (issue 14): the blocks that make it, read
+       * in order instead of `key` (absent: `key` is the one block).
+       */
+      readonly blocks?: readonly string[];
+    }
   /** A partition of an RDD materialized earlier in this batch (a stage boundary). */
   | {
       readonly kind: 'materialized';

@@ -5,6 +5,7 @@ import { BatchScheduler, type DriverTuning, pickTuning } from '../core/driver.ts
 import { storeOutputsSource } from '../core/query.ts';
 import { ConfigError } from '../errors.ts';
 import type { Source } from '../ports/source.ts';
+import { defaultWorkers } from './default-workers.ts';
 import { DirectoryObjectStore } from './directory-store.ts';
 import { InProcessInvoker } from './in-process-invoker.ts';
 import { loadPipeline, type PipelineModule } from './load-pipeline.ts';
@@ -20,7 +21,7 @@ export interface EmbeddedRunOptions extends DriverTuning {
   readonly storeDir: string;
   readonly batchIntervalMs?: number;
   readonly partitions?: number;
-  /** Worker threads (default: one per core). 0 runs tasks in the driver's thread. */
+  /** Worker threads (default: one per core but one, for the driver: default-workers.ts). 0 runs tasks in the driver's thread. */
   readonly workers?: number;
   /** `generator`, `file:<path>`, `stdin` or `http:<port>` (default `generator`). */
   readonly source?: string;
@@ -176,7 +177,8 @@ export async function runEmbedded(
       });
     }
   }
-  const workers = options.workers;
+  // issue 14: the driver's own work counts as a core's work (default-workers.ts)
+  const workers = options.workers ?? defaultWorkers();
   let scheduler: BatchScheduler | undefined;
   const invoker =
     workers === 0

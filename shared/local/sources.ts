@@ -60,6 +60,8 @@ class RecordQueue<T> {
  * its start are empty, as they would be for a real source that received nothing then.
  */
 export class GeneratorSource<T> implements Source<T> {
+  /** Records are made by time: a block generator takes them during the interval (issue 14). */
+  readonly continuous = true;
   private seq = 0;
   private owed = 0;
   private readonly generate: (seq: number) => T;
@@ -90,10 +92,11 @@ export class GeneratorSource<T> implements Source<T> {
     }
     // the share of the interval (t - interval, t] this generator was running for
     const running =
-      this.skipDowntime && this.resumed
+      this.skipDowntime && this.resumed && request.sliceMs === undefined
         ? Math.min(1, Math.max(0, (request.batchTimeMs - this.startedAtMs) / request.intervalMs))
         : 1;
-    this.owed += (this.ratePerSec * request.intervalMs * running) / 1000;
+    // taken by a block generator during the interval: the records of the time since its last take
+    this.owed += (this.ratePerSec * (request.sliceMs ?? request.intervalMs) * running) / 1000;
     let n = Math.floor(this.owed);
     if (request.maxRecords !== undefined) n = Math.min(n, request.maxRecords);
     if (this.limit !== undefined) n = Math.min(n, this.limit - this.seq);
@@ -173,6 +176,8 @@ interface QueuedLine {
  * different or truncated file is refused.
  */
 export class FileSource<T = string> implements Source<T> {
+  /** Reads as it goes: a block generator takes lines during the interval (issue 14). */
+  readonly continuous = true;
   private readonly path: string;
   private readonly format: RecordFormat;
   private readonly follow: boolean;
@@ -335,14 +340,18 @@ export class FileSource<T = string> implements Source<T> {
       const size = (await this.handle!.stat()).size;
       if (size > this.identity.size) this.identity = { ...this.identity, size };
     }
-    const max = Math.min(request.maxRecords ?? Infinity, this.linesPerBatch);
-    while (this.queue.length < max && this.queuedBytes < this.bytesPerBatch) {
+    // taken during the interval (a block generator): the caps are per interval, so a slice's share
+    const share = request.sliceMs === undefined ? 1 : Math.min(1, request.sliceMs / request.intervalMs);
+    const lineCap = Math.max(1, Math.ceil(this.linesPerBatch * share));
+    const byteCap = Math.max(1, Math.ceil(this.bytesPerBatch * share));
+    const max = Math.min(request.maxRecords ?? Infinity, lineCap);
+    while (this.queue.length < max && this.queuedBytes < byteCap) {
       if (!(await this.readChunk())) break;
     }
     // hand out whole lines up to the caps (at least one line, however long)
     let n = 0;
     let bytes = 0;
-    while (n < this.queue.length && n < max && (n === 0 || bytes < this.bytesPerBatch)) {
+    while (n < this.queue.length && n < max && (n === 0 || bytes < byteCap)) {
       bytes += this.queue[n]!.bytes.length;
       n++;
     }
@@ -382,6 +391,8 @@ export class FileSource<T = string> implements Source<T> {
  * `maxBuffered` records wait, so a fast producer cannot fill the memory.
  */
 export class StdinSource<T = string> implements Source<T> {
+  /** Buffers: a block generator takes what arrived during the interval (issue 14). */
+  readonly continuous = true;
   private readonly buffer = new RecordQueue<T>();
   private readonly splitter = new LineSplitter();
   private ended = false;
@@ -467,6 +478,8 @@ export interface HttpSourceOptions {
  * once). Bodies over `maxBodyBytes` get 413, other methods on /events 405, other paths 404.
  */
 export class HttpSource<T = string> implements Source<T> {
+  /** Buffers: a block generator takes requests during the interval (issue 14). */
+  readonly continuous = true;
   private server: Server | undefined;
   private readonly port: number;
   private readonly host: string;
@@ -629,9 +642,13 @@ export class HttpSource<T = string> implements Source<T> {
 
   async receive(request: ReceiveRequest): Promise<ReceivedBatch<T>> {
     // a token still outstanding belongs to a batch that failed before its write-ahead entry:
-    // its requests get 503 (and are sent again), and what is left of them is dropped
-    for (const token of this.outstanding) this.fail(token, 'the batch holding this request failed');
-    this.outstanding.clear();
+    // its requests get 503 (and are sent again), and what is left of them is dropped. Taken by a
+    // block generator (sliceMs), tokens wait for the entry listing their cut: it keeps a cut whose
+    // entry failed and lists it again, so none is failed here.
+    if (request.sliceMs === undefined) {
+      for (const token of this.outstanding) this.fail(token, 'the batch holding this request failed');
+      this.outstanding.clear();
+    }
     const max = request.maxRecords ?? Infinity;
     const token: HttpAckToken = new Map();
     const records: T[] = [];

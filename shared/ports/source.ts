@@ -59,6 +59,12 @@ export interface ReceiveRequest {
   readonly seen?: (deliveryId: string) => boolean;
   /** The position persisted with the last committed batch, on the first receive after a restart. */
   readonly resumeFrom?: unknown;
+  /**
+   * Set when a block generator takes records during the interval (`Source.continuous`, issue 14):
+   * the milliseconds since its previous take. A source paced by time (the generator) makes this
+   * slice's records instead of a whole interval's.
+   */
+  readonly sliceMs?: number;
 }
 
 export interface Source<T = unknown> {
@@ -67,6 +73,14 @@ export interface Source<T = unknown> {
    * the start of the interval with `closeAtMs` at its end, instead of after the interval.
    */
   readonly polls?: boolean;
+  /**
+   * True for sources that can hand over records several times per interval (they buffer, or make
+   * records by time): on the wall clock the driver's block generator takes what they have every
+   * block interval and writes it at once (shared/core/receiver/), so closing a batch only seals
+   * its write-ahead entry. `receive` is then called with `sliceMs`; `ack` once per take, after the
+   * entry listing it is stored.
+   */
+  readonly continuous?: boolean;
   /** Starts listening (opens a port, a file, a queue connection). */
   start?(): Promise<void>;
   /**

@@ -111,7 +111,12 @@ describe('BatchPlan', () => {
   });
 
   it('explains itself', () => {
-    const p = plan((ctx) => ctx.inputStream<string>().count().print());
+    const p = plan((ctx) => ctx.inputStream<string>().countByValue(1).print());
     expect(p.explain()).toMatch(/stage 0 \(shuffle .*\nstage 1 \(rdd ds\d+, 1 tasks after 0\)/);
+  });
+
+  it('plans count() as one stage of per-partition counts the driver sums (no shuffle)', () => {
+    const p = plan((ctx) => ctx.inputStream<string>().count().print());
+    expect(p.explain()).toMatch(/^stage 0 \(rdd ds\d+\.\d+\.partials, 2 tasks\): input\(input\) > count$/);
   });
 });

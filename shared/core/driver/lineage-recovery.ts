@@ -3,7 +3,9 @@
  * recomputes a lost RDD partition from its parents. The batch that wrote it is generated again
  * and just what that partition needs is re-run (its shuffle map stage, then the one partition);
  * what that reads, if lost too, is recovered the same way, recursively, back to data that exists
- * (input blocks, or a state checkpoint). Input blocks themselves cannot be recomputed.
+ * (input blocks, or a state checkpoint). Input blocks themselves cannot be recomputed; an input
+ * partition written during the interval (issue 14) is read from the block list in the batch's
+ * write-ahead entry (the stage runner loads it).
  *
  * @module
  */
@@ -64,8 +66,14 @@ export class LineageRecovery {
       const stream = pipeline.targetStreams().find((s) => s.storageName === name);
       const gen = pipeline.generate(t);
       const target = stream ? gen.rddOf(stream, t) : undefined;
-      if (!target) return false;
-      const plan = new BatchPlan(t, [{ rdd: target, name, kind: 'rdd', reason: 'recompute' }]);
+      // issue 14: partials of a single value (fold.ts) are a target of the batch's own plan
+      const plan = target
+        ? new BatchPlan(t, [{ rdd: target, name, kind: 'rdd', reason: 'recompute' }])
+        : new BatchPlan(
+            t,
+            new BatchPlan(t, this.o.targetsOf(gen)).targets.filter((x) => x.name === name),
+          );
+      if (plan.targets.length === 0) return false;
       const stage = plan.stages.find((s) => s.target?.name === name)!;
       const present = new Set(await this.store.list(`rdd/${rdd[1]}/${name}/`));
       const partitions = Array.from({ length: stage.numTasks }, (_, p) => p).filter(

@@ -27,6 +27,8 @@ export interface ReceivedEntry {
       position?: unknown;
       delivery?: { redelivered: number; duplicates: number };
       capped: boolean;
+      /** issue 14: input partition p is these blocks, written during the interval (received-blocks.ts). */
+      partitionBlocks?: string[][];
     }
   >;
 }

@@ -284,6 +284,7 @@ export class BatchScheduler {
     gen.materialized = plan.materializedNames();
     gen.store = this.stages.storeOf(t, this.store); // a tiny batch's own RDDs are in memory (issue 11)
     gen.idleSpans = this.idlePath.specSpans(t, this.retention.historyMs).idleSpans; // idle fast path (issue 11)
+    gen.inputBlocks = this.inputs.blocks.lists; // issue 14: driver-side reads of input partitions
     if (!(await previous)) {
       throw new BatchFailedError(t, `the batch before it failed; batches commit in time order`);
     }

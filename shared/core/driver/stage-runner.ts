@@ -11,7 +11,7 @@ import type { ObjectStore } from '../../ports/object-store.ts';
 import type { Pipeline, StreamingContext } from '../context.ts';
 import { timeKey } from '../layout.ts';
 import type { BatchPlan, Stage } from '../planner.ts';
-import type { LineageRecord, TaskResult, TaskSpec } from '../task.ts';
+import type { InputRef, LineageRecord, TaskResult, TaskSpec } from '../task.ts';
 import type { TaskRunner } from '../task-runner.ts';
 import { warnNondeterministic } from './determinism.ts';
 import type { ReceivedEntry, StageReport } from './manifest.ts';
@@ -40,6 +40,15 @@ export class StageRunner {
       readonly isSkipped: (t: number) => boolean;
       /** idle fast path (issue 11): the idle spans a task of batch t may read back over. */
       readonly idleSpans: (t: number) => { idleSpans?: [number, number][] };
+      /**
+       * issue 14: input partitions written during the interval are lists of blocks, recorded in the
+       * batch's write-ahead entry (`load`, read once; a recomputation reads it too) and added to
+       * each task's inputs (`expand`). The input tracker's `ReceivedBlocks`.
+       */
+      readonly blocks?: {
+        load(t: number): Promise<void>;
+        expand(inputs: InputRef[]): InputRef[];
+      };
       readonly log: (event: Record<string, unknown>) => void;
       /** `tinyBatch` (tiny-batch.ts) and the store its tasks write to (uncounted: they count their own). */
       readonly tinyBatch?: false | TinyBatchOptions;
@@ -92,6 +101,7 @@ export class StageRunner {
       if (p) return p;
       p = (async () => {
         await Promise.all(stage.parents.map(runStage));
+        await this.o.blocks?.load(t); // issue 14 (cached; a recomputation of an old batch reads it)
         const partitions =
           goal && stage === goal.stage
             ? goal.partitions
@@ -106,7 +116,7 @@ export class StageRunner {
             rddId: stage.rdd.id,
             name,
             operators: stage.operators,
-            inputs: plan.inputsOf(stage, partition, (id) => shuffleOutputs.get(id) ?? []),
+            inputs: this.expand(plan.inputsOf(stage, partition, (id) => shuffleOutputs.get(id) ?? [])),
             output,
             commitKey,
             ...(skipInput ? { skipInput: true } : {}),
@@ -148,6 +158,11 @@ export class StageRunner {
     };
     await Promise.all((goal ? [goal.stage] : plan.stages).map(runStage));
     return lineages;
+  }
+
+  /** issue 14: an input partition written during the interval is read as its list of blocks. */
+  private expand(inputs: InputRef[]): InputRef[] {
+    return this.o.blocks ? this.o.blocks.expand(inputs) : inputs;
   }
 
   /** Registers the RDDs batch t will materialize, so backlog batches reading them can wait. */

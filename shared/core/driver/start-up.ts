@@ -42,7 +42,7 @@ export async function startUp(
   d.at.pending = at.pending;
   origins.restarted(d.at.pending);
   d.at.nextTimeMs = at.nextTimeMs;
-  await r.inputs.startSources(o.sources);
+  await r.inputs.startSources(o.sources, at.pipeline.zeroTimeMs);
   set.started();
   d.log({
     event: 'driver.start',

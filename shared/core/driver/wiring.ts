@@ -82,6 +82,7 @@ export function wireRooms(ctx: StreamingContext, o: ResolvedDriverOptions, d: Dr
     manualClock: o.clock === 'manual',
     maxRecords: () => rate.maxRecords,
     fence: (what) => d.fence().check(what),
+    log, // issue 14: block generators
   });
   // idle fast path (issue 11)
   const idlePath = new IdlePath(ctx, store, {
@@ -91,6 +92,7 @@ export function wireRooms(ctx: StreamingContext, o: ResolvedDriverOptions, d: Dr
   const stages: StageRunner = new StageRunner(ctx, () => d.pipeline(), runner, {
     isSkipped: (t) => d.isSkipped(t),
     idleSpans: (t) => idlePath.specSpans(t, retention.historyMs),
+    blocks: inputs.blocks, // issue 14: input partitions written during the interval
     log,
     tinyBatch: o.tinyBatch, // issue 11: a tiny batch runs in the driver (tiny-batch.ts)
     taskStore: store.inner,
