@@ -268,6 +268,8 @@ export class BatchScheduler {
   async stop(): Promise<void> {
     // idle fast path (issue 11): commit the open idle span while the lease is still ours
     if (this.started && this.idlePath.hasOpenSpan && !this.fenceOf.keeper?.fenced) await this.flushIdle();
+    // clean-up runs once a block of batch times (retention.ts): the rest now (and so before a sleep)
+    if (this.started && !this.fenceOf.keeper?.fenced) await this.retention.flush(this.pipeline);
     this.stopping = true;
     this.fenceOf.stop();
     await this.inputs.stopSources();
