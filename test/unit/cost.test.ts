@@ -123,11 +123,11 @@ describe('cost model', () => {
     expect(day.totalUsd).toBeCloseTo(7.344 + 0.27648 + 0.10368 + 1.15200576 + 0.3456, 6);
     expect(perMillionEvents(day)).toBeUndefined();
     // the ticks and the recovery function (1,728 invocations, 2,016 PUT/LIST and 2,016 GET a day),
-    // and the clean-up's 3 LIST a batch that no manifest counts
+    // and the fence checks' 2 GETs a batch that no manifest counts
     const full = dailyCost(EMPTY_WORDCOUNT, 1000, 0);
     expect(full.counts.invocations).toBe(86_400 * 6 + 1440 + 288);
-    expect(full.counts.s3PutList).toBe(86_400 * (17 + 3) + 1440 + 576);
-    expect(full.counts.s3Get).toBe(86_400 * 8 + 1440 + 576);
+    expect(full.counts.s3PutList).toBe(86_400 * 17 + 1440 + 576);
+    expect(full.counts.s3Get).toBe(86_400 * (8 + 2) + 1440 + 576);
     expect(full.schedulerUsd).toBeCloseTo((86_400 + 144 + 144) * 0.0000133334, 9);
   });
 
