@@ -157,12 +157,18 @@ export interface Deployment {
   readonly sleepingTickMs: number;
   readonly sleepingTickS3Get: number;
   /**
-   * Cold starts of the scheduler function a sleeping day (one tick a minute keeps a container
-   * warm; Lambda still recycles them): each bills its init (`coldStartInitMs`, billed since
-   * 2025-08) and reads the marker once.
+   * Cold starts of the scheduler and recovery functions a sleeping day (a tick a minute keeps a
+   * container warm; Lambda still recycles them; assumed 24 each): each bills its init
+   * (`coldStartInitMs`, billed since 2025-08) and reads the marker once.
    */
   readonly sleepingColdStartsPerDay: number;
   readonly coldStartInitMs: number;
+  /**
+   * A recovery run of a sleeping pipeline: it reads the marker (one GET) and returns
+   * (functions/recovery.ts), no LIST of the lease or of the catalog.
+   */
+  readonly sleepingRecoveryMs: number;
+  readonly sleepingRecoveryS3: { readonly putList: number; readonly get: number };
   /**
    * The fraction of the day a scheduler invocation runs. Today 1: the lease holder runs batch after
    * batch until its timeout, and the next minute tick takes over.
@@ -205,8 +211,10 @@ export const DEFAULT_DEPLOYMENT: Deployment = {
   alwaysOn: false,
   sleepingTickMs: 50,
   sleepingTickS3Get: 1 / 15,
-  sleepingColdStartsPerDay: 24,
+  sleepingColdStartsPerDay: 48,
   coldStartInitMs: 500,
+  sleepingRecoveryMs: 50,
+  sleepingRecoveryS3: { putList: 0, get: 1 },
   schedulerDutyCycle: 1,
   ticksPerDay: 1440,
   tickMs: 100,
@@ -483,8 +491,8 @@ export function dailyCost(
 /**
  * An idle day of a sleeping pipeline (the construct's default, `alwaysOn` off): no batch, no poll;
  * every minute tick asks the queue (one GetQueueAttributes) and returns (`sleepingTickMs`, a GET of
- * the marker now and then: `sleepingTickS3Get`), some ticks start cold; the recovery function
- * still runs every 5 minutes. The `idleAfter` (2 minutes) awake before it falls asleep is left
+ * the marker now and then: `sleepingTickS3Get`), some start cold; the recovery function still runs
+ * every 5 minutes and returns after reading the marker. The `idleAfter` (2 minutes) awake before it falls asleep is left
  * out: the day is asleep from its start.
  */
 export function sleepingDay(
@@ -495,17 +503,17 @@ export function sleepingDay(
   const gbs = gbSecond(prices, deployment);
   const ticks = deployment.ticksPerDay;
   const cold = Math.min(deployment.sleepingColdStartsPerDay, ticks);
+  const recoveries = deployment.recoveryPerDay;
   const schedulerSeconds =
     (ticks * deployment.sleepingTickMs +
       cold * deployment.coldStartInitMs +
-      deployment.recoveryPerDay * deployment.recoveryMs) /
+      recoveries * deployment.sleepingRecoveryMs) /
     1000;
   const schedulerUsd = schedulerSeconds * (deployment.schedulerMemoryMb / 1024) * gbs;
-  const invocations = ticks + deployment.recoveryPerDay;
+  const invocations = ticks + recoveries;
   const lambdaRequestsUsd = (invocations / 1e6) * prices.lambda.requestPerMillion;
-  const s3PutList = deployment.recoveryPerDay * deployment.recoveryS3.putList;
-  const s3Get =
-    ticks * deployment.sleepingTickS3Get + cold + deployment.recoveryPerDay * deployment.recoveryS3.get;
+  const s3PutList = recoveries * deployment.sleepingRecoveryS3.putList;
+  const s3Get = ticks * deployment.sleepingTickS3Get + cold + recoveries * deployment.sleepingRecoveryS3.get;
   const s3PutListUsd = (s3PutList / 1000) * prices.s3.putCopyPostListPer1000;
   const s3GetUsd = (s3Get / 1000) * prices.s3.getAndOtherPer1000;
   // GetQueueAttributes is an SQS request like any other
