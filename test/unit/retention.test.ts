@@ -30,16 +30,24 @@ function queueSource(from: number): Source<string> {
 }
 
 /** A stateful word count (state checkpointed every 5 batches) through the invoker: stores shuffles and RDDs. */
-function driver(store: CountingObjectStore, memory: MemoryObjectStore, from: number, seen: Map<number, unknown>) {
+function driver(
+  store: CountingObjectStore,
+  memory: MemoryObjectStore,
+  from: number,
+  seen: Map<number, unknown>,
+  options: { tiny?: boolean; stateless?: boolean } = {},
+) {
   const ctx = new StreamingContext({ batchIntervalMs: 1000, partitions: 2, printer: () => {} });
-  ctx
+  const pairs = ctx
     .inputStream<string>()
     .flatMap((l) => l.split(' '))
-    .map((w): [string, number] => [w, 1])
-    .updateStateByKey((values: number[], s: number | undefined) => (s ?? 0) + values.length)
-    .foreachRDD(async (rdd, t) => {
-      seen.set(t, (await rdd.collect()).sort());
-    });
+    .map((w): [string, number] => [w, 1]);
+  (options.stateless
+    ? pairs.reduceByKey((a, b) => a + b)
+    : pairs.updateStateByKey((values: number[], s: number | undefined) => (s ?? 0) + values.length)
+  ).foreachRDD(async (rdd, t) => {
+    seen.set(t, (await rdd.collect()).sort());
+  });
   let s: BatchScheduler | undefined;
   const invoker = new InProcessInvoker({ pipeline: () => s!.pipeline, store: memory });
   s = new BatchScheduler(ctx, {
@@ -50,7 +58,7 @@ function driver(store: CountingObjectStore, memory: MemoryObjectStore, from: num
     zeroTimeMs: 0,
     lease: false,
     idleFastPath: false,
-    tinyBatch: false,
+    tinyBatch: options.tiny ? undefined : false,
     checkpointEvery: 5,
   });
   return s;
@@ -111,6 +119,28 @@ describe('clean-up once a block of batch times (issue 11)', () => {
       // the second driver cleaned what the first left in its last block
       const last = BATCHES * 1000;
       for (const key of await memory.list('shuffle/')) expect(timeOf(key)).toBe(last);
+    }
+  });
+
+  it('does not list what tiny batches kept in memory: a stateless word count lists nothing', async () => {
+    for (const stateless of [true, false]) {
+      const memory = new MemoryObjectStore();
+      const store = new CountingObjectStore(memory);
+      const s = driver(store, memory, 0, new Map(), { tiny: true, stateless });
+      await s.start();
+      const before = store.snapshot();
+      const manifests = await s.run({ numBatches: BATCHES });
+      expect(manifests.every((m) => m.stages.every((st) => st.inDriver))).toBe(true);
+      if (stateless) {
+        // its shuffle and RDDs never reached the store: no LIST at all
+        expect(store.since(before).list).toBe(0);
+        expect(await memory.list('shuffle/')).toEqual([]);
+      } else {
+        // the state is stored: its old RDDs are listed and deleted once a block
+        expect(store.since(before).list).toBeGreaterThan(0);
+        expect(store.since(before).delete).toBeGreaterThan(0);
+      }
+      await s.stop();
     }
   });
 });

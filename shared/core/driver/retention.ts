@@ -58,6 +58,8 @@ export class Retention {
   private readonly doneThrough = new Map<string, number>();
   private lastT: number | undefined;
   private lastBlock: number | undefined;
+  /** Batches with data this driver ran that stored nothing under `shuffle/` or `rdd/`. */
+  private readonly nothingStored = new Set<number>();
 
   /**
    * Drops per-batch data no later batch than t can read, and input blocks older than the
@@ -66,8 +68,10 @@ export class Retention {
    * it listed 2 to 5 prefixes every batch). Objects stay up to one block longer; what retention
    * keeps is never deleted earlier. `flush` cleans the rest at stop (and so before a sleep).
    */
-  async cleanUp(t: number, pipeline: Pipeline): Promise<void> {
+  async cleanUp(t: number, pipeline: Pipeline, storedNothing = false): Promise<void> {
     this.lastT = Math.max(t, this.lastT ?? t);
+    // a tiny batch kept its shuffle and RDDs in memory: its times need no LIST of shuffle/ or rdd/
+    if (storedNothing) this.nothingStored.add(t);
     // once a block: when the shuffle data of the batch before t starts a new block (the other
     // prefixes, further behind, clean their whole blocks then too, at most a block later)
     const block = Math.floor((t - this.ctx.batchIntervalMs) / this.blockMs);
@@ -92,8 +96,12 @@ export class Retention {
         this.ctx.graph.streams.filter((s) => s.persisted && s.fixedShape).map((s) => `${s.storageName}/`),
       ),
     ];
-    const sweep = (name: string, family: string, bound: number, drop: (time: number, rest: string) => boolean) =>
-      this.sweep(name, family, bound, exact, zero, drop);
+    const sweep = (
+      name: string,
+      family: string,
+      bound: number,
+      drop: (time: number, rest: string) => boolean,
+    ) => this.sweep(name, family, bound, exact, zero, drop);
     // shuffle data is only read within its batch (its lineage in its trailer goes with it; a
     // `.lineage.json` of a store written before issue 11 stays as long as the RDDs it fed)
     await sweep('shuffle', 'shuffle', t - interval, (_, rest) => !rest.endsWith('.lineage.json'));
@@ -107,6 +115,13 @@ export class Retention {
       (time, rest) => !(isCheckpoint(time) && stateNames.some((n) => rest.startsWith(n))),
     );
     await sweep('rdd-checkpoint', 'rdd', expired - every * interval, (time) => time > zero);
+    // what every shuffle/rdd sweep is past is not asked about again
+    const past = Math.min(
+      ...['shuffle', 'shuffle-history', 'rdd', 'rdd-checkpoint'].map(
+        (n) => this.doneThrough.get(n) ?? -Infinity,
+      ),
+    );
+    for (const s of this.nothingStored) if (s <= past) this.nothingStored.delete(s);
     const old = t - this.inputRetentionMs - interval;
     if (old > zero) {
       await sweep('inputs', 'inputs', old, () => true);
@@ -136,7 +151,8 @@ export class Retention {
       const end = start + block - 1;
       if (end > bound && !exact) return;
       const last = Math.min(end, bound);
-      if (!this.allIdle(Math.max(from, zero + interval), last, zero)) {
+      const empty = family === 'shuffle' || family === 'rdd' ? this.nothingStored : undefined;
+      if (!this.allEmpty(Math.max(from, zero + interval), last, zero, empty)) {
         const prefix = `${family}/${timeKey(start).slice(0, 16 - String(block).length)}`;
         for (const key of await this.store.list(prefix)) {
           const [, timeText, ...rest] = key.split('/');
@@ -149,11 +165,11 @@ export class Retention {
     }
   }
 
-  /** Every batch time in [from, to] was idle (the fast path: it stored nothing). */
-  private allIdle(from: number, to: number, zero: number): boolean {
+  /** Every batch time in [from, to] was idle (the fast path: it stored nothing), or is in `empty`. */
+  private allEmpty(from: number, to: number, zero: number, empty: ReadonlySet<number> | undefined): boolean {
     const interval = this.ctx.batchIntervalMs;
     for (let s = zero + Math.ceil((from - zero) / interval) * interval; s <= to; s += interval) {
-      if (!this.isIdle(s)) return false;
+      if (!this.isIdle(s) && !empty?.has(s)) return false;
     }
     return true;
   }
