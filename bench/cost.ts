@@ -317,7 +317,13 @@ async function main(): Promise<void> {
       if (rate === 0) {
         // idle: asleep (the default), and awake all day with alwaysOn
         const asleep = sleepingDay(intervalMs).totalUsd;
-        projected.push({ intervalMs, rate, perDayUsd: asleep, perMillionUsd, alwaysOnPerDayUsd: day.totalUsd });
+        projected.push({
+          intervalMs,
+          rate,
+          perDayUsd: asleep,
+          perMillionUsd,
+          alwaysOnPerDayUsd: day.totalUsd,
+        });
         row.push(`${formatUsd(asleep)} (alwaysOn ${formatUsd(day.totalUsd)})`, '-');
         continue;
       }

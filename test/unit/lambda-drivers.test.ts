@@ -5,13 +5,13 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { ASLEEP_KEY } from '../../aws/asleep-marker.ts';
-import { CountingObjectStore } from '../../shared/core/counting-store.ts';
 import { sluiceEnv } from '../../functions/lib/env.ts';
 import { LAMBDA_ENV, TASK_TIMEOUT_SLACK_MS } from '../../functions/lib/env-names.ts';
 import { buildContext, type PipelineModuleLike } from '../../functions/lib/pipeline.ts';
 import { createPartitionHandler } from '../../functions/partition.ts';
 import { createRecoveryHandler, recoveryDepsFromEnv } from '../../functions/recovery.ts';
 import { createSchedulerHandler, schedulerDepsFromEnv } from '../../functions/scheduler.ts';
+import { CountingObjectStore } from '../../shared/core/counting-store.ts';
 import {
   type InvokeOptions,
   type Invoker,

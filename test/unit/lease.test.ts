@@ -2,7 +2,12 @@ import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { CountingObjectStore } from '../../shared/core/counting-store.ts';
 import { LeaseKeeper } from '../../shared/core/driver/fencing.ts';
-import { DriverLease, LEASE_HISTORY_EPOCHS, LeaseHeldError, LeaseLostError } from '../../shared/core/lease.ts';
+import {
+  DriverLease,
+  LEASE_HISTORY_EPOCHS,
+  LeaseHeldError,
+  LeaseLostError,
+} from '../../shared/core/lease.ts';
 import { MemoryObjectStore } from '../../shared/index.ts';
 
 describe('DriverLease', () => {
