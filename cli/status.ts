@@ -330,7 +330,7 @@ function costLines(c: CostFigures): string[] {
     `idle per day      ${formatUsd(c.idleAsleep.totalUsd)} asleep (the scheduler sleeps after idleAfter): ${parts(c.idleAsleep)}`,
     `                  ${formatUsd(c.idleAlwaysOn.totalUsd)} with alwaysOn (empty batches all day${idleNote}): ${parts(c.idleAlwaysOn)}`,
     `per million       ${c.perMillionEventsUsd === undefined ? '- (no events)' : formatUsd(c.perMillionEventsUsd)} per million events at the observed rate`,
-    `cost basis        the ${c.batches} batches above (${c.emptyBatches} empty), ${c.prices.region} prices of ${c.prices.date} (--prices to override); scheduler ${d.schedulerMemoryMb} MiB all day, ` +
+    `cost basis        the ${c.batches} batches above (${c.emptyBatches} empty), ${c.prices.region} prices of ${c.prices.date} (--prices to override); scheduler ${d.schedulerMemoryMb} MiB all day while awake, ` +
       `partition function ${d.partitionMemoryMb} MiB ${d.architecture}, task times as measured; SQS ${d.eventBytes}-byte events (docs/DEPLOY.md)`,
   ];
 }
