@@ -36,6 +36,7 @@ import {
   perMillionEvents,
   profileOf,
   projectProfile,
+  sleepingDay,
 } from '../cli/cost.ts';
 import type { BatchManifest } from '../shared/index.ts';
 import { DirectoryObjectStore } from '../shared/local/directory-store.ts';
@@ -72,12 +73,18 @@ const log = (text: string) => process.stderr.write(`${text}\n`);
  * in-process tasks, workers 0): the store's own request counters, beside what the manifests count.
  */
 const storeCounts = { get: 0, put: 0, list: 0, delete: 0 };
+/**
+ * The share of those on `lease/` that the scheduler Lambda does not make: `sluice run` renews its
+ * lease every third of its duration (a LIST and a PUT); the Lambda holds it to its deadline.
+ */
+const renewalCounts = { put: 0, list: 0 };
 {
   const proto = DirectoryObjectStore.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
   const count = (method: string, kind: keyof typeof storeCounts) => {
     const original = proto[method]!;
     proto[method] = function (this: unknown, ...a: unknown[]) {
       storeCounts[kind]++;
+      if ((kind === 'put' || kind === 'list') && String(a[0]).startsWith('lease/')) renewalCounts[kind]++;
       return original.apply(this, a);
     };
   };
@@ -96,8 +103,14 @@ interface RateResult {
   readonly perBatch: BatchProfile & { readonly bytesRead: number };
   /** The store's own counters over the measured batches (driver and tasks, clean-up included), per batch. */
   readonly storeCountersPerBatch: { get: number; put: number; list: number; delete: number };
-  /** Store requests per batch that no manifest counts (the driver's clean-up after each commit). */
+  /**
+   * Store requests per batch that no manifest counts (fence checks before a batch and before its
+   * manifest; lease renewals), and of those the renewals (`sluice run` only, not the Lambda).
+   */
   readonly outsideManifestsPerBatch: { get: number; put: number; list: number; delete: number };
+  readonly renewalsPerBatch: { put: number; list: number };
+  /** What the scheduler Lambda would make outside the manifests: the above less the renewals. */
+  readonly uncountedOnAwsPerBatch: { putList: number; get: number };
   readonly costPerDayUsd: number;
   readonly perMillionEventsUsd: number | undefined;
   readonly breakdown: Record<string, number>;
@@ -107,6 +120,7 @@ async function measure(rate: number): Promise<RateResult> {
   const storeDir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-bench-cost-'));
   const seen: BatchManifest[] = [];
   let windowStart: typeof storeCounts | undefined;
+  let renewalStart: typeof renewalCounts | undefined;
   try {
     const { manifests } = await runEmbedded({
       pipelineModule: PIPELINE,
@@ -123,12 +137,16 @@ async function measure(rate: number): Promise<RateResult> {
       onBatch: (m) => {
         seen.push(m);
         // onBatch runs after the commit and the clean-up: the window covers whole batches
-        if (seen.length === WARMUP_BATCHES) windowStart = { ...storeCounts };
+        if (seen.length === WARMUP_BATCHES) {
+          windowStart = { ...storeCounts };
+          renewalStart = { ...renewalCounts };
+        }
         if (process.stderr.isTTY) process.stderr.write(`\r  rate ${rate}/s: ${seen.length} batches`);
       },
     });
     if (process.stderr.isTTY) process.stderr.write('\n');
     const windowEnd = { ...storeCounts };
+    const renewalEnd = { ...renewalCounts };
     const measured = manifests.slice(WARMUP_BATCHES);
     if (measured.length === 0) throw new Error(`rate ${rate}: no batch after the warm-up`);
     const profile = meanProfile(measured.map(profileOf));
@@ -142,10 +160,20 @@ async function measure(rate: number): Promise<RateResult> {
       list: store.list - profile.list,
       delete: store.delete - profile.delete,
     };
-    // priced as the store counted them: the manifests' requests plus what they do not count
+    const r0 = renewalStart ?? { put: 0, list: 0 };
+    const renewals = {
+      put: (renewalEnd.put - r0.put) / measured.length,
+      list: (renewalEnd.list - r0.list) / measured.length,
+    };
+    const uncountedOnAws = {
+      putList: outside.put + outside.list - renewals.put - renewals.list,
+      get: outside.get,
+    };
+    // priced as the Lambda would make them: the manifests' requests plus what they do not count
     const day = dailyCost(profile, INTERVAL_MS, (profile.events * 1000) / INTERVAL_MS, DEFAULT_PRICES, {
       ...DEFAULT_DEPLOYMENT,
-      uncountedPerBatch: { putList: outside.put + outside.list, get: outside.get },
+      alwaysOn: true,
+      uncountedPerBatch: uncountedOnAws,
     });
     return {
       rate,
@@ -154,6 +182,8 @@ async function measure(rate: number): Promise<RateResult> {
       perBatch: { ...profile, bytesRead },
       storeCountersPerBatch: store,
       outsideManifestsPerBatch: outside,
+      renewalsPerBatch: renewals,
+      uncountedOnAwsPerBatch: uncountedOnAws,
       costPerDayUsd: day.totalUsd,
       perMillionEventsUsd: perMillionEvents(day),
       breakdown: {
@@ -224,6 +254,7 @@ async function main(): Promise<void> {
       'invocations',
       'task ms',
       'store counters GET/PUT/LIST/DEL',
+      'uncounted on AWS PUT+LIST/GET',
       'per day',
       'per million events',
     ],
@@ -244,38 +275,58 @@ async function main(): Promise<void> {
       ]
         .map(n1)
         .join('/'),
-      formatUsd(r.costPerDayUsd),
+      `${n1(r.uncountedOnAwsPerBatch.putList)}/${n1(r.uncountedOnAwsPerBatch.get)}`,
+      r.rate === 0
+        ? `${formatUsd(sleepingDay(INTERVAL_MS).totalUsd)} asleep, ${formatUsd(r.costPerDayUsd)} alwaysOn`
+        : formatUsd(r.costPerDayUsd),
       r.perMillionEventsUsd === undefined ? '-' : formatUsd(r.perMillionEventsUsd),
     ]),
   );
 
   // docs/DEPLOY.md's table: projected from the measured batches (by events per batch)
   const points = results.map((r) => r.perBatch);
-  const uncounted = meanProfile(
-    results.map((r) => ({
-      ...r.perBatch,
-      put: r.outsideManifestsPerBatch.put + r.outsideManifestsPerBatch.list,
-      get: r.outsideManifestsPerBatch.get,
-    })),
-  );
-  const deployment = {
+  // what the Lambda would make outside the manifests: an idle batch's for no events, else the mean
+  // over the rates with data
+  const uncountedOf = (rs: readonly RateResult[]) =>
+    rs.length === 0
+      ? DEFAULT_DEPLOYMENT.uncountedPerBatch
+      : {
+          putList: rs.reduce((n, r) => n + r.uncountedOnAwsPerBatch.putList, 0) / rs.length,
+          get: rs.reduce((n, r) => n + r.uncountedOnAwsPerBatch.get, 0) / rs.length,
+        };
+  const deploymentFor = (rate: number) => ({
     ...DEFAULT_DEPLOYMENT,
-    uncountedPerBatch: { putList: uncounted.put, get: uncounted.get },
-  };
+    alwaysOn: true,
+    uncountedPerBatch: uncountedOf(results.filter((r) => (rate === 0 ? r.rate === 0 : r.rate > 0))),
+  });
   const alt = alternativesPerDay();
   const projected: {
     intervalMs: number;
     rate: number;
     perDayUsd: number;
     perMillionUsd: number | undefined;
+    alwaysOnPerDayUsd?: number;
   }[] = [];
   const deployRows: string[][] = [];
   for (const rate of [0, 10, 1000, 100_000]) {
     const row = [rate.toLocaleString('en-US')];
     for (const intervalMs of [1000, 10_000]) {
       const batch = projectProfile(points, (rate * intervalMs) / 1000);
-      const day = dailyCost(batch, intervalMs, rate, DEFAULT_PRICES, deployment);
+      const day = dailyCost(batch, intervalMs, rate, DEFAULT_PRICES, deploymentFor(rate));
       const perMillionUsd = perMillionEvents(day);
+      if (rate === 0) {
+        // idle: asleep (the default), and awake all day with alwaysOn
+        const asleep = sleepingDay(intervalMs).totalUsd;
+        projected.push({
+          intervalMs,
+          rate,
+          perDayUsd: asleep,
+          perMillionUsd,
+          alwaysOnPerDayUsd: day.totalUsd,
+        });
+        row.push(`${formatUsd(asleep)} (alwaysOn ${formatUsd(day.totalUsd)})`, '-');
+        continue;
+      }
       projected.push({ intervalMs, rate, perDayUsd: day.totalUsd, perMillionUsd });
       row.push(formatUsd(day.totalUsd), perMillionUsd === undefined ? '-' : formatUsd(perMillionUsd));
     }
@@ -296,8 +347,11 @@ async function main(): Promise<void> {
   );
   const idle = results.find((r) => r.rate === 0);
   const summary = [
-    `prices: ${DEFAULT_PRICES.region} of ${DEFAULT_PRICES.date}; scheduler ${DEFAULT_DEPLOYMENT.schedulerMemoryMb} MiB all day, partition function ${DEFAULT_DEPLOYMENT.partitionMemoryMb} MiB arm64`,
-    idle ? `idle per day at 1 s: ${formatUsd(idle.costPerDayUsd)}` : 'idle: not measured (--rates without 0)',
+    `prices: ${DEFAULT_PRICES.region} of ${DEFAULT_PRICES.date}; scheduler ${DEFAULT_DEPLOYMENT.schedulerMemoryMb} MiB all day while awake, partition function ${DEFAULT_DEPLOYMENT.partitionMemoryMb} MiB arm64`,
+    idle
+      ? `idle per day at 1 s: ${formatUsd(sleepingDay(INTERVAL_MS).totalUsd)} asleep (the default), ${formatUsd(idle.costPerDayUsd)} with alwaysOn`
+      : 'idle: not measured (--rates without 0)',
+    `uncounted by manifests, per batch on AWS (PUT+LIST/GET): ${results.map((r) => `${r.rate}/s ${n1(r.uncountedOnAwsPerBatch.putList)}/${n1(r.uncountedOnAwsPerBatch.get)}`).join(', ')}; renewals of sluice run's lease (not on AWS) left out`,
     ...results
       .filter((r) => r.rate > 0)
       .map((r) => `at ${r.rate} events/s, 1 s: ${formatUsd(r.perMillionEventsUsd ?? 0)} per million events`),

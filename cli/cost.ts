@@ -9,8 +9,9 @@
  * cost and `npm run bench:cost`; docs/DEPLOY.md's cost table is computed with it.
  *
  * Three figures: the cost per day at the observed rate, the idle cost per day (what the same
- * pipeline costs when no event arrives: empty batches, the scheduler, the polls) and the cost per
- * million events (the day's cost at the observed rate divided by the day's events, so the fixed
+ * pipeline costs when no event arrives: on AWS it sleeps after `idleAfter`, and a day asleep is
+ * minute ticks that ask the queue and the recovery runs (`sleepingDay`); with `alwaysOn` it is
+ * empty batches, the scheduler all day, the polls) and the cost per million events (the day's cost at the observed rate divided by the day's events, so the fixed
  * costs are spread over the events, as a bill would be).
  *
  * @module
@@ -143,13 +144,42 @@ export interface Deployment {
   readonly partitionMemoryMb: number;
   readonly architecture: 'arm64' | 'x86_64';
   /**
+   * The construct's `alwaysOn` (default false): the scheduler never sleeps. Without it an idle
+   * pipeline sleeps after `idleAfter` (functions/lib/sleep.ts) and an idle day is `sleepingDay`.
+   */
+  readonly alwaysOn: boolean;
+  /**
+   * A tick of a sleeping pipeline (functions/lib/sleep.ts): one GetQueueAttributes and return, no
+   * lease, no batch. Its duration (measured on LocalStack, 2026-12-03, warm: median 18 ms, p90
+   * 47 ms, the first 55 ms; in-region SQS answers in about as long), and its S3 GETs: a warm
+   * container re-reads the marker once its knowledge is 15 minutes old (SleepMemory), 1 in 15.
+   */
+  readonly sleepingTickMs: number;
+  readonly sleepingTickS3Get: number;
+  /**
+   * Cold starts of the scheduler and recovery functions a sleeping day (a tick a minute keeps a
+   * container warm; Lambda still recycles them; assumed 24 each): each bills its init
+   * (`coldStartInitMs`, billed since 2025-08) and reads the marker once.
+   */
+  readonly sleepingColdStartsPerDay: number;
+  readonly coldStartInitMs: number;
+  /**
+   * A recovery run of a sleeping pipeline: it reads the marker (one GET) and returns
+   * (functions/recovery.ts), no LIST of the lease or of the catalog.
+   */
+  readonly sleepingRecoveryMs: number;
+  readonly sleepingRecoveryS3: { readonly putList: number; readonly get: number };
+  /**
    * The fraction of the day a scheduler invocation runs. Today 1: the lease holder runs batch after
    * batch until its timeout, and the next minute tick takes over.
    */
   readonly schedulerDutyCycle: number;
   /** EventBridge wakes the scheduler every minute: 1,440 invocations a day. */
   readonly ticksPerDay: number;
-  /** A tick that finds the lease held: its duration and its S3 requests (read the lease, try to take it). */
+  /**
+   * A tick of an awake pipeline, which finds the lease held: its duration and its S3 requests
+   * (read the lease, try to take it).
+   */
   readonly tickMs: number;
   readonly tickS3: { readonly putList: number; readonly get: number };
   /** The recovery function, every 5 minutes: 288 a day. Duration and S3 requests (list batches, read manifests). */
@@ -157,8 +187,10 @@ export interface Deployment {
   readonly recoveryMs: number;
   readonly recoveryS3: { readonly putList: number; readonly get: number };
   /**
-   * Store requests a batch makes that its manifest does not count: the driver's clean-up after the
-   * commit (WordCount: 3 LIST and 7 DELETE a batch, measured by `npm run bench:cost`; DELETE is free).
+   * Store requests a batch makes that its manifest does not count: the driver's fence checks
+   * before its first write and its manifest (GETs of the lease epoch after its own, fencing.ts)
+   * and, on `sluice run`, the lease renewals (a LIST and a PUT every third of the lease); manifests
+   * count the rest, the clean-up too. Set from `npm run bench:cost` (store counters minus manifests).
    */
   readonly uncountedPerBatch: { readonly putList: number; readonly get: number };
   /** SqsSource's long-poll loops (`parallelPolls`, default 4) and an empty receive's round trip. */
@@ -176,6 +208,13 @@ export const DEFAULT_DEPLOYMENT: Deployment = {
   schedulerMemoryMb: 1024,
   partitionMemoryMb: 1769,
   architecture: 'arm64',
+  alwaysOn: false,
+  sleepingTickMs: 50,
+  sleepingTickS3Get: 1 / 15,
+  sleepingColdStartsPerDay: 48,
+  coldStartInitMs: 500,
+  sleepingRecoveryMs: 50,
+  sleepingRecoveryS3: { putList: 0, get: 1 },
   schedulerDutyCycle: 1,
   ticksPerDay: 1440,
   tickMs: 100,
@@ -183,7 +222,9 @@ export const DEFAULT_DEPLOYMENT: Deployment = {
   recoveryPerDay: 288,
   recoveryMs: 500,
   recoveryS3: { putList: 2, get: 2 },
-  uncountedPerBatch: { putList: 3, get: 0 },
+  // measured by bench:cost (2026-12-03): 2 GETs a batch with data (the fence checks before the
+  // batch and before its manifest), 1 an idle batch; no PUT or LIST once renewals are left out
+  uncountedPerBatch: { putList: 0, get: 2 },
   parallelPolls: 4,
   pollRoundTripMs: 20,
   eventBytes: 100,
@@ -388,7 +429,13 @@ export interface DailyCost {
     readonly invocations: number;
     readonly s3PutList: number;
     readonly s3Get: number;
-    readonly sqs: { readonly receive: number; readonly delete: number; readonly send: number };
+    readonly sqs: {
+      readonly receive: number;
+      readonly delete: number;
+      readonly send: number;
+      /** GetQueueAttributes of sleeping ticks. */
+      readonly attributes?: number;
+    };
   };
 }
 
@@ -441,6 +488,52 @@ export function dailyCost(
   };
 }
 
+/**
+ * An idle day of a sleeping pipeline (the construct's default, `alwaysOn` off): no batch, no poll;
+ * every minute tick asks the queue (one GetQueueAttributes) and returns (`sleepingTickMs`, a GET of
+ * the marker now and then: `sleepingTickS3Get`), some start cold; the recovery function still runs
+ * every 5 minutes and returns after reading the marker. The `idleAfter` (2 minutes) awake before it falls asleep is left
+ * out: the day is asleep from its start.
+ */
+export function sleepingDay(
+  intervalMs: number,
+  prices: PriceTable = DEFAULT_PRICES,
+  deployment: Deployment = DEFAULT_DEPLOYMENT,
+): DailyCost {
+  const gbs = gbSecond(prices, deployment);
+  const ticks = deployment.ticksPerDay;
+  const cold = Math.min(deployment.sleepingColdStartsPerDay, ticks);
+  const recoveries = deployment.recoveryPerDay;
+  const schedulerSeconds =
+    (ticks * deployment.sleepingTickMs +
+      cold * deployment.coldStartInitMs +
+      recoveries * deployment.sleepingRecoveryMs) /
+    1000;
+  const schedulerUsd = schedulerSeconds * (deployment.schedulerMemoryMb / 1024) * gbs;
+  const invocations = ticks + recoveries;
+  const lambdaRequestsUsd = (invocations / 1e6) * prices.lambda.requestPerMillion;
+  const s3PutList = recoveries * deployment.sleepingRecoveryS3.putList;
+  const s3Get = ticks * deployment.sleepingTickS3Get + cold + recoveries * deployment.sleepingRecoveryS3.get;
+  const s3PutListUsd = (s3PutList / 1000) * prices.s3.putCopyPostListPer1000;
+  const s3GetUsd = (s3Get / 1000) * prices.s3.getAndOtherPer1000;
+  // GetQueueAttributes is an SQS request like any other
+  const sqs = { receive: 0, delete: 0, send: 0, attributes: ticks };
+  const sqsUsd = (ticks / 1e6) * prices.sqs.requestPerMillion;
+  return {
+    intervalMs,
+    eventsPerSecond: 0,
+    schedulerUsd,
+    partitionUsd: 0,
+    lambdaRequestsUsd,
+    s3PutListUsd,
+    s3GetUsd,
+    s3StorageUsd: 0,
+    sqsUsd,
+    totalUsd: schedulerUsd + lambdaRequestsUsd + s3PutListUsd + s3GetUsd + sqsUsd,
+    counts: { batches: 0, invocations, s3PutList, s3Get, sqs },
+  };
+}
+
 /** USD per million events for a day's cost at its rate (undefined at rate 0). */
 export function perMillionEvents(day: DailyCost): number | undefined {
   return day.eventsPerSecond > 0 ? (day.totalUsd / (day.eventsPerSecond * 86_400)) * 1e6 : undefined;
@@ -459,7 +552,11 @@ export interface CostFigures {
   readonly idleBatch: BatchProfile;
   readonly idleBasis: 'empty batches' | 'smallest batch';
   readonly observed: DailyCost;
+  /** An idle day as the deployment has it: asleep (`sleepingDay`), or awake with `alwaysOn`. */
   readonly idle: DailyCost;
+  readonly idleAsleep: DailyCost;
+  /** An idle day with `alwaysOn`: empty batches (the idle batch), the scheduler and polls all day. */
+  readonly idleAlwaysOn: DailyCost;
   readonly perMillionEventsUsd: number | undefined;
 }
 
@@ -476,7 +573,8 @@ export function costFigures(
   const meanBatch = meanProfile(profiles);
   const eventsPerSecond = profiles.length > 0 ? (meanBatch.events * 1000) / intervalMs : 0;
   const observed = dailyCost(meanBatch, intervalMs, eventsPerSecond, prices, deployment);
-  const idle = dailyCost(idleBatch, intervalMs, 0, prices, deployment);
+  const idleAlwaysOn = dailyCost(idleBatch, intervalMs, 0, prices, deployment);
+  const idleAsleep = sleepingDay(intervalMs, prices, deployment);
   return {
     prices: { region: prices.region, date: prices.date },
     deployment,
@@ -487,7 +585,9 @@ export function costFigures(
     idleBatch,
     idleBasis: empty.length > 0 || profiles.length === 0 ? 'empty batches' : 'smallest batch',
     observed,
-    idle,
+    idle: deployment.alwaysOn ? idleAlwaysOn : idleAsleep,
+    idleAsleep,
+    idleAlwaysOn,
     perMillionEventsUsd: perMillionEvents(observed),
   };
 }

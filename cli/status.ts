@@ -327,9 +327,10 @@ function costLines(c: CostFigures): string[] {
   return [
     `requests          ${formatCount(b.get)} get · ${formatCount(b.put + b.list)} put/list · ${formatCount(b.invocations)} task invocations per batch`,
     `cost per day      ${formatUsd(c.observed.totalUsd)} at the observed rate (${formatCount(c.eventsPerSecond)} events/s): ${parts(c.observed)}`,
-    `idle per day      ${formatUsd(c.idle.totalUsd)} with no events${idleNote}: ${parts(c.idle)}`,
+    `idle per day      ${formatUsd(c.idleAsleep.totalUsd)} asleep (the scheduler sleeps after idleAfter): ${parts(c.idleAsleep)}`,
+    `                  ${formatUsd(c.idleAlwaysOn.totalUsd)} with alwaysOn (empty batches all day${idleNote}): ${parts(c.idleAlwaysOn)}`,
     `per million       ${c.perMillionEventsUsd === undefined ? '- (no events)' : formatUsd(c.perMillionEventsUsd)} per million events at the observed rate`,
-    `cost basis        the ${c.batches} batches above (${c.emptyBatches} empty), ${c.prices.region} prices of ${c.prices.date} (--prices to override); scheduler ${d.schedulerMemoryMb} MiB all day, ` +
+    `cost basis        the ${c.batches} batches above (${c.emptyBatches} empty), ${c.prices.region} prices of ${c.prices.date} (--prices to override); scheduler ${d.schedulerMemoryMb} MiB all day while awake, ` +
       `partition function ${d.partitionMemoryMb} MiB ${d.architecture}, task times as measured; SQS ${d.eventBytes}-byte events (docs/DEPLOY.md)`,
   ];
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { ASLEEP_KEY } from '../aws/asleep-marker.ts';
 import { LambdaInvoker, S3ObjectStore } from '../aws/index.ts';
 import {
   BatchScheduler,
@@ -51,6 +52,10 @@ const noNewInput: Source<unknown> = {
 export function createRecoveryHandler(deps: RecoveryDeps) {
   return async (_event: unknown, context: RecoveryContext) => {
     const store = deps.store ?? new S3ObjectStore({ bucket: deps.env.bucket, prefix: deps.env.prefix });
+    // a sleeping pipeline (functions/lib/sleep.ts) has nothing to recover: it fell asleep after
+    // committing every batch, and a wake deletes the marker before it receives anything. One GET,
+    // not a LIST of the lease and of the whole catalog (manifests/ grows a page a 1,000 batches)
+    if (await store.get(ASLEEP_KEY)) return { status: 'asleep' };
     const latest = await new DriverLease(store, 'probe').latest();
     if (latest && !latest.released && Date.now() < latest.record.expiresAtMs) {
       log({ event: 'recovery.skip', reason: 'a scheduler holds the lease', holder: latest.record.owner });

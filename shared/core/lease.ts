@@ -50,6 +50,16 @@ export function processIsGone(pid: number): boolean {
 }
 
 const PREFIX = 'lease/';
+/**
+ * How many epochs before the newest stay in the store. A fence check asks only whether epoch E+1
+ * exists (one GET, see `successor`), so E+1 must not be deleted while its former holder may still
+ * check with E: only the holder of the newest epoch N deletes, and only epochs below N - 64. A
+ * holder of E checks with E only within a third of its lease duration of taking E (later it renews,
+ * by LIST) or, not renewing (the scheduler Lambda), only before E expires; 64 epochs after E take
+ * at least about ten lease durations of renewals (at most one renewal a third of a duration, two
+ * with checks) or 64 takeovers, each of which waits for the one before to expire or release.
+ */
+export const LEASE_HISTORY_EPOCHS = 64;
 const epochKey = (epoch: number) => `${PREFIX}${String(epoch).padStart(12, '0')}.json`;
 const releasedKey = (epoch: number) => `${PREFIX}${String(epoch).padStart(12, '0')}.released`;
 
@@ -133,10 +143,11 @@ export class DriverLease {
       throw new LeaseHeldError(winner?.record ?? record);
     }
     this.current = record;
-    // old epochs are history; keep the last few for inspection
+    // old epochs are history: the holder of the newest deletes those below it minus the history
+    // (LEASE_HISTORY_EPOCHS: a former holder's fence check GETs the epoch after its own)
     for (const key of await this.store.list(PREFIX)) {
       const e = Number(key.slice(PREFIX.length).split('.')[0]);
-      if (e < epoch - 3) await this.store.delete(key);
+      if (e < epoch - LEASE_HISTORY_EPOCHS) await this.store.delete(key);
     }
     return record;
   }
@@ -170,9 +181,13 @@ export class DriverLease {
       return false;
     }
     this.current = record;
-    // old epochs are history; keep the last few for inspection
-    await this.store.delete(epochKey(record.epoch - 4));
-    await this.store.delete(releasedKey(record.epoch - 4));
+    // old epochs are history: the holder of the newest deletes the one that fell out of the
+    // history (LEASE_HISTORY_EPOCHS: a former holder's fence check GETs the epoch after its own)
+    const old = record.epoch - LEASE_HISTORY_EPOCHS - 1;
+    if (old >= 1) {
+      await this.store.delete(epochKey(old));
+      await this.store.delete(releasedKey(old));
+    }
     return true;
   }
 
@@ -185,18 +200,17 @@ export class DriverLease {
   }
 
   /**
-   * The record of another driver that took an epoch after ours, if one did. Old epochs are
-   * deleted as history, so this looks at the latest epoch (one LIST), not only at ours + 1.
+   * The record of another driver that took an epoch after ours, if one did: one GET of epoch E+1.
+   * Every driver that takes the lease after ours writes E+1 first (acquire writes latest + 1, renew
+   * writes its own + 1, both put-if-absent), so a later epoch exists only if E+1 does, and E+1 is
+   * not deleted while we may still check with E (LEASE_HISTORY_EPOCHS). Renew and acquire, which
+   * must see the newest epoch, LIST.
    */
   async successor(): Promise<LeaseRecord | undefined> {
     const cur = this.current;
     if (!cur) return undefined;
-    const epoch = await this.latestEpoch();
-    if (epoch <= cur.epoch) return undefined;
-    const bytes = await this.store.get(epochKey(epoch));
-    return bytes
-      ? decodeJson<LeaseRecord>(bytes)
-      : { owner: 'another driver', epoch, acquiredAtMs: 0, expiresAtMs: 0 };
+    const bytes = await this.store.get(epochKey(cur.epoch + 1));
+    return bytes ? decodeJson<LeaseRecord>(bytes) : undefined;
   }
 
   private async latestEpoch(): Promise<number> {

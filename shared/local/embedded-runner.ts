@@ -195,6 +195,10 @@ export async function runEmbedded(
     invoker,
     sources,
     ...pickTuning(options),
+    // with worker threads, every task runs in a worker: a small batch run in
+    // the driver's thread (tiny-batch.ts) saves requests that cost nothing on a local disk, and user
+    // code that blocks there would stall the lease renewal, the HTTP acks and the block generators
+    ...(workers > 0 ? { tinyBatch: false as const } : {}),
     ...(options.lease ? { lease: options.lease } : {}),
   });
   try {

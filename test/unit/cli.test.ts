@@ -122,19 +122,26 @@ describe('sluice CLI', () => {
     expect(text.stdout).toMatch(
       /^cost per day {6}\$[\d.]+ at the observed rate \([\d,]+ events\/s\): scheduler \$/m,
     );
-    expect(text.stdout).toMatch(/^idle per day {6}\$[\d.]+ with no events/m);
+    // idle: asleep (the default), and with alwaysOn beside it
+    expect(text.stdout).toMatch(/^idle per day {6}\$[\d.]+ asleep \(the scheduler sleeps after idleAfter\)/m);
+    expect(text.stdout).toMatch(/^ {18}\$[\d.]+ with alwaysOn \(empty batches all day/m);
     expect(text.stdout).toMatch(/^per million {7}\$[\d.]+ per million events at the observed rate/m);
     expect(text.stdout).toMatch(/cost basis .* us-east-1 prices of \d{4}-\d{2}-\d{2}/);
 
     type Cost = {
       observed: { s3PutListUsd: number; schedulerUsd: number; totalUsd: number };
       idle: { totalUsd: number };
+      idleAsleep: { totalUsd: number };
+      idleAlwaysOn: { totalUsd: number };
       perMillionEventsUsd: number;
     };
     const costOf = (...args: string[]) =>
       (JSON.parse(sluice('status', '--store', store, '--json', ...args).stdout) as { cost: Cost }).cost;
     const base = costOf();
-    expect(base.observed.totalUsd).toBeGreaterThan(base.idle.totalUsd * 0.5);
+    expect(base.observed.totalUsd).toBeGreaterThan(base.idleAlwaysOn.totalUsd * 0.5);
+    expect(base.idle.totalUsd).toBe(base.idleAsleep.totalUsd);
+    expect(base.idleAsleep.totalUsd).toBeLessThan(0.05);
+    expect(base.idleAlwaysOn.totalUsd).toBeGreaterThan(base.idleAsleep.totalUsd);
     expect(base.perMillionEventsUsd).toBeGreaterThan(0);
 
     // a price table with S3 PUT/LIST at twice the price doubles that component only

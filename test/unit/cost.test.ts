@@ -19,6 +19,7 @@ import {
   perMillionEvents,
   profileOf,
   projectProfile,
+  sleepingDay,
   sqsRequestsPerDay,
 } from '../../cli/cost.ts';
 import { costOf } from '../../cli/ui/api.ts';
@@ -122,12 +123,38 @@ describe('cost model', () => {
     expect(day.totalUsd).toBeCloseTo(7.344 + 0.27648 + 0.10368 + 1.15200576 + 0.3456, 6);
     expect(perMillionEvents(day)).toBeUndefined();
     // the ticks and the recovery function (1,728 invocations, 2,016 PUT/LIST and 2,016 GET a day),
-    // and the clean-up's 3 LIST a batch that no manifest counts
+    // and the fence checks' 2 GETs a batch that no manifest counts
     const full = dailyCost(EMPTY_WORDCOUNT, 1000, 0);
     expect(full.counts.invocations).toBe(86_400 * 6 + 1440 + 288);
-    expect(full.counts.s3PutList).toBe(86_400 * (17 + 3) + 1440 + 576);
-    expect(full.counts.s3Get).toBe(86_400 * 8 + 1440 + 576);
+    expect(full.counts.s3PutList).toBe(86_400 * 17 + 1440 + 576);
+    expect(full.counts.s3Get).toBe(86_400 * (8 + 2) + 1440 + 576);
     expect(full.schedulerUsd).toBeCloseTo((86_400 + 144 + 144) * 0.0000133334, 9);
+  });
+
+  it('prices an idle day asleep: minute ticks that ask the queue, cold starts, the recovery runs; no batch, no poll', () => {
+    const day = sleepingDay(1000);
+    expect(DEFAULT_DEPLOYMENT.alwaysOn).toBe(false);
+    expect(day.counts.batches).toBe(0);
+    // 1,440 ticks of 50 ms, 48 cold starts of a 500 ms init, 288 recovery runs of 50 ms, at 1 GiB
+    expect(day.schedulerUsd).toBeCloseTo(((1440 * 50 + 48 * 500 + 288 * 50) / 1000) * 0.0000133334, 12);
+    expect(day.counts.invocations).toBe(1440 + 288);
+    expect(day.lambdaRequestsUsd).toBeCloseTo(1728 * 0.0000002, 12);
+    // one GetQueueAttributes a tick; no ReceiveMessage
+    expect(day.counts.sqs).toEqual({ receive: 0, delete: 0, send: 0, attributes: 1440 });
+    expect(day.sqsUsd).toBeCloseTo(1440 * 0.0000004, 12);
+    // S3: the marker re-read once a quarter hour (96), at each cold start (48) and by each recovery
+    // run (288), which then returns: no LIST at all
+    expect(day.counts.s3Get).toBeCloseTo(96 + 48 + 288, 9);
+    expect(day.counts.s3PutList).toBe(0);
+    expect(day.partitionUsd + day.s3StorageUsd).toBe(0);
+    // issue 11's target: at most $0.05 a day; the interval does not matter asleep
+    expect(day.totalUsd).toBeLessThan(0.05);
+    expect(day.totalUsd).toBeCloseTo(0.00257, 5);
+    expect(sleepingDay(10_000).totalUsd).toBeCloseTo(day.totalUsd, 12);
+    // awake all day (alwaysOn) the same pipeline pays the scheduler and the source's polls
+    const awake = dailyCost({ ...EMPTY_WORDCOUNT, put: 0.1, get: 1, invocations: 0 }, 1000, 0);
+    expect(awake.totalUsd).toBeGreaterThan(1.5);
+    expect(awake.totalUsd / day.totalUsd).toBeGreaterThan(200);
   });
 
   it('prices storage as a day of writes kept for the retention, and per million events at a rate', () => {
@@ -179,7 +206,13 @@ describe('cost model', () => {
     expect(f.idleBatch.taskMs).toBe(20);
     expect(f.meanBatch.put).toBe(18);
     expect(f.meanBatch.taskMs).toBe(310); // (20 + 20 + 600 + 600) / 4
-    expect(f.idle.s3PutListUsd).toBeCloseTo(86_400 * 16 * 0.000005, 9);
+    // with alwaysOn an idle day is the empty batches all day; by default the pipeline sleeps
+    expect(f.idleAlwaysOn.s3PutListUsd).toBeCloseTo(86_400 * 16 * 0.000005, 9);
+    expect(f.idle).toEqual(f.idleAsleep);
+    expect(f.idle.counts.batches).toBe(0);
+    expect(costFigures(manifests, 1000, DEFAULT_PRICES, { ...BARE, alwaysOn: true }).idle).toEqual(
+      f.idleAlwaysOn,
+    );
     expect(f.observed.s3PutListUsd).toBeCloseTo(86_400 * 18 * 0.000005, 9);
     expect(f.perMillionEventsUsd).toBeCloseTo((f.observed.totalUsd / (500 * 86_400)) * 1e6, 9);
     // no empty batch: the smallest batch stands in, said so

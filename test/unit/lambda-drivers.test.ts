@@ -4,12 +4,14 @@
  * of its invoker follows the environment the construct sets.
  */
 import { describe, expect, it, vi } from 'vitest';
+import { ASLEEP_KEY } from '../../aws/asleep-marker.ts';
 import { sluiceEnv } from '../../functions/lib/env.ts';
 import { LAMBDA_ENV, TASK_TIMEOUT_SLACK_MS } from '../../functions/lib/env-names.ts';
 import { buildContext, type PipelineModuleLike } from '../../functions/lib/pipeline.ts';
 import { createPartitionHandler } from '../../functions/partition.ts';
 import { createRecoveryHandler, recoveryDepsFromEnv } from '../../functions/recovery.ts';
 import { createSchedulerHandler, schedulerDepsFromEnv } from '../../functions/scheduler.ts';
+import { CountingObjectStore } from '../../shared/core/counting-store.ts';
 import {
   type InvokeOptions,
   type Invoker,
@@ -150,6 +152,33 @@ describe('the recovery function', () => {
     expect(out.batches).toHaveLength(1);
     expect(timeouts.length).toBeGreaterThan(0);
     expect(new Set(timeouts)).toEqual(new Set([300_000 + TASK_TIMEOUT_SLACK_MS]));
+  });
+
+  it('returns after one GET while the pipeline sleeps: no LIST of the lease or of the catalog', async () => {
+    const env = lambdaEnv({});
+    const memory = new MemoryObjectStore();
+    const store = new CountingObjectStore(memory);
+    await memory.put(
+      ASLEEP_KEY,
+      new TextEncoder().encode(JSON.stringify({ asleepAtMs: 0, lastBatchMs: null, wakeAtMs: null })),
+    );
+    const out = (await createRecoveryHandler({ ...recoveryDepsFromEnv(env), module: wordCount, store })(
+      {},
+      lambdaContext(60_000),
+    )) as { status: string };
+    expect(out.status).toBe('asleep');
+    expect(store.since({ get: 0, put: 0, list: 0, delete: 0, bytesRead: 0, bytesWritten: 0 })).toMatchObject({
+      get: 1,
+      list: 0,
+      put: 0,
+    });
+    // awake (no marker) it looks for uncommitted batches as before
+    await memory.delete(ASLEEP_KEY);
+    const awake = (await createRecoveryHandler({ ...recoveryDepsFromEnv(env), module: wordCount, store })(
+      {},
+      lambdaContext(60_000),
+    )) as { status: string };
+    expect(awake.status).toBe('nothing-to-recover');
   });
 });
 

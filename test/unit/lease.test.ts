@@ -1,6 +1,13 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { DriverLease, LeaseHeldError } from '../../shared/core/lease.ts';
+import { CountingObjectStore } from '../../shared/core/counting-store.ts';
+import { LeaseKeeper } from '../../shared/core/driver/fencing.ts';
+import {
+  DriverLease,
+  LEASE_HISTORY_EPOCHS,
+  LeaseHeldError,
+  LeaseLostError,
+} from '../../shared/core/lease.ts';
 import { MemoryObjectStore } from '../../shared/index.ts';
 
 describe('DriverLease', () => {
@@ -74,8 +81,11 @@ describe('DriverLease', () => {
     await a.acquire(1_000, 0);
     await b.acquire(1_000, 2_000);
     for (let i = 0; i < 6; i++) expect(await b.renew(1_000, 2_100 + i)).toBe(true);
-    expect(await store.get('lease/000000000002.json')).toBeUndefined();
+    // epoch 2 is kept as history (LEASE_HISTORY_EPOCHS): the fence check's GET of it finds b
     expect((await a.successor())?.owner).toBe('b');
+    for (let i = 6; i < LEASE_HISTORY_EPOCHS + 2; i++) expect(await b.renew(1_000, 2_100 + i)).toBe(true);
+    expect(await store.get('lease/000000000002.json')).toBeUndefined();
+    // renewal lists: it finds the later epochs though the one after its own is gone
     expect(await a.renew(1_000, 9_000)).toBe(false);
   });
 
@@ -101,5 +111,32 @@ describe('DriverLease', () => {
     await expect(b.acquire(60_000, 1)).rejects.toThrow(/\(live\) holds the lease.*--force/);
     expect((await b.acquire(60_000, 1, { force: true })).epoch).toBe(2);
     expect(b.takeover).toMatchObject({ reason: 'forced', holder: { owner: 'live' } });
+  });
+
+  it("a fence check finds a usurper's epoch with one GET, no LIST, also after the usurper renewed many times", async () => {
+    const store = new CountingObjectStore(new MemoryObjectStore());
+    const a = new DriverLease(store, 'a');
+    const b = new DriverLease(store, 'b');
+    const now = Date.now();
+    await a.acquire(600_000, now);
+    // the scheduler Lambda's keeper: no renewals, every check asks the store
+    const keeper = new LeaseKeeper(a, { durationMs: 600_000, renew: false });
+    let before = store.snapshot();
+    await keeper.check('a write');
+    expect(store.since(before)).toMatchObject({ get: 1, list: 0, put: 0 });
+    await b.acquire(600_000, now, { force: true });
+    // the usurper renews 40 times (epoch 2 to 42) and keeps its history
+    for (let i = 0; i < 40; i++) expect(await b.renew(600_000, now + i)).toBe(true);
+    expect(b.record!.epoch).toBe(42);
+    before = store.snapshot();
+    const err = await keeper.check('the manifest').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LeaseLostError);
+    expect(String(err)).toMatch(/to b \(epoch 2\)/);
+    expect((err as LeaseLostError).holder?.owner).toBe('b');
+    expect(store.since(before)).toMatchObject({ get: 1, list: 0, put: 0 });
+    // fenced for good: later checks throw without asking the store
+    await expect(keeper.check('again')).rejects.toBeInstanceOf(LeaseLostError);
+    // and the epoch after a's stays while b keeps renewing within the history
+    expect(await store.get('lease/000000000002.json')).toBeDefined();
   });
 });

@@ -10,7 +10,13 @@ import { DRIVER_DEFAULTS, type LeaseOptions } from './options.ts';
  *   batch that runs longer than the lease keeps it.
  * - `check(what)` runs right before every write that matters (input blocks, the write-ahead entry
  *   with the source positions, the manifest): it verifies from the store that no other driver
- *   took an epoch after ours (one LIST), renewing first if the lease is due or has run out.
+ *   took an epoch after ours, renewing first if the lease is due or has run out. Not due, it is
+ *   one GET of epoch E+1 (`DriverLease.successor`), not a LIST of `lease/` (a GET costs a twelfth
+ *   of a LIST on S3): whoever takes the lease after us writes E+1 first, and E+1 stays while we
+ *   may check with E (the newest holder deletes only epochs 64 below its own; we check with E
+ *   only within a third of the duration of taking it, or before it expires when not renewing:
+ *   see LEASE_HISTORY_EPOCHS in lease.ts). Renewal and acquisition LIST, as they must find the
+ *   newest epoch.
  * - Once another driver took over (a renewal or a check finds the next epoch written by someone
  *   else), the driver is fenced for good: every later check throws LeaseLostError, `lost`
  *   rejects (the run loop stops at once) and nothing is renewed or released.

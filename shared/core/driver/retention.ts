@@ -43,44 +43,134 @@ export class Retention {
     );
   }
 
-  /** Drops per-batch data no later batch than t can read, and input blocks older than the retention. */
-  async cleanUp(t: number, pipeline: Pipeline): Promise<void> {
+  /**
+   * How much batch time one clean-up LIST covers: the smallest power of ten of milliseconds of at
+   * least 10 s and one interval (10 s at a 1 s interval: ten batches). Time keys are zero-padded
+   * milliseconds, so `rdd/<the key's first 11 digits>` lists a whole 10 s block at once.
+   */
+  get blockMs(): number {
+    let block = 10_000;
+    while (block < this.ctx.batchIntervalMs) block *= 10;
+    return block;
+  }
+
+  /** Per sweep: every batch time up to this one was cleaned (undefined: not yet in this driver). */
+  private readonly doneThrough = new Map<string, number>();
+  private lastT: number | undefined;
+  private lastBlock: number | undefined;
+  /** Batches with data this driver ran that stored nothing under `shuffle/` or `rdd/`. */
+  private readonly nothingStored = new Set<number>();
+
+  /**
+   * Drops per-batch data no later batch than t can read, and input blocks older than the
+   * retention: not every batch, but once a whole block of batch times (`blockMs`, 10 s at a 1 s
+   * interval) has fallen behind what t may read, with one LIST per prefix for the block (issue 11:
+   * it listed 2 to 5 prefixes every batch). Objects stay up to one block longer; what retention
+   * keeps is never deleted earlier. `flush` cleans the rest at stop (and so before a sleep).
+   */
+  async cleanUp(t: number, pipeline: Pipeline, storedNothing = false): Promise<void> {
+    this.lastT = Math.max(t, this.lastT ?? t);
+    // a tiny batch kept its shuffle and RDDs in memory: its times need no LIST of shuffle/ or rdd/
+    if (storedNothing) this.nothingStored.add(t);
+    // once a block: when the shuffle data of the batch before t starts a new block (the other
+    // prefixes, further behind, clean their whole blocks then too, at most a block later)
+    const block = Math.floor((t - this.ctx.batchIntervalMs) / this.blockMs);
+    if (block === this.lastBlock) return;
+    this.lastBlock = block;
+    await this.sweepAll(t, pipeline, false);
+  }
+
+  /** Cleans everything the last batch's clean-up may drop, partial blocks too (at stop). */
+  async flush(pipeline: Pipeline): Promise<void> {
+    if (this.lastT !== undefined) await this.sweepAll(this.lastT, pipeline, true);
+  }
+
+  private async sweepAll(t: number, pipeline: Pipeline, exact: boolean): Promise<void> {
     const interval = this.ctx.batchIntervalMs;
-    const history = this.historyMs;
-    // idle fast path (issue 11): an idle batch stored nothing, there is nothing to list
-    const idle = (prefix: string) => this.isIdle(parseTimeKey(prefix.split('/')[1]!));
-    const drop = async (prefix: string) => {
-      if (idle(prefix)) return;
-      for (const key of await this.store.list(prefix)) await this.store.delete(key);
-    };
+    const expired = t - this.historyMs - interval;
+    const every = this.o.checkpointEvery;
+    const zero = pipeline.zeroTimeMs;
+    const isCheckpoint = (time: number) => ((time - zero) / interval) % every === 0;
+    const stateNames = [
+      ...new Set(
+        this.ctx.graph.streams.filter((s) => s.persisted && s.fixedShape).map((s) => `${s.storageName}/`),
+      ),
+    ];
+    const sweep = (
+      name: string,
+      family: string,
+      bound: number,
+      drop: (time: number, rest: string) => boolean,
+    ) => this.sweep(name, family, bound, exact, zero, drop);
     // shuffle data is only read within its batch (its lineage in its trailer goes with it; a
     // `.lineage.json` of a store written before issue 11 stays as long as the RDDs it fed)
-    const shuffles = `shuffle/${timeKey(t - interval)}/`;
-    for (const key of idle(shuffles) ? [] : await this.store.list(shuffles)) {
-      if (!key.endsWith('.lineage.json')) await this.store.delete(key);
-    }
-    await drop(`shuffle/${timeKey(t - history - interval)}/`);
-    const expired = t - history - interval;
-    const every = this.o.checkpointEvery;
-    const isCheckpoint = (time: number) => ((time - pipeline.zeroTimeMs) / interval) % every === 0;
-    const stateNames = new Set(
-      this.ctx.graph.streams.filter((s) => s.persisted && s.fixedShape).map((s) => `${s.storageName}/`),
+    await sweep('shuffle', 'shuffle', t - interval, (_, rest) => !rest.endsWith('.lineage.json'));
+    await sweep('shuffle-history', 'shuffle', expired, () => true);
+    // materialized RDDs fall out of the history, except state at checkpoint times, which stays
+    // until the next checkpoint has fallen out too
+    await sweep(
+      'rdd',
+      'rdd',
+      expired,
+      (time, rest) => !(isCheckpoint(time) && stateNames.some((n) => rest.startsWith(n))),
     );
-    for (const key of idle(`rdd/${timeKey(expired)}/`)
-      ? []
-      : await this.store.list(`rdd/${timeKey(expired)}/`)) {
-      const rest = key.slice(`rdd/${timeKey(expired)}/`.length);
-      const isState = [...stateNames].some((n) => rest.startsWith(n));
-      if (!(isState && isCheckpoint(expired))) await this.store.delete(key);
-    }
-    if (isCheckpoint(expired)) {
-      const previous = expired - every * interval;
-      if (previous > pipeline.zeroTimeMs) await drop(`rdd/${timeKey(previous)}/`);
-    }
+    await sweep('rdd-checkpoint', 'rdd', expired - every * interval, (time) => time > zero);
+    // what every shuffle/rdd sweep is past is not asked about again
+    const past = Math.min(
+      ...['shuffle', 'shuffle-history', 'rdd', 'rdd-checkpoint'].map(
+        (n) => this.doneThrough.get(n) ?? -Infinity,
+      ),
+    );
+    for (const s of this.nothingStored) if (s <= past) this.nothingStored.delete(s);
     const old = t - this.inputRetentionMs - interval;
-    if (old > pipeline.zeroTimeMs) {
-      await drop(`inputs/${timeKey(old)}/`);
-      await drop(`batches/${timeKey(old)}/`);
+    if (old > zero) {
+      await sweep('inputs', 'inputs', old, () => true);
+      await sweep('batches', 'batches', old, () => true);
     }
+  }
+
+  /**
+   * Deletes the keys `family/<time>/<rest>` with time <= bound that `drop` names, one LIST per
+   * block of `blockMs` (only whole blocks up to the bound unless `exact`); blocks whose batches
+   * were all idle (they stored nothing) are not listed.
+   */
+  private async sweep(
+    name: string,
+    family: string,
+    bound: number,
+    exact: boolean,
+    zero: number,
+    drop: (time: number, rest: string) => boolean,
+  ): Promise<void> {
+    const block = this.blockMs;
+    const interval = this.ctx.batchIntervalMs;
+    // a driver that just started looks one block back (what its predecessor left in a partial block)
+    let from = (this.doneThrough.get(name) ?? bound - block) + 1;
+    while (from <= bound) {
+      const start = Math.floor(from / block) * block;
+      const end = start + block - 1;
+      if (end > bound && !exact) return;
+      const last = Math.min(end, bound);
+      const empty = family === 'shuffle' || family === 'rdd' ? this.nothingStored : undefined;
+      if (!this.allEmpty(Math.max(from, zero + interval), last, zero, empty)) {
+        const prefix = `${family}/${timeKey(start).slice(0, 16 - String(block).length)}`;
+        for (const key of await this.store.list(prefix)) {
+          const [, timeText, ...rest] = key.split('/');
+          const time = parseTimeKey(timeText!);
+          if (time <= bound && drop(time, rest.join('/'))) await this.store.delete(key);
+        }
+      }
+      this.doneThrough.set(name, last);
+      from = last + 1;
+    }
+  }
+
+  /** Every batch time in [from, to] was idle (the fast path: it stored nothing), or is in `empty`. */
+  private allEmpty(from: number, to: number, zero: number, empty: ReadonlySet<number> | undefined): boolean {
+    const interval = this.ctx.batchIntervalMs;
+    for (let s = zero + Math.ceil((from - zero) / interval) * interval; s <= to; s += interval) {
+      if (!this.isIdle(s) && !empty?.has(s)) return false;
+    }
+    return true;
   }
 }

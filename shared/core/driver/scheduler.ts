@@ -294,7 +294,7 @@ export class BatchScheduler {
       );
     }
 
-    await this.retention.cleanUp(t, this.pipeline); // before the manifest, which counts its requests
+    await this.retention.cleanUp(t, this.pipeline, this.stages.storedNothing(t)); // before the manifest, which counts its requests
     // 5. commit: the manifest (one rule for dead letters: a record computed by two stages is one)
     const taskDeadLetters =
       tally.taskMetrics.deadLettered > 0 ? await countTaskDeadLetters(this.store, t) : 0;

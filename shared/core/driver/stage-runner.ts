@@ -64,6 +64,11 @@ export class StageRunner {
     this.tiny.sized(t, records, bytesWritten);
   }
 
+  /** Batch t ran in the driver and stored nothing under `shuffle/` or `rdd/` (tiny-batch.ts). */
+  storedNothing(t: number): boolean {
+    return this.tiny.storedNothing(t);
+  }
+
   /** The store batch t's driver-side outputs read: a tiny batch's own data is in memory. */
   storeOf(t: number, store: ObjectStore): ObjectStore {
     return this.tiny.storeOf(t, store);

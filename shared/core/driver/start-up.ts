@@ -65,6 +65,8 @@ export async function shutDown(
 ): Promise<void> {
   // idle fast path (issue 11): commit the open idle span while the lease is still ours
   if (started && r.idlePath.hasOpenSpan && !d.fence().keeper?.fenced) await idle.flush();
+  // clean-up runs once a block of batch times (retention.ts): the rest now (and so before a sleep)
+  if (started && !d.fence().keeper?.fenced) await r.retention.flush(d.pipeline());
   stopped();
   d.fence().stop();
   await r.inputs.stopSources();

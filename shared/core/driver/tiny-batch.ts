@@ -36,6 +36,8 @@ export const TINY_BATCH_DEFAULTS = { maxRecords: 10_000, maxBytes: 4 * 1024 * 10
 export class BatchMemory {
   private readonly objects = new Map<string, Uint8Array>();
   private readonly prefixes: string[];
+  /** Something went to the store under `shuffle/` or `rdd/` (state, window partitions). */
+  storedData = false;
 
   constructor(t: number, plan: BatchPlan) {
     this.prefixes = [`shuffle/${timeKey(t)}/`];
@@ -55,6 +57,9 @@ export class BatchMemory {
   } {
     const objects = this.objects;
     const kept = (key: string) => this.kept(key);
+    const wrote = (key: string) => {
+      if (key.startsWith('shuffle/') || key.startsWith('rdd/')) this.storedData = true;
+    };
     const counts = { get: 0, put: 0, bytesRead: 0, bytesWritten: 0 };
     return {
       counts,
@@ -70,6 +75,7 @@ export class BatchMemory {
       },
       async put(key: string, body: Uint8Array) {
         if (!kept(key)) {
+          wrote(key);
           counts.put++;
           counts.bytesWritten += body.length;
           return inner.put(key, body);
@@ -78,6 +84,7 @@ export class BatchMemory {
       },
       async putIfAbsent(key: string, body: Uint8Array) {
         if (!kept(key)) {
+          wrote(key);
           counts.put++;
           counts.bytesWritten += body.length;
           return inner.putIfAbsent(key, body);
@@ -173,6 +180,12 @@ export class TinyBatches {
   /** The store the driver's outputs of batch t read (its memory over `store` when tiny). */
   storeOf(t: number, store: ObjectStore): ObjectStore {
     return this.memories.get(t)?.over(store) ?? store;
+  }
+
+  /** Batch t ran in the driver and stored nothing under `shuffle/` or `rdd/` (retention need not list). */
+  storedNothing(t: number): boolean {
+    const m = this.memories.get(t);
+    return m !== undefined && !m.storedData;
   }
 
   /** Batch t committed or failed: its memory goes. */
