@@ -56,6 +56,9 @@ export interface LineageNode {
   readonly parents: LineageNode[];
 }
 
+/** How many committed batches `sluice lineage <rdd> last` looks back for one that has the RDD. */
+const LAST_LOOKBACK = 120;
+
 export async function lineageCommand(
   rdd: string,
   batchTime: BatchTimeSpec,
@@ -65,8 +68,18 @@ export async function lineageCommand(
 ): Promise<void> {
   const opened = await openStore(options);
   await readGraphMeta(opened);
-  const t = await resolveBatchTime(opened.store, batchTime, '<batch-time>');
-  const key = await findDataKey(opened.store, rdd, t, partition);
+  let t = await resolveBatchTime(opened.store, batchTime, '<batch-time>');
+  let key = await findDataKey(opened.store, rdd, t, partition);
+  if (!key && batchTime.kind === 'latest') {
+    // `last`: the newest batch that has it (the newest batches may be empty or idle)
+    for (const earlier of (await committedBatchTimes(opened.store)).reverse().slice(1, LAST_LOOKBACK)) {
+      key = await findDataKey(opened.store, rdd, earlier, partition);
+      if (key) {
+        t = earlier;
+        break;
+      }
+    }
+  }
   if (!key) throw new CliError(await notFoundMessage(opened, rdd, t, partition));
   const root = await buildTree(opened.store, { rddId: rdd, batchTimeMs: t, partition, key }, options.depth);
   if (options.json) write(`${JSON.stringify(root, null, 2)}\n`);

@@ -202,8 +202,10 @@ export async function runEmbedded(
     ...(options.lease ? { lease: options.lease } : {}),
   });
   try {
-    await scheduler.start();
+    // the workers load the module first (about a second): a new store's first interval starts
+    // after that, not while they load (its batches would close as catch-up, before any cut)
     if (invoker instanceof WorkerPoolInvoker) await invoker.ready();
+    await scheduler.start();
     options.onStart?.({ sources: Object.values(sources), scheduler });
     // --duration counts from now (not from the last committed batch of a resumed store)
     const now =

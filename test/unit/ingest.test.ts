@@ -4,10 +4,16 @@
  * exactly once across a driver that dies with unsealed blocks, acknowledged only once the entry
  * listing it is stored.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { decodeBlock, decodeJson } from '../../shared/core/codec.ts';
 import type { ReceivedEntry } from '../../shared/core/driver.ts';
-import { blockIntervalMs, cutsPerInterval, nextCutAtMs } from '../../shared/core/receiver/block-generator.ts';
+import {
+  BlockGenerator,
+  blockIntervalMs,
+  cutsPerInterval,
+  MIN_EARLY_CUT_RECORDS,
+  nextCutAtMs,
+} from '../../shared/core/receiver/block-generator.ts';
 import {
   BatchScheduler,
   GeneratorSource,
@@ -229,5 +235,93 @@ describe('input written during the interval (block generators)', () => {
       }
       expect(new Set(perBatch.values())).toEqual(new Set([n]));
     }
+  });
+});
+
+describe('block generator cuts (BlockGenerator, clock set by the test)', () => {
+  const interval = 1000;
+  const zero = 1_000_000;
+  // a source that has whatever the test pushed since the last take
+  function pushSource() {
+    let queue: string[] = [];
+    let position = 0;
+    const source: Source<unknown> = {
+      continuous: true,
+      async receive(r) {
+        const n = Math.min(queue.length, r.maxRecords ?? queue.length);
+        const records = queue.slice(0, n);
+        queue = queue.slice(n);
+        position += n;
+        return { records, deadLetters: [], position };
+      },
+      describe: () => 'push',
+    };
+    return { source, push: (...lines: string[]) => queue.push(...lines) };
+  }
+  function generator(source: Source<unknown>) {
+    const puts: string[] = [];
+    const g = new BlockGenerator({
+      stream: 'input',
+      partitions: 2,
+      source,
+      put: async (key) => {
+        puts.push(key);
+      },
+      zeroTimeMs: zero,
+      batchIntervalMs: interval,
+    });
+    return { g, puts };
+  }
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('a slow stream writes one block per partition per batch: early cuts under MIN_EARLY_CUT_RECORDS carry to the last', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const { source, push } = pushSource();
+    const { g, puts } = generator(source);
+    const t = zero + interval;
+    for (const slot of [0, 1, 2, 3, 4]) {
+      vi.setSystemTime(zero + (slot + 0.5) * (interval / 5));
+      push(`a${slot}`, `b${slot}`);
+      await g.cut();
+      // only the last cut of the interval writes (4 of 5 carried)
+      expect(puts.length).toBe(slot < 4 ? 0 : 2);
+    }
+    const taken = await g.take(t);
+    expect(taken.records).toBe(10);
+    expect(taken.partitionBlocks.map((b) => b.length)).toEqual([1, 1]);
+    expect(MIN_EARLY_CUT_RECORDS).toBeGreaterThan(10);
+  });
+
+  it('a batch closing after an interval with no last cut (a busy driver) cuts for itself, and a late timer cut goes to the interval it was meant for: no empty batch, records in order', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const { source, push } = pushSource();
+    const { g } = generator(source);
+    const t1 = zero + interval;
+    const t2 = t1 + interval;
+    const t3 = t2 + interval;
+    // interval 1: one early cut (carried), then the driver is busy past the interval's end
+    vi.setSystemTime(zero + 100);
+    push('r1', 'r2');
+    await g.cut();
+    vi.setSystemTime(t1 + 30);
+    push('r3');
+    const first = await g.take(t1);
+    expect(first.records).toBe(3); // the closing cut took the carry and what came since
+    g.commit(first);
+    // interval 2 passes with no cut at all; the timer fires late, inside interval 3
+    push('r4', 'r5');
+    vi.setSystemTime(t2 + 60);
+    await g.cut();
+    vi.setSystemTime(t2 + 80);
+    push('r6');
+    const second = await g.take(t2);
+    expect(second.records).toBe(2); // the late cut went to interval 2, not 3
+    g.commit(second);
+    vi.setSystemTime(t3 - 10);
+    await g.cut();
+    const third = await g.take(t3);
+    expect(third.records).toBe(1);
   });
 });

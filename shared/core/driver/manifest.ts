@@ -114,8 +114,9 @@ export interface BatchManifest {
   readonly outputLineage?: readonly LineageRecord[];
   /**
    * A tiny batch run in the driver (issue 11): the lineage records of what it kept in memory
-   * instead of the store (its shuffle map outputs, RDDs only its foreachRDD read), so
-   * `sluice lineage` still walks from its outputs down to the input blocks.
+   * instead of the store (its shuffle map outputs, RDDs only its foreachRDD read), and every
+   * shuffle map output's (deleted with its data one batch later), so `sluice lineage` still walks
+   * from a batch's outputs down to the input blocks.
    */
   readonly memoryLineage?: readonly LineageRecord[];
   /**
@@ -228,7 +229,10 @@ export class BatchTally {
       .flatMap((s) => (b.lineages.get(s) ?? []).filter((l) => l !== undefined));
     const inDriver = new Set(this.stages.filter((r) => r.inDriver).map((r) => r.id));
     const memoryLineage = b.plan.stages
-      .filter((s) => inDriver.has(s.id) && (s.kind === 'shuffle' || s.target?.reason === 'output'))
+      // shuffle map outputs live for their own batch only (retention.ts): their lineage stays here,
+      // so `sluice lineage` walks an older batch down to its input blocks; and what a tiny batch
+      // held in memory
+      .filter((s) => s.kind === 'shuffle' || (inDriver.has(s.id) && s.target?.reason === 'output'))
       .flatMap((s) => (b.lineages.get(s) ?? []).filter((l) => l !== undefined && !l.empty));
     const checksums = b.plan.stages
       .filter((s) => s.target?.kind === 'rdd' && !(inDriver.has(s.id) && s.target.reason === 'output'))

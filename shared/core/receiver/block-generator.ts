@@ -133,6 +133,10 @@ export class BlockGenerator {
   private resume: unknown;
   private committedPosition: unknown;
   private carry: Carry | undefined;
+  /** The newest batch a `take` sealed cuts for (a cut keyed to it or earlier goes to the next). */
+  private takenThroughMs = Number.NEGATIVE_INFINITY;
+  /** The newest interval whose last cut was made (what it took is written, nothing carried). */
+  private closedThroughMs = Number.NEGATIVE_INFINITY;
   private stopped = false;
 
   constructor(options: BlockGeneratorOptions) {
@@ -181,9 +185,9 @@ export class BlockGenerator {
   }
 
   /** Takes what the source has now and writes it as blocks (serialized with other cuts). */
-  cut(): Promise<void> {
+  cut(closing?: number): Promise<void> {
     this.chain = this.chain.then(() =>
-      this.cutNow().catch((err) => {
+      this.cutNow(closing).catch((err) => {
         // the records stay in memory (`carry`) and are written by the next cut; a batch closing
         // meanwhile takes only what was written (its entry lists written blocks only)
         this.o.log?.({ event: 'receiver.cut.failed', stream: this.o.stream, error: String(err) });
@@ -192,14 +196,15 @@ export class BlockGenerator {
     return this.chain;
   }
 
-  private async cutNow(): Promise<void> {
+  /** `closing`: a batch closes whose interval had no cut since it began: cut for it now. */
+  private async cutNow(closing?: number): Promise<void> {
     const now = Date.now();
     const cap = this.o.maxRecords?.();
     const held = this.pending.reduce((n, c) => n + c.records, 0) + (this.carry?.records.length ?? 0);
     // one cut holds at most MAX_CUT_RECORDS: what a source has beyond that waits for the next cut
     // (a generator's backlog), so a driver that falls behind never builds one huge block
     const room = Math.min(cap === undefined ? MAX_CUT_RECORDS : cap - held, MAX_CUT_RECORDS);
-    const t = this.openBatchAt(now);
+    let t = this.openBatchAt(now);
     let got: Carry = this.carry ?? { records: [], deadLetters: [], ackTokens: [] };
     this.carry = undefined;
     if (room > 0) {
@@ -221,12 +226,25 @@ export class BlockGenerator {
       };
     }
     const records = got.records;
+    // a timer that ran late past the end of an interval that had no last cut (the driver was busy):
+    // what this cut took (and any carry) goes to the first interval not closed and not sealed yet,
+    // so a busy moment does not leave one batch empty and the next with two intervals' records;
+    // a closing batch's own cut goes to it
+    const open = Math.max(this.closedThroughMs, this.takenThroughMs) + this.o.batchIntervalMs;
+    const late = Number.isFinite(open) && open < t;
+    if (late) t = open;
+    if (closing !== undefined) t = Math.min(t, closing);
     const lastOfInterval =
-      this.stopped || this.openBatchAt(nextCutAtMs(now, this.o.zeroTimeMs, this.o.batchIntervalMs)) !== t;
+      late ||
+      closing !== undefined ||
+      this.stopped ||
+      this.openBatchAt(nextCutAtMs(now, this.o.zeroTimeMs, this.o.batchIntervalMs)) !== t;
     if (!lastOfInterval && records.length > 0 && records.length < MIN_EARLY_CUT_RECORDS) {
-      this.carry = got; // too small to be worth a block of its own: the next cut writes it
+      // too small to be worth a block of its own: the next cut writes it
+      this.carry = got;
       return;
     }
+    if (lastOfInterval) this.closedThroughMs = Math.max(this.closedThroughMs, t);
     if (records.length === 0 && got.deadLetters.length === 0 && got.ackTokens.length === 0) {
       if (got.position !== undefined)
         this.pending.push({
@@ -273,6 +291,10 @@ export class BlockGenerator {
    */
   async take(t: number): Promise<TakenCuts> {
     await this.chain;
+    // the driver was busy (a long batch, a loaded machine) and the timer made no cut since this
+    // interval began: cut for it now, or its records would all go to the next batch
+    if (!this.stopped && this.closedThroughMs < t) await this.cut(t);
+    this.takenThroughMs = Math.max(this.takenThroughMs, t);
     const cuts = this.pending.filter((c) => c.batchTimeMs <= t);
     const partitionBlocks: string[][] = Array.from({ length: this.o.partitions }, () => []);
     const deadLetters: DeadLetter[] = [];
