@@ -259,6 +259,7 @@ describe('block generator cuts (BlockGenerator, clock set by the test)', () => {
     return { source, push: (...lines: string[]) => queue.push(...lines) };
   }
   function generator(source: Source<unknown>) {
+    vi.setSystemTime(zero + 1); // started in the first interval
     const puts: string[] = [];
     const g = new BlockGenerator({
       stream: 'input',

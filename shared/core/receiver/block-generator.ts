@@ -137,6 +137,8 @@ export class BlockGenerator {
   private takenThroughMs = Number.NEGATIVE_INFINITY;
   /** The newest interval whose last cut was made (what it took is written, nothing carried). */
   private closedThroughMs = Number.NEGATIVE_INFINITY;
+  /** The batch whose interval this generator started in: no cut goes to an earlier one. */
+  private firstOpenMs: number;
   private stopped = false;
 
   constructor(options: BlockGeneratorOptions) {
@@ -145,11 +147,13 @@ export class BlockGenerator {
     this.committedPosition = options.resumeFrom;
     // unique across restarts of the same store: a new life never reuses a key of an earlier one
     this.seq = Date.now() * 1000;
+    this.firstOpenMs = this.openBatchAt(Date.now());
   }
 
   /** Starts cutting every block interval, in the middle of each slot (`nextCutAtMs`). */
   start(): void {
     this.lastCutAtMs = Date.now();
+    this.firstOpenMs = this.openBatchAt(this.lastCutAtMs);
     const { zeroTimeMs: zero, batchIntervalMs: interval } = this.o;
     const delay = () => Math.max(0, nextCutAtMs(Date.now(), zero, interval) - Date.now());
     // the next cut is scheduled once this one is done: a driver that cannot keep up skips slots
@@ -230,8 +234,12 @@ export class BlockGenerator {
     // what this cut took (and any carry) goes to the first interval not closed and not sealed yet,
     // so a busy moment does not leave one batch empty and the next with two intervals' records;
     // a closing batch's own cut goes to it
-    const open = Math.max(this.closedThroughMs, this.takenThroughMs) + this.o.batchIntervalMs;
-    const late = Number.isFinite(open) && open < t;
+    const open = Math.max(
+      this.closedThroughMs + this.o.batchIntervalMs,
+      this.takenThroughMs + this.o.batchIntervalMs,
+      this.firstOpenMs,
+    );
+    const late = open < t;
     if (late) t = open;
     if (closing !== undefined) t = Math.min(t, closing);
     const lastOfInterval =
@@ -293,7 +301,8 @@ export class BlockGenerator {
     await this.chain;
     // the driver was busy (a long batch, a loaded machine) and the timer made no cut since this
     // interval began: cut for it now, or its records would all go to the next batch
-    if (!this.stopped && this.closedThroughMs < t) await this.cut(t);
+    // (not for intervals before it started: a restarted driver's catch-up batches stay empty)
+    if (!this.stopped && this.closedThroughMs < t && t >= this.firstOpenMs) await this.cut(t);
     this.takenThroughMs = Math.max(this.takenThroughMs, t);
     const cuts = this.pending.filter((c) => c.batchTimeMs <= t);
     const partitionBlocks: string[][] = Array.from({ length: this.o.partitions }, () => []);
