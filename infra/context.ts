@@ -21,6 +21,7 @@ export const CONTEXT_KEYS = [
   'dashboard',
   'metricsViaApi',
   'pipelineEnv',
+  'tinyBatch',
 ] as const;
 
 /** What the CDK app builds: one stack with one pipeline. */
@@ -93,8 +94,33 @@ export function configFromContext(node: Pick<Node, 'tryGetContext'>): SluiceAppC
       dashboard: bool('dashboard'),
       metricsViaApi: bool('metricsViaApi'),
       environment: pipelineEnv(node.tryGetContext('pipelineEnv'), fail),
+      ...tinyBatchOf(node.tryGetContext('tinyBatch'), fail),
     },
   };
+}
+
+/** `-c tinyBatch=false` or `-c tinyBatch='{"maxRecords":1000}'` (the construct checks the fields). */
+function tinyBatchOf(
+  raw: unknown,
+  fail: (key: string, message: string) => never,
+): Pick<SluicePipelineProps, 'tinyBatch'> {
+  if (raw === undefined || raw === null || raw === '') return {};
+  if (raw === false || raw === 'false') return { tinyBatch: false };
+  let value: unknown = raw;
+  if (typeof raw === 'string') {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      return fail('tinyBatch', `expected false or a JSON object { maxRecords, maxBytes }, got '${raw}'`);
+    }
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return fail(
+      'tinyBatch',
+      `expected false or a JSON object { maxRecords, maxBytes }, got ${JSON.stringify(value)}`,
+    );
+  }
+  return { tinyBatch: value as { maxRecords?: number; maxBytes?: number } };
 }
 
 /** `examples/page-views.ts` → `SluicePageViews`. */

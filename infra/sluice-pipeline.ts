@@ -168,6 +168,15 @@ export interface SluicePipelineProps {
   readonly alwaysOn?: boolean;
 
   /**
+   * A batch with at most this input runs its tasks inside the scheduler function, its shuffle in
+   * memory (no partition invocation; `SLUICE_TINY_BATCH`, shared/core/driver/tiny-batch.ts): the
+   * same keys and commits, fewer requests. `false` sends every task to the partition function (for
+   * heavy user code that needs the partition function's memory or time).
+   * @default { maxRecords: 10_000, maxBytes: 4 MiB }
+   */
+  readonly tinyBatch?: false | { readonly maxRecords?: number; readonly maxBytes?: number };
+
+  /**
    * Timeout of one partition task. From 1 second to 15 minutes.
    * @default Duration.seconds(60)
    */
@@ -491,6 +500,8 @@ export class SluicePipeline extends Construct {
       driver.addEnvironment(LAMBDA_ENV.partitionTimeoutMs, String(config.partitionTimeout.toMilliseconds()));
       // The drivers' own clean-up of old inputs must not undercut the lifecycle rule (replay window).
       driver.addEnvironment(LAMBDA_ENV.retainInputsMs, String(config.retainInputs.toMilliseconds()));
+      if (props.tinyBatch !== undefined)
+        driver.addEnvironment(LAMBDA_ENV.tinyBatch, JSON.stringify(props.tinyBatch));
     }
 
     // ---- least privilege ------------------------------------------------------------------------
@@ -809,6 +820,18 @@ function resolveProps(where: string, props: SluicePipelineProps): ResolvedProps 
 
   const format = props.format ?? 'json';
   if (format !== 'json' && format !== 'lines') fail('format', `must be 'json' or 'lines', got '${format}'`);
+
+  const tiny: unknown = props.tinyBatch;
+  if (tiny !== undefined && tiny !== false) {
+    if (typeof tiny !== 'object' || tiny === null)
+      fail('tinyBatch', 'must be false or { maxRecords, maxBytes }');
+    for (const [k, v] of Object.entries(tiny as object)) {
+      if (k !== 'maxRecords' && k !== 'maxBytes')
+        fail(`tinyBatch.${k}`, 'is not a field (maxRecords, maxBytes)');
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+        fail(`tinyBatch.${k}`, `must be a whole number of 0 or more, got ${JSON.stringify(v)}`);
+    }
+  }
 
   const pipelineName = props.pipelineName ?? path.basename(pipelinePath).replace(/\.[^.]*$/, '');
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(pipelineName)) {

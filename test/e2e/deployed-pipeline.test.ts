@@ -5,7 +5,8 @@
  * Lambda API, read the committed results from the deployed bucket, and compare them with what the
  * embedded runner (`sluice run`) computes from the same input. Then the same under faults: a
  * partition invocation killed mid-run, and a stored partition deleted mid-run. Tear down at the end
- * (scripts/local-down.sh).
+ * (scripts/local-down.sh). Deployed with `-c tinyBatch=false`: every task is a partition invocation
+ * (small batches would otherwise run inside the scheduler, and the faults are the partition's).
  *
  * LocalStack runs on 127.0.0.1:4566 (test/run.sh starts it with test/localstack/start.sh), with the
  * `host` Lambda runtime executor (test/localstack/executor): the functions run as Node.js processes
@@ -275,7 +276,12 @@ beforeAll(async () => {
   await rm(TMP, { recursive: true, force: true });
   await mkdir(TMP, { recursive: true });
   await clearFaults();
-  const up = await run('local-up', 'bash', ['scripts/local-up.sh', '-c', `stackName=${STACK}`], 420_000);
+  const up = await run(
+    'local-up',
+    'bash',
+    ['scripts/local-up.sh', '-c', `stackName=${STACK}`, '-c', 'tinyBatch=false'],
+    420_000,
+  );
   if (up.code !== 0) throw new Error(`scripts/local-up.sh failed (${up.code}):\n${up.output.slice(-4000)}`);
   deployed = true;
   console.log(

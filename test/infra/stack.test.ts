@@ -321,6 +321,33 @@ describe('functions', () => {
     expect(JSON.stringify(template.toJSON())).not.toContain(LAMBDA_ENV.metricsViaApi);
   });
 
+  it('tinyBatch reaches both drivers as SLUICE_TINY_BATCH (unset by default), and a bad field fails naming it', () => {
+    const s = new Stack(appWithoutBundling(), 'TinyBatch');
+    new SluicePipeline(s, 'P', { pipeline: WORDCOUNT, functionsDir: FUNCTIONS_DIR, tinyBatch: false });
+    const fns = Template.fromStack(s).findResources('AWS::Lambda::Function');
+    const byRole = (role: string) =>
+      Object.entries(fns).find(([id]) => id.startsWith(`P${role}Function`))![1].Properties;
+    for (const role of ['Scheduler', 'Recovery'])
+      expect(byRole(role).Environment.Variables[LAMBDA_ENV.tinyBatch]).toBe('false');
+    expect(byRole('Partition').Environment.Variables[LAMBDA_ENV.tinyBatch]).toBeUndefined();
+    expect(JSON.stringify(template.toJSON())).not.toContain(LAMBDA_ENV.tinyBatch);
+    const bad = new Stack(appWithoutBundling(), 'TinyBatchBad');
+    expect(
+      () =>
+        new SluicePipeline(bad, 'P', {
+          pipeline: WORDCOUNT,
+          functionsDir: FUNCTIONS_DIR,
+          tinyBatch: { maxRecords: -1 },
+        }),
+    ).toThrow(/tinyBatch\.maxRecords/);
+    const node = (ctx: Record<string, unknown>) => ({ tryGetContext: (key: string) => ctx[key] });
+    expect(configFromContext(node({ tinyBatch: 'false' })).pipeline.tinyBatch).toBe(false);
+    expect(configFromContext(node({ tinyBatch: '{"maxRecords":5}' })).pipeline.tinyBatch).toEqual({
+      maxRecords: 5,
+    });
+    expect(() => configFromContext(node({ tinyBatch: 'nope' }))).toThrow(/tinyBatch/);
+  });
+
   it('every variable the construct sets is reserved: environment cannot override it', () => {
     for (const name of Object.values(LAMBDA_ENV)) {
       expect(

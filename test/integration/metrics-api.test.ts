@@ -66,6 +66,7 @@ describe('the alarms metrics through PutMetricData (SLUICE_METRICS_API=1)', () =
     const invoke = (runMs: number) => {
       const deps = {
         ...schedulerBundle.schedulerDepsFromEnv(env),
+        tinyBatch: false as const, // the failing partition function is the subject
         batchRetry: { attempts: 1, backoffMs: 1 },
       };
       const deadline = Date.now() + runMs;
