@@ -34,9 +34,10 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { percentile } from '../cli/format.ts';
 import { demoLine } from '../shared/local/embedded-runner.ts';
 import { type Job, lineStats, measureBare } from './bare.ts';
-import { nice, searchParams, searchSustainable, warmupOf } from './search.ts';
+import { fmt, nice, searchParams, searchSustainable, warmupOf } from './search.ts';
 import { runTrial } from './trial.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -125,17 +126,6 @@ function status(text: string): void {
 function clearStatus(): void {
   if (tty) process.stderr.write('\r\x1b[2K');
 }
-const fmt = (n: number | undefined, digits = 0) =>
-  n === undefined || !Number.isFinite(n)
-    ? '-'
-    : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-
-function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
-}
-
 function which(cmd: string): boolean {
   try {
     execFileSync(cmd, ['-version'], { stdio: 'ignore' });

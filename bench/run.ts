@@ -16,6 +16,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { percentile } from '../cli/format.ts';
 import {
   type BareResult,
   type BareThreadsResult,
@@ -24,7 +25,7 @@ import {
   measureBare,
   measureBareThreads,
 } from './bare.ts';
-import { searchParams, searchSustainable, warmupOf } from './search.ts';
+import { fmt, searchParams, searchSustainable, warmupOf } from './search.ts';
 import { type BatchSample, runTrial, type TrialResult } from './trial.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -102,17 +103,6 @@ const startRateArg = args['start-rate'] ? Number(args['start-rate']) : undefined
 const search = searchParams(quick, measuredBatches);
 
 // ---- helpers -------------------------------------------------------------------------------
-
-const fmt = (n: number | undefined, digits = 0) =>
-  n === undefined || !Number.isFinite(n)
-    ? '-'
-    : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-
-function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
-}
 
 const mean = (values: readonly number[]) =>
   values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length;

@@ -104,3 +104,9 @@ export async function searchSustainable<R extends { readonly passed: boolean }>(
   const above = failures.filter((r) => r > floor);
   return { ...(best ? { best } : {}), ...(above.length > 0 ? { failedAt: Math.min(...above) } : {}) };
 }
+
+/** A figure for the benches' tables: thousands separated, `-` when there is none. */
+export const fmt = (n: number | undefined, digits = 0): string =>
+  n === undefined || !Number.isFinite(n)
+    ? '-'
+    : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
