@@ -6,11 +6,12 @@
  * `sluice run --skip-batch` is checked end to end with the real command.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { catalog } from '../../shared/core/catalog.ts';
 import {
   BatchFailedError,
   type BatchManifest,
@@ -19,6 +20,7 @@ import {
   runPipeline,
   type StreamingContext,
 } from '../../shared/index.ts';
+import { DirectoryObjectStore } from '../../shared/local/directory-store.ts';
 import { type RefStream, refRun } from '../reference/evaluator.ts';
 import { unordered } from '../reference/keys.ts';
 
@@ -468,7 +470,7 @@ function sluice(cwd: string, ...args: string[]) {
 }
 
 describe('sluice run --skip-batch', () => {
-  it('commits a batch that cannot be isolated without its input, records it in the manifest, and goes on', () => {
+  it('commits a batch that cannot be isolated without its input, records it in the manifest, and goes on', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'sluice-skip-'));
     try {
       writeFileSync(
@@ -514,10 +516,14 @@ export default function p(ctx) {
       expect(manifest.skipped?.records).toBe(4);
       expect(manifest.skipped?.reason).toContain('--skip-batch');
       // no outputs for the skipped batch; its input is still stored
-      const outputs = readdirSync(path.join(store, 'outputs'), { recursive: true }).map(String);
+      const outDir = path.join(store, 'outputs');
+      const outputs = existsSync(outDir) ? readdirSync(outDir, { recursive: true }).map(String) : [];
       expect(outputs.some((o) => o.includes(`batch=${t}`))).toBe(false);
-      expect(outputs.some((o) => /batch=\d+$/.test(o))).toBe(true);
-      expect(outputs.length).toBeGreaterThan(0);
+      // and the stream went on: a later batch committed (whether an empty state writes an
+      // empty output directory depends on whether that batch took the idle fast path)
+      const committed = await catalog.committed(new DirectoryObjectStore(store));
+      expect(committed).toContain(t);
+      expect(committed.some((c) => c > t)).toBe(true);
       expect(readdirSync(path.join(store, 'inputs')).some((d) => Number(d) === t)).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
