@@ -258,8 +258,8 @@ describe('block generator cuts (BlockGenerator, clock set by the test)', () => {
     };
     return { source, push: (...lines: string[]) => queue.push(...lines) };
   }
-  function generator(source: Source<unknown>) {
-    vi.setSystemTime(zero + 1); // started in the first interval
+  function generator(source: Source<unknown>, startAtMs = zero + 1, openFromMs?: number) {
+    vi.setSystemTime(startAtMs); // started in the first interval unless told
     const puts: string[] = [];
     const g = new BlockGenerator({
       stream: 'input',
@@ -270,6 +270,7 @@ describe('block generator cuts (BlockGenerator, clock set by the test)', () => {
       },
       zeroTimeMs: zero,
       batchIntervalMs: interval,
+      ...(openFromMs !== undefined ? { openFromMs } : {}),
     });
     return { g, puts };
   }
@@ -324,5 +325,26 @@ describe('block generator cuts (BlockGenerator, clock set by the test)', () => {
     await g.cut();
     const third = await g.take(t3);
     expect(third.records).toBe(1);
+  });
+
+  it('a boundary that passes while the driver starts: the first batch (openFromMs) still gets the records read at start, not the next', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const t1 = zero + interval;
+    for (const [openFromMs, expected] of [
+      [t1, 2],
+      [undefined, 0], // without it: an earlier batch (a restart's catch-up) stays empty
+    ] as const) {
+      const { source, push } = pushSource();
+      // the driver began in interval 1; its sources started just after the boundary
+      const { g } = generator(source, t1 + 5, openFromMs);
+      push('r1', 'r2');
+      vi.setSystemTime(t1 + 10);
+      const first = await g.take(t1);
+      expect(first.records).toBe(expected);
+      g.commit(first);
+      vi.setSystemTime(t1 + interval - 10);
+      const second = await g.take(t1 + interval);
+      expect(first.records + second.records).toBe(2);
+    }
   });
 });

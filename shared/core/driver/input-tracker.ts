@@ -108,6 +108,7 @@ export class InputTracker {
   async startSources(
     given: Readonly<Record<string, Source<unknown>>> | undefined,
     zeroTimeMs = 0,
+    openFromMs?: number,
   ): Promise<void> {
     for (const [, binding] of this.ctx.graph.inputs) {
       // a source passed in wins over the module's own (a replay feeds stored input only)
@@ -135,6 +136,7 @@ export class InputTracker {
         batchIntervalMs: this.ctx.batchIntervalMs,
         lastSealedMs: this.lastReceivedMs,
         resumeFrom: (name) => this.resumePositions.get(name),
+        ...(openFromMs !== undefined ? { openFromMs } : {}),
         maxRecords: this.o.maxRecords,
         log: this.o.log,
       });

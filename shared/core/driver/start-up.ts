@@ -36,13 +36,20 @@ export async function startUp(
   if (o.lease !== false) {
     set.fenced(await DriverFence.take(r.store, o.lease, (e) => d.log(e)));
   }
+  const began = Date.now();
   const at = await resumePoint(ctx, r.store, r.inputs, r.idlePath, o);
   set.resumed(at.pipeline, at.skipped);
   d.at.lastCommittedMs = at.lastCommittedMs;
   d.at.pending = at.pending;
   origins.restarted(d.at.pending);
   d.at.nextTimeMs = at.nextTimeMs;
-  await r.inputs.startSources(o.sources, at.pipeline.zeroTimeMs);
+  // the batch the driver was in when it began: a boundary passing while sources start does not
+  // leave that batch empty (its records would all go to the next); catch-up batches of a pause
+  // before it stay empty
+  const zero = at.pipeline.zeroTimeMs;
+  const interval = ctx.batchIntervalMs;
+  const openFromMs = Math.max(at.nextTimeMs, zero + (Math.floor((began - zero) / interval) + 1) * interval);
+  await r.inputs.startSources(o.sources, zero, openFromMs);
   set.started();
   d.log({
     event: 'driver.start',

@@ -117,6 +117,11 @@ export interface BlockGeneratorOptions {
   readonly batchIntervalMs: number;
   /** The position in the newest write-ahead entry (the source carries on after it). */
   readonly resumeFrom?: unknown;
+  /**
+   * The first batch cuts may go to, when earlier than the interval the generator starts in: the
+   * batch the driver was in when it began starting up (a boundary may pass while it starts).
+   */
+  readonly openFromMs?: number;
   /** Backpressure: the most records one batch may take (read at every cut). */
   readonly maxRecords?: () => number | undefined;
   readonly log?: (event: Record<string, unknown>) => void;
@@ -147,13 +152,21 @@ export class BlockGenerator {
     this.committedPosition = options.resumeFrom;
     // unique across restarts of the same store: a new life never reuses a key of an earlier one
     this.seq = Date.now() * 1000;
-    this.firstOpenMs = this.openBatchAt(Date.now());
+    this.firstOpenMs = this.openAt(Date.now());
+  }
+
+  /** The first batch a cut may go to, for a generator starting at `now`. */
+  private openAt(now: number): number {
+    return Math.min(this.openBatchAt(now), this.o.openFromMs ?? Number.POSITIVE_INFINITY);
   }
 
   /** Starts cutting every block interval, in the middle of each slot (`nextCutAtMs`). */
   start(): void {
     this.lastCutAtMs = Date.now();
-    this.firstOpenMs = this.openBatchAt(this.lastCutAtMs);
+    this.firstOpenMs = Math.min(
+      this.openBatchAt(this.lastCutAtMs),
+      this.o.openFromMs ?? Number.POSITIVE_INFINITY,
+    );
     const { zeroTimeMs: zero, batchIntervalMs: interval } = this.o;
     const delay = () => Math.max(0, nextCutAtMs(Date.now(), zero, interval) - Date.now());
     // the next cut is scheduled once this one is done: a driver that cannot keep up skips slots

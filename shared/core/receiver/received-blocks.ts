@@ -52,6 +52,8 @@ export class ReceivedBlocks {
     batchIntervalMs: number;
     lastSealedMs: number | undefined;
     resumeFrom: (stream: string) => unknown;
+    /** The first batch cuts may go to (see `BlockGeneratorOptions.openFromMs`). */
+    openFromMs?: number;
     maxRecords: () => number | undefined;
     log?: (event: Record<string, unknown>) => void;
   }): Promise<void> {
@@ -70,6 +72,7 @@ export class ReceivedBlocks {
         zeroTimeMs: options.zeroTimeMs,
         batchIntervalMs: options.batchIntervalMs,
         resumeFrom: options.resumeFrom(b.name),
+        ...(options.openFromMs !== undefined ? { openFromMs: options.openFromMs } : {}),
         maxRecords: options.maxRecords,
         log: options.log,
       });
