@@ -159,6 +159,10 @@ export async function runTrial(options: TrialOptions): Promise<TrialResult> {
     if (reason !== undefined || controller.signal.aborted) return;
     index++;
     const sample = sampleOf(m, source?.backlog ?? 0);
+    if (process.env.SLUICE_BENCH_TRACE)
+      process.stderr.write(
+        `  batch ${m.batchTimeMs % 100_000}: ${m.input.records} rec, processing ${m.processingMs} ms, delay ${m.schedulingDelayMs} ms, phases ${JSON.stringify(m.phases)}, tasks ${JSON.stringify(m.stages.map((st) => st.taskDurationsMs))}, backlog ${sample.backlog}\n`,
+      );
     const wasWarm = warm;
     // batches of a catch-up backlog run concurrently, so their processing times overlap: judge
     // only regular batches
@@ -247,6 +251,7 @@ export async function runTrial(options: TrialOptions): Promise<TrialResult> {
       // interval, so a rate above ~0.8x capacity would stay capped with a growing backlog. A
       // measured batch over the interval fails the trial anyway, so no cap could ever apply there.
       backpressure: false,
+      ...(process.env.SLUICE_BENCH_RETAIN !== undefined ? { retainInputsMs: Number(process.env.SLUICE_BENCH_RETAIN) } : {}),
       onStart: (info) => {
         const s = info.sources[0];
         if (s instanceof GeneratorSource) source = s;

@@ -84,22 +84,32 @@ function seal(out: Buffer): Buffer {
   return out;
 }
 
+/** The newlines in `text`, counting no further than `limit` (more means: not one per record). */
+function newlines(text: string, limit: number): number {
+  let n = 0;
+  for (let at = text.indexOf('\n'); at !== -1 && n < limit; at = text.indexOf('\n', at + 1)) n++;
+  return n;
+}
+
 export function encodeBlock(records: readonly unknown[]): Uint8Array {
   if (records.length === 0) return seal(Buffer.from([EMPTY, 0, 0, 0, 0]));
-  let allLines = true;
+  let strings = true;
   for (let i = 0; i < records.length; i++) {
-    const r = records[i];
-    if (typeof r !== 'string' || r.includes('\n')) {
-      allLines = false;
+    if (typeof records[i] !== 'string') {
+      strings = false;
       break;
     }
   }
-  if (allLines) {
+  if (strings) {
     const text = (records as readonly string[]).join('\n');
-    const out = Buffer.allocUnsafe(5 + Buffer.byteLength(text));
-    out[0] = LINES;
-    out.write(text, 1, 'utf8');
-    return seal(out);
+    // lines when no record holds a newline: the text then has exactly one between each two records
+    // (counting them in the joined text is several times cheaper than a search in every record)
+    if (newlines(text, records.length) === records.length - 1) {
+      const out = Buffer.allocUnsafe(5 + Buffer.byteLength(text));
+      out[0] = LINES;
+      out.write(text, 1, 'utf8');
+      return seal(out);
+    }
   }
   for (let i = 0; i < records.length; i++) checkRecord(records[i]);
   const body = packr.pack(records as unknown[]);

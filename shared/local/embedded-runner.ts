@@ -75,7 +75,8 @@ let pool: string[] | undefined;
  * lines built once, so the generator costs next to nothing next to the pipeline it feeds.
  */
 export function defaultGenerate(seq: number): string {
-  pool ??= Array.from({ length: POOL_SIZE }, (_, i) => demoLine(i));
+  // flat strings: a line built with += is a rope that every read (a join, a search) walks through
+  pool ??= Array.from({ length: POOL_SIZE }, (_, i) => Buffer.from(demoLine(i)).toString());
   return pool[mix(seq) & (POOL_SIZE - 1)]!;
 }
 

@@ -4,8 +4,10 @@
  * exactly once across a driver that dies with unsealed blocks, acknowledged only once the entry
  * listing it is stored.
  */
+
+import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { decodeBlock, decodeJson } from '../../shared/core/codec.ts';
+import { decodeBlock, decodeJson, encodeBlock } from '../../shared/core/codec.ts';
 import type { ReceivedEntry } from '../../shared/core/driver.ts';
 import {
   BlockGenerator,
@@ -346,5 +348,21 @@ describe('block generator cuts (BlockGenerator, clock set by the test)', () => {
       const second = await g.take(t1 + interval);
       expect(first.records + second.records).toBe(2);
     }
+  });
+});
+
+describe('lines blocks (encodeBlock)', () => {
+  it('strings round-trip whatever newlines they hold: a lines block only when none does', () => {
+    const piece = fc.constantFrom('', 'a', 'b c', '\n', '\r\n', '\r', 'é', '😀', '\u2028');
+    const record = fc.array(piece, { maxLength: 4 }).map((parts) => parts.join(''));
+    fc.assert(
+      fc.property(fc.array(record, { minLength: 1, maxLength: 30 }), (records) => {
+        const block = encodeBlock(records);
+        expect(decodeBlock(block)).toEqual(records);
+        const lines = records.every((r) => !r.includes('\n'));
+        expect(block[0] === 2).toBe(lines); // format byte 2: UTF-8 lines
+      }),
+      { numRuns: 500 },
+    );
   });
 });
