@@ -470,6 +470,7 @@ async function measureEngine(
     );
   }
   let n = 0;
+  const stalls: number[] = [];
   let best: { rate: number; result: Uniform } | undefined;
   let failedAt: number | undefined;
   try {
@@ -478,6 +479,7 @@ async function measureEngine(
         const prefix = `${tag} trial ${++n} (${kind}) ${fmt(rate)}/s`;
         const r = await runOne(rate, batches, prefix);
         clearStatus();
+        if (r.reason?.startsWith('no batch completed')) stalls.push(rate);
         const proc = r.measured.map((s) => s.processingMs);
         trials.push({
           kind,
@@ -493,6 +495,13 @@ async function measureEngine(
         log(
           `${prefix}: ${r.passed ? 'PASS' : 'FAIL'} max ${fmt(Math.max(...proc))} ms, p50 ${fmt(percentile(proc, 0.5))} ms over ${r.measured.length} batches (+${r.warmupBatches} warm-up)${r.reason ? ` - ${r.reason}` : ''} [${(r.elapsedMs / 1000).toFixed(1)} s]`,
         );
+        // a stalled engine (Spark's write-ahead log at 100 ms: no batch for 30 s, then a two-minute
+        // stop) stalls again at half the rate: two stalls end its search instead of ten minutes more
+        if (stalls.length >= 2) {
+          throw new Error(
+            `stalled at ${stalls.map((x) => `${fmt(x)}/s`).join(' and ')} (no batch completed for 30 s); search stopped`,
+          );
+        }
         return r;
       },
       startRate,
@@ -525,6 +534,12 @@ async function measureEngine(
   };
   log(`${tag} sustainable ${fmt(result.sustainableRate)}/s (fails at ${fmt(failedAt)}/s)`);
   return result;
+}
+
+/** The filesystem type a directory is on (tmpfs: in memory; the input then never meets a disk). */
+function filesystemOf(dir: string): string {
+  const r = spawnSync('df', ['--output=fstype', dir], { encoding: 'utf8' });
+  return r.status === 0 ? (r.stdout.trim().split('\n')[1]?.trim() ?? 'unknown') : 'unknown';
 }
 
 // ---- tables --------------------------------------------------------------------------------
@@ -599,7 +614,7 @@ async function main(): Promise<void> {
   const load = os.loadavg().map((l) => Number(l.toFixed(2)));
   const stats = lineStats();
   log(
-    `sluice bench:peers: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, load ${load.join(' ')}; ${quick ? 'quick' : 'full'} run, ${measuredBatches} measured batches per trial`,
+    `sluice bench:peers: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, load ${load.join(' ')}; ${quick ? 'quick' : 'full'} run, ${measuredBatches} measured batches per trial; stores and work directories under ${os.tmpdir()} (${filesystemOf(os.tmpdir())})`,
   );
   if (load[0]! > os.cpus().length)
     log(

@@ -251,7 +251,6 @@ export async function runTrial(options: TrialOptions): Promise<TrialResult> {
       // interval, so a rate above ~0.8x capacity would stay capped with a growing backlog. A
       // measured batch over the interval fails the trial anyway, so no cap could ever apply there.
       backpressure: false,
-      ...(process.env.SLUICE_BENCH_RETAIN !== undefined ? { retainInputsMs: Number(process.env.SLUICE_BENCH_RETAIN) } : {}),
       onStart: (info) => {
         const s = info.sources[0];
         if (s instanceof GeneratorSource) source = s;
