@@ -163,10 +163,7 @@ export class BlockGenerator {
   /** Starts cutting every block interval, in the middle of each slot (`nextCutAtMs`). */
   start(): void {
     this.lastCutAtMs = Date.now();
-    this.firstOpenMs = Math.min(
-      this.openBatchAt(this.lastCutAtMs),
-      this.o.openFromMs ?? Number.POSITIVE_INFINITY,
-    );
+    this.firstOpenMs = this.openAt(this.lastCutAtMs);
     const { zeroTimeMs: zero, batchIntervalMs: interval } = this.o;
     const delay = () => Math.max(0, nextCutAtMs(Date.now(), zero, interval) - Date.now());
     // the next cut is scheduled once this one is done: a driver that cannot keep up skips slots
